@@ -1,0 +1,121 @@
+"""One place for running external programs (helm, kustomize, kind, k3d, docker CLI, test commands).
+
+Every failure is turned into a :class:`~devloop.errors.DevloopError` with a sentence a user can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from devloop.errors import DevloopError, ToolMissingError
+
+
+def which(tool: str) -> str | None:
+    return shutil.which(tool)
+
+
+def tail(text: str, lines: int = 20) -> list[str]:
+    """The last ``lines`` non-empty lines of ``text``."""
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def run_tool(
+    argv: Sequence[str],
+    *,
+    what: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    install_hint: str = "",
+    timeout: float | None = 300,
+) -> str:
+    """Run ``argv`` to completion and return its stdout.
+
+    ``what`` names the work in messages ("rendering kustomize overlay k8s/dev"). A missing
+    program raises :class:`ToolMissingError` (exit 2) naming it; a non-zero exit raises a
+    :class:`DevloopError` with the last lines of its stderr.
+    """
+    program = argv[0]
+    if shutil.which(program) is None:
+        hint = f" {install_hint}" if install_hint else f" Install {program} and make sure it is on PATH."
+        raise ToolMissingError(f"{what} needs `{program}`, which is not installed.{hint}")
+    full_env = None if env is None else {**os.environ, **env}
+    try:
+        proc = subprocess.run(
+            list(argv),
+            cwd=str(cwd) if cwd else None,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DevloopError(f"{what}: `{' '.join(argv)}` did not finish within {timeout:.0f} s.") from exc
+    except OSError as exc:
+        raise DevloopError(f"{what}: could not run `{program}`: {exc.strerror or exc}.") from exc
+    if proc.returncode != 0:
+        last = "\n".join(f"  {line}" for line in tail(proc.stderr or proc.stdout, 15))
+        raise DevloopError(f"{what} failed: `{' '.join(argv)}` exited with {proc.returncode}\n{last}".rstrip())
+    return proc.stdout
+
+
+def stream_process(
+    argv: Sequence[str],
+    on_line: Callable[[str], None],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run ``argv``, calling ``on_line`` for every line of its combined output; return the exit code.
+
+    The child gets its own process group so that an interrupt can stop it and everything it
+    started; on KeyboardInterrupt the group is terminated (then killed) before re-raising.
+    """
+    full_env = None if env is None else {**os.environ, **env}
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=str(cwd) if cwd else None,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        bufsize=1,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            on_line(line.rstrip("\n"))
+        return proc.wait()
+    except BaseException:
+        terminate_group(proc)
+        raise
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def terminate_group(proc: subprocess.Popen[str], grace: float = 3.0) -> None:
+    """Stop ``proc`` and its process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    import signal
+
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
