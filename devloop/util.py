@@ -5,13 +5,28 @@ Every failure is turned into a :class:`~devloop.errors.DevloopError` with a sent
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from devloop.errors import DevloopError, ToolMissingError
+
+# Child processes started by stream_process that are still running, so that an interrupt
+# anywhere (the main thread gets Ctrl-C, workers run the children) can stop them all.
+_LIVE_LOCK = threading.Lock()
+_LIVE: set[subprocess.Popen[str]] = set()
+
+
+def terminate_children() -> None:
+    """Stop every child process (and its group) that stream_process started and that still runs."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for proc in live:
+        terminate_group(proc)
 
 
 def which(tool: str) -> str | None:
@@ -88,6 +103,8 @@ def stream_process(
         bufsize=1,
         start_new_session=True,
     )
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -97,6 +114,8 @@ def stream_process(
         terminate_group(proc)
         raise
     finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
         if proc.stdout is not None:
             proc.stdout.close()
 
@@ -114,8 +133,6 @@ def terminate_group(proc: subprocess.Popen[str], grace: float = 3.0) -> None:
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         proc.wait()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 from devloop.config.model import ManifestObject, Project, Resource
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     """What a resource's workload is doing right now, as the target sees it."""
 
     ABSENT = "absent"  # nothing deployed

@@ -1,0 +1,202 @@
+"""Pure decisions of the engine: what a batch of file changes means, and what may run next.
+
+No I/O and no clock here: everything is a function of its arguments, unit-tested without
+Docker, a cluster or a file system watcher.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from devloop.config.model import ImageSpec, LiveUpdate, Project, RunStep
+from devloop.engine.state import ResourceState, Status
+
+UpdateKind = Literal["none", "live", "build"]
+
+
+@dataclass(frozen=True)
+class ImageUpdate:
+    """What one image must do for a batch of changed paths (config.md "Live update")."""
+
+    ref: str
+    kind: UpdateKind
+    reason: str = ""
+    copies: tuple[tuple[str, str], ...] = ()  # (absolute local path, absolute container path)
+    deletes: tuple[str, ...] = ()  # absolute container paths
+    run: tuple[RunStep, ...] = ()
+    restart: bool = False
+    changed: tuple[str, ...] = ()  # paths relative to the context, for messages
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    reload_config: bool
+    images: tuple[ImageUpdate, ...] = ()
+
+    def for_image(self, ref: str) -> ImageUpdate | None:
+        return next((u for u in self.images if u.ref == ref), None)
+
+
+def _relative(path: Path, base: Path) -> str | None:
+    try:
+        rel = path.relative_to(base)
+    except ValueError:
+        return None
+    text = rel.as_posix()
+    return "." if text in ("", ".") else text
+
+
+def _matches(rel: str, patterns: Iterable[str]) -> bool:
+    """A path relative to the context matches a pattern when it equals it, lies under it
+    (a folder), or matches it as a glob."""
+    for pattern in patterns:
+        pat = posixpath.normpath(pattern).lstrip("/")
+        if pat in (".", ""):
+            return True
+        if rel == pat or rel.startswith(pat + "/"):
+            return True
+        if any(ch in pat for ch in "*?[") and (
+            fnmatch.fnmatchcase(rel, pat) or fnmatch.fnmatchcase(PurePosixPath(rel).name, pat)
+        ):
+            return True
+    return False
+
+
+def _sync_dest(rel: str, image: ImageSpec) -> str | None:
+    """The container path of a context-relative path, by the first sync rule that holds it."""
+    assert image.live_update is not None
+    for rule in image.live_update.sync:
+        src = posixpath.normpath(rule.src)
+        if src == ".":
+            return posixpath.join(rule.dest, rel)
+        if rel == src:
+            return rule.dest
+        if rel.startswith(src + "/"):
+            return posixpath.join(rule.dest, rel[len(src) + 1 :])
+    return None
+
+
+def decide_image_update(
+    image: ImageSpec,
+    changed: Sequence[Path],
+    deleted: Sequence[Path],
+    *,
+    has_running_container: bool,
+) -> ImageUpdate:
+    """Turn the changed/deleted paths that lie in ``image``'s context into one update.
+
+    Paths must already be filtered by the ignore rules. The rules of config.md apply in order:
+    fall_back_on, a path outside every sync.src, or no running container give a full build;
+    otherwise a live update with copies, deletes and the run steps whose trigger changed.
+    """
+    context = image.context
+    rel_changed = sorted({r for p in changed if (r := _relative(p, context)) is not None})
+    rel_deleted = sorted({r for p in deleted if (r := _relative(p, context)) is not None} - set(rel_changed))
+    touched = rel_changed + rel_deleted
+    if not touched:
+        return ImageUpdate(ref=image.ref, kind="none")
+    live: LiveUpdate | None = image.live_update
+    if live is None or not live.sync:
+        return ImageUpdate(image.ref, "build", "no live_update sync rules", changed=tuple(touched))
+    hit = [r for r in touched if _matches(r, live.fall_back_on)]
+    if hit:
+        return ImageUpdate(image.ref, "build", f"{hit[0]} matches fall_back_on", changed=tuple(touched))
+    outside = [r for r in touched if _sync_dest(r, image) is None]
+    if outside:
+        return ImageUpdate(image.ref, "build", f"{outside[0]} is outside every sync.src", changed=tuple(touched))
+    if not has_running_container:
+        return ImageUpdate(image.ref, "build", "no running container of the image yet", changed=tuple(touched))
+    copies = tuple((str(context / r), dest) for r in rel_changed if (dest := _sync_dest(r, image)))
+    deletes = tuple(dest for r in rel_deleted if (dest := _sync_dest(r, image)))
+    steps = tuple(step for step in live.run if not step.trigger or any(_matches(r, step.trigger) for r in touched))
+    return ImageUpdate(
+        ref=image.ref,
+        kind="live",
+        copies=copies,
+        deletes=deletes,
+        run=steps,
+        restart=live.restart,
+        changed=tuple(touched),
+    )
+
+
+def plan_batch(
+    project: Project,
+    changed: Sequence[Path],
+    deleted: Sequence[Path],
+    *,
+    config_files: Iterable[Path],
+    ignored_for_image: Callable[[Path, ImageSpec], bool],
+    running_images: Mapping[str, bool],
+) -> BatchPlan:
+    """What a debounced batch means: a config reload, and per image a build or a live update.
+
+    ``config_files`` are devloop.yaml and every manifest file; ``running_images`` tells, per
+    image ref, whether a container of it runs (live update needs one).
+    """
+    config_set = {p.resolve() if not p.is_absolute() else p for p in config_files}
+    all_paths = list(changed) + list(deleted)
+    reload = any(p in config_set for p in all_paths)
+    updates: list[ImageUpdate] = []
+    for image in project.config.images:
+        mine_changed = [p for p in changed if p not in config_set and not ignored_for_image(p, image)]
+        mine_deleted = [p for p in deleted if p not in config_set and not ignored_for_image(p, image)]
+        update = decide_image_update(
+            image, mine_changed, mine_deleted, has_running_container=running_images.get(image.ref, False)
+        )
+        if update.kind != "none":
+            updates.append(update)
+    return BatchPlan(reload_config=reload, images=tuple(updates))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    start: tuple[str, ...] = ()  # resources whose update may start now
+    waiting: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> dependencies not yet ready
+
+
+def schedule(
+    order: Sequence[str],
+    states: Mapping[str, ResourceState],
+    depends_on: Mapping[str, Sequence[str]],
+    *,
+    running: int,
+    parallel: int,
+) -> Schedule:
+    """Which dirty resources may start now: in deploy order, each only once every dependency has
+    been ready once, at most ``parallel`` updates at a time, manual ones only when triggered."""
+    start: list[str] = []
+    waiting: dict[str, tuple[str, ...]] = {}
+    slots = parallel - running
+    for name in order:
+        state = states[name]
+        if not state.dirty or state.status.busy or state.status is Status.MANUAL_PENDING:
+            continue
+        missing = tuple(dep for dep in depends_on.get(name, ()) if dep in states and not states[dep].ever_ready)
+        if missing:
+            waiting[name] = missing
+            continue
+        if slots <= 0:
+            break
+        start.append(name)
+        slots -= 1
+    return Schedule(start=tuple(start), waiting=waiting)
+
+
+def resources_for_images(project: Project, refs: Iterable[str]) -> list[str]:
+    wanted = set(refs)
+    return [r.name for r in project.resources if wanted.intersection(r.images)]
+
+
+def ci_outcome(states: Mapping[str, ResourceState]) -> Literal["running", "success", "failure"]:
+    """`devloop ci`: failure at the first failed resource, success once all are ready/completed."""
+    if any(s.status is Status.FAILED for s in states.values()):
+        return "failure"
+    if states and all(s.status.settled and not s.dirty for s in states.values()):
+        return "success"
+    return "running"

@@ -1,0 +1,724 @@
+"""The engine: the one owner of state.
+
+A loop consumes events (file batches, stage started/finished, runtime changes, triggers,
+ticks) and decides what runs next; blocking work (tests, builds, deploys, live updates) runs in
+a bounded worker pool and reports back with events. Only :meth:`Engine._handle` and the
+methods it calls mutate state, and only on the loop's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from devloop.config.model import UNCATEGORIZED, ImageSpec, Project, Resource
+from devloop.engine import decide
+from devloop.engine.events import (
+    Event,
+    FilesChanged,
+    RuntimeChanged,
+    StageStarted,
+    Stop,
+    Tick,
+    Trigger,
+    UpdateFinished,
+)
+from devloop.engine.sink import Sink
+from devloop.engine.state import ResourceState, Snapshot, Status, UpdateRecord
+from devloop.errors import BuildError, DevloopError, TestFailedError, UsageError
+from devloop.targets.base import (
+    ContainerGoneError,
+    DeployRequest,
+    FileCopy,
+    LogLine,
+    Phase,
+    PortForwardHandle,
+    RuntimeStatus,
+    StopToken,
+    Target,
+)
+from devloop.util import stream_process, tail, terminate_children
+
+log = logging.getLogger("devloop.engine")
+
+
+class BuiltImage(Protocol):
+    @property
+    def reference(self) -> str: ...
+
+    @property
+    def built(self) -> bool: ...
+
+
+class Builder(Protocol):
+    def build(self, image: ImageSpec, on_line: Callable[[str], None]) -> BuiltImage: ...
+
+
+class WatcherLike(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+#: Makes a watcher for a project that calls back with (changed, deleted) absolute paths.
+WatcherFactory = Callable[[Project, Callable[[frozenset[Path], frozenset[Path]], None]], WatcherLike]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    mode: Literal["up", "ci"] = "up"
+    watch: bool = True
+    parallel: int = 3
+    only: tuple[str, ...] = ()  # resource names given on the command line
+    timeout: float | None = None  # ci: overall deadline in seconds
+    poll_interval: float = 0.5
+    stream_logs: bool = True
+    port_forwards: bool = True
+
+
+def select_resources(project: Project, only: Sequence[str]) -> list[str]:
+    """The named resources plus everything they depend on (and uncategorized), in deploy order."""
+    names = [r.name for r in project.resources]
+    if not only:
+        return names
+    import difflib
+
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else f" Known resources: {', '.join(names)}."
+        raise UsageError(f"no resource named `{unknown[0]}` in this project.{hint}")
+    wanted: set[str] = {UNCATEGORIZED} if UNCATEGORIZED in names else set()
+    stack = list(only)
+    while stack:
+        name = stack.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        resource = project.resource(name)
+        if resource is not None:
+            stack.extend(resource.settings.depends_on)
+    return [n for n in names if n in wanted]
+
+
+class Engine:
+    def __init__(
+        self,
+        project: Project,
+        target: Target,
+        builder: Builder,
+        sink: Sink,
+        options: EngineOptions,
+        *,
+        watcher_factory: WatcherFactory | None = None,
+        reload_project: Callable[[], Project] | None = None,
+        ignored_for_image: Callable[[Path, ImageSpec], bool] | None = None,
+        config_files: Callable[[Project], Sequence[Path]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.project = project
+        self.target = target
+        self.builder = builder
+        self.sink = sink
+        self.options = options
+        self._watcher_factory = watcher_factory
+        self._reload_project = reload_project
+        self._ignored_for_image = ignored_for_image or (lambda path, image: False)
+        self._config_files = config_files or (lambda p: [p.config.path])
+        self._clock = clock
+        self._wall = wall_clock
+        self._events: queue.Queue[Event] = queue.Queue()
+        self._order = select_resources(project, options.only)
+        self._states: dict[str, ResourceState] = {}
+        for name in self._order:
+            self._states[name] = self._new_state(project, name)
+        self._running = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._refs: dict[str, str] = {}  # image ref -> deployed reference
+        self._refs_lock = threading.Lock()
+        self._image_locks: dict[str, threading.Lock] = {}
+        self._runtime: dict[str, RuntimeStatus] = {}
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._log_tokens: dict[str, StopToken] = {}
+        self._forwards: dict[str, list[PortForwardHandle]] = {}
+        self._watcher: WatcherLike | None = None
+        self._version = 0
+        self._snapshot = self._make_snapshot()
+        self._snapshot_lock = threading.Lock()
+        self._result: int | None = None
+        self._started = clock()
+
+    # ----------------------------------------------------------------- public API
+
+    def post(self, event: Event) -> None:
+        """Thread-safe: hand an event to the loop."""
+        self._events.put(event)
+
+    def trigger(self, name: str) -> None:
+        self.post(Trigger(name))
+
+    def stop(self) -> None:
+        self.post(Stop())
+
+    def snapshot(self) -> Snapshot:
+        with self._snapshot_lock:
+            return self._snapshot
+
+    def run(self) -> int:
+        """Run until stopped (up) or settled (ci). Returns the exit code; always cleans up."""
+        self._pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallel), thread_name_prefix="devloop-work")
+        try:
+            self.target.prepare(self.project)
+            self._start_background()
+            self._schedule()
+            while self._result is None:
+                try:
+                    event = self._events.get(timeout=0.25)
+                except queue.Empty:
+                    event = Tick()
+                self._handle(event)
+                self._drain()
+                self._schedule()
+                self._check_ci()
+            return self._result
+        finally:
+            self._shutdown()
+
+    # ----------------------------------------------------------------- state helpers
+
+    def _new_state(self, project: Project, name: str) -> ResourceState:
+        resource = project.resource(name)
+        assert resource is not None
+        settings = resource.settings
+        manual = settings.trigger == "manual" and self.options.mode == "up"
+        return ResourceState(name=name, kind=resource.kind, labels=settings.labels, manual=manual, since=self._wall())
+
+    def _resource(self, name: str) -> Resource:
+        resource = self.project.resource(name)
+        assert resource is not None, name
+        return resource
+
+    def _set(self, name: str, status: Status, reason: str = "", lines: Sequence[str] = ()) -> None:
+        state = self._states[name]
+        changed = state.status != status or state.reason != reason
+        state.status = status
+        state.reason = reason
+        state.last_lines = tuple(lines)
+        if changed:
+            state.since = self._wall()
+            self._publish(name)
+
+    def _publish(self, name: str | None = None) -> None:
+        self._version += 1
+        snap = self._make_snapshot()
+        with self._snapshot_lock:
+            self._snapshot = snap
+        if name is not None:
+            view = snap.resource(name)
+            if view is not None:
+                self.sink.state(view, snap)
+
+    def _make_snapshot(self) -> Snapshot:
+        return Snapshot(
+            project=self.project.name,
+            target=self.target.name,
+            where=self._describe_target(),
+            resources=tuple(self._states[n].view() for n in self._order),
+            version=self._version,
+        )
+
+    def _describe_target(self) -> str:
+        try:
+            return self.target.describe()
+        except Exception:  # describing must never break the loop
+            return self.target.name
+
+    # ----------------------------------------------------------------- the loop
+
+    def _drain(self) -> None:
+        """Handle every event already queued before deciding what runs next."""
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(event)
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, Stop):
+            self._result = 0
+        elif isinstance(event, StageStarted):
+            state = self._states.get(event.resource)
+            if state is not None and state.generation == event.generation:
+                self._set(event.resource, Status(event.stage))
+        elif isinstance(event, UpdateFinished):
+            self._on_update_finished(event)
+        elif isinstance(event, RuntimeChanged):
+            state = self._states.get(event.resource)
+            if state is None or state.deploy_seq != event.deploy_seq:
+                return  # a status read before the latest deploy finished
+            self._runtime[event.resource] = event.status
+            self._apply_runtime(event.resource)
+        elif isinstance(event, FilesChanged):
+            self._on_files(event)
+        elif isinstance(event, Trigger):
+            self._on_trigger(event.resource)
+        elif isinstance(event, Tick):
+            self._check_timeouts()
+
+    def _schedule(self) -> None:
+        if self._result is not None or self._stopping.is_set():
+            return
+        depends = {n: self._resource(n).settings.depends_on for n in self._order}
+        plan = decide.schedule(
+            self._order, self._states, depends, running=self._running, parallel=max(1, self.options.parallel)
+        )
+        for name, missing in plan.waiting.items():
+            state = self._states[name]
+            if state.status is Status.PENDING:
+                reason = f"waiting for {', '.join(missing)}"
+                if state.reason != reason:
+                    self._set(name, Status.PENDING, reason)
+        for name in plan.start:
+            self._start_update(name)
+
+    def _start_update(self, name: str) -> None:
+        state = self._states[name]
+        state.dirty = False
+        state.generation += 1
+        state.pending_changes = 0
+        full = state.full_build or not state.deployed
+        live = tuple(state.pending_live)
+        state.pending_live = []
+        state.full_build = False
+        self._running += 1
+        resource = self._resource(name)
+        assert self._pool is not None
+        self._pool.submit(self._update_job, resource, state.generation, full, live)
+
+    def _on_update_finished(self, event: UpdateFinished) -> None:
+        self._running -= 1
+        state = self._states.get(event.resource)
+        if state is None or state.generation != event.generation:
+            return
+        if event.fell_back:
+            state.dirty = True
+            state.full_build = True
+            self.sink.log(event.resource, f"live update not possible ({event.error}); rebuilding")
+            return
+        if event.record is None:
+            self._set(event.resource, Status.FAILED, event.error, event.error_lines)
+            return
+        state.last_update = event.record
+        state.deployed = True
+        state.deploy_seq += 1
+        if not event.has_workload:
+            state.ever_ready = True
+            self._set(event.resource, Status.READY)
+            return
+        state.deploy_started = self._clock()
+        self._start_runtime_watchers(event.resource)
+        runtime = self._runtime.get(event.resource)
+        if event.record.kind == "live" and runtime is not None and runtime.phase is Phase.READY:
+            self._set(event.resource, Status.READY)
+        else:
+            self._runtime.pop(event.resource, None)  # wait for a fresh status of the new deployment
+            self._set(event.resource, Status.STARTING)
+
+    def _apply_runtime(self, name: str) -> None:
+        state = self._states.get(name)
+        runtime = self._runtime.get(name)
+        if state is None or runtime is None or not state.deployed:
+            return
+        state.runtime = runtime.detail
+        state.restarts = runtime.restarts
+        if state.status.busy or state.status is Status.MANUAL_PENDING:
+            self._publish()
+            return
+        if state.status is Status.FAILED and state.dirty:
+            return
+        phase = runtime.phase
+        if phase is Phase.READY:
+            state.ever_ready = True
+            self._set(name, Status.READY)
+        elif phase is Phase.COMPLETED:
+            state.ever_ready = True
+            self._set(name, Status.COMPLETED)
+        elif phase is Phase.FAILED:
+            self._set(name, Status.FAILED, runtime.reason, runtime.last_logs)
+        elif state.status is Status.FAILED and state.reason.startswith("not ready after"):
+            self._publish()
+        else:
+            if state.status is not Status.STARTING:
+                state.deploy_started = self._clock()
+            self._set(name, Status.STARTING, runtime.reason)
+
+    def _check_timeouts(self) -> None:
+        now = self._clock()
+        for name, state in self._states.items():
+            if state.status is not Status.STARTING:
+                continue
+            limit = self._resource(name).settings.readiness_timeout
+            if now - state.deploy_started > limit:
+                runtime = self._runtime.get(name)
+                detail = f" ({runtime.detail})" if runtime and runtime.detail else ""
+                self._set(
+                    name,
+                    Status.FAILED,
+                    f"not ready after {limit:.0f} s{detail}; raise resources.{name}.readiness_timeout "
+                    "or check its readiness probe",
+                    runtime.last_logs if runtime else (),
+                )
+        if self.options.timeout is not None and now - self._started > self.options.timeout:
+            self.sink.message(f"timed out after {self.options.timeout:.0f} s")
+            self._result = 1
+
+    def _check_ci(self) -> None:
+        if self.options.mode != "ci" or self._result is not None:
+            return
+        outcome = decide.ci_outcome(self._states)
+        if outcome == "success":
+            self._result = 0
+        elif outcome == "failure":
+            self._result = 1
+
+    def _on_trigger(self, name: str) -> None:
+        state = self._states.get(name)
+        if state is None:
+            self.sink.message(f"trigger: no resource named {name}")
+            return
+        state.dirty = True
+        if state.status is Status.MANUAL_PENDING or state.status is Status.FAILED:
+            state.status = Status.PENDING
+        if not state.pending_live:
+            state.full_build = True
+        self.sink.log(name, "update triggered")
+
+    # ----------------------------------------------------------------- file changes
+
+    def _running_images(self) -> dict[str, bool]:
+        running: dict[str, bool] = {}
+        for name in self._order:
+            resource = self._resource(name)
+            runtime = self._runtime.get(name)
+            has = bool(runtime and runtime.containers) and self._states[name].deployed
+            for ref in resource.images:
+                running[ref] = running.get(ref, False) or has
+        return running
+
+    def _on_files(self, event: FilesChanged) -> None:
+        plan = decide.plan_batch(
+            self.project,
+            sorted(event.changed),
+            sorted(event.deleted),
+            config_files=self._config_files(self.project),
+            ignored_for_image=self._ignored_for_image,
+            running_images=self._running_images(),
+        )
+        if plan.reload_config:
+            self._reload()
+        for update in plan.images:
+            for name in decide.resources_for_images(self.project, [update.ref]):
+                state = self._states.get(name)
+                if state is None:
+                    continue
+                state.dirty = True
+                state.pending_changes += len(update.changed)
+                if update.kind == "build":
+                    state.full_build = True
+                    state.pending_live = []
+                    log.debug("%s: full build: %s", name, update.reason)
+                elif not state.full_build:
+                    state.pending_live.append(update)
+                if state.manual:
+                    state.dirty = False
+                    self._set(name, Status.MANUAL_PENDING, f"{state.pending_changes} changed file(s)")
+
+    def _reload(self) -> None:
+        if self._reload_project is None:
+            return
+        try:
+            new = self._reload_project()
+        except DevloopError as exc:
+            self.sink.message(f"config not reloaded: {exc} (everything keeps running as before)")
+            return
+        old = self.project
+        self.project = new
+        old_names = set(self._order)
+        try:
+            order = select_resources(new, self.options.only)
+        except UsageError:
+            order = select_resources(new, ())
+        for name in old_names - set(order):
+            self._states.pop(name, None)
+            self._stop_runtime_watchers(name)
+            self.sink.message(f"{name} left the manifests: deleting it")
+            assert self._pool is not None
+            self._pool.submit(self._delete_job, old, name)
+        for name in order:
+            before = old.resource(name)
+            after = new.resource(name)
+            assert after is not None
+            if name not in self._states:
+                self._states[name] = self._new_state(new, name)
+            elif before is None or before.objects != after.objects or before.settings != after.settings:
+                state = self._states[name]
+                state.dirty = True
+                state.full_build = True
+                state.labels = after.settings.labels
+        self._order = order
+        self.sink.message("config reloaded")
+        self._publish()
+
+    # ----------------------------------------------------------------- worker jobs
+
+    def _emit(self, name: str) -> Callable[[str], None]:
+        return lambda line: self.sink.log(name, line)
+
+    def _image_lock(self, ref: str) -> threading.Lock:
+        with self._refs_lock:
+            return self._image_locks.setdefault(ref, threading.Lock())
+
+    def _update_job(
+        self, resource: Resource, generation: int, full: bool, live: tuple[decide.ImageUpdate, ...]
+    ) -> None:
+        name = resource.name
+        started = time.monotonic()
+        try:
+            if not full and live:
+                try:
+                    self._live_update(resource, generation, live)
+                except ContainerGoneError as exc:
+                    self.post(UpdateFinished(name, generation, None, error=str(exc), fell_back=True))
+                    return
+                seconds = time.monotonic() - started
+                files = sum(len(u.copies) + len(u.deletes) for u in live)
+                record = UpdateRecord("live", seconds, self._wall(), detail=f"{files} file(s) synced")
+                self.post(UpdateFinished(name, generation, record))
+                return
+            build_seconds = self._build_images(resource, generation)
+            self.post(StageStarted(name, generation, Status.DEPLOYING.value))
+            deploy_started = time.monotonic()
+            result = self.target.apply(self._deploy_request(resource))
+            for warning in result.warnings:
+                self.sink.log(name, f"warning: {warning}")
+            deploy_seconds = time.monotonic() - deploy_started
+            record = UpdateRecord(
+                "build" if build_seconds else "deploy",
+                time.monotonic() - started,
+                self._wall(),
+                build_seconds=build_seconds,
+                deploy_seconds=deploy_seconds,
+                detail="" if result.changed else "unchanged",
+            )
+            self.post(UpdateFinished(name, generation, record, has_workload=bool(resource.kind)))
+        except (BuildError, TestFailedError) as exc:
+            head = str(exc).splitlines()[0]
+            self.post(UpdateFinished(name, generation, None, error=head, error_lines=tuple(exc.output_tail)))
+        except DevloopError as exc:
+            lines = str(exc).splitlines()
+            self.post(UpdateFinished(name, generation, None, error=lines[0], error_lines=tuple(lines[1:])))
+        except Exception as exc:
+            log.debug("update of %s failed", name, exc_info=True)
+            self.post(
+                UpdateFinished(name, generation, None, error=f"unexpected error: {type(exc).__name__}: {exc}")
+            )
+
+    def _run_test(self, image: ImageSpec, name: str) -> None:
+        if image.test is None or self._stopping.is_set():
+            return
+        out: list[str] = []
+
+        def on_line(line: str) -> None:
+            out.append(line)
+            self.sink.log(name, f"test: {line}")
+
+        code = stream_process(["/bin/sh", "-c", image.test.cmd], on_line, cwd=image.context)
+        if code != 0:
+            raise TestFailedError(image.ref, image.test.cmd, code, tail("\n".join(out), 15))
+
+    def _build_images(self, resource: Resource, generation: int) -> float:
+        seconds = 0.0
+        for ref in resource.images:
+            image = self.project.config.image(ref)
+            if image is None:
+                continue
+            if image.test is not None:
+                self.post(StageStarted(resource.name, generation, Status.TESTING.value))
+                self._run_test(image, resource.name)
+            if self._stopping.is_set():
+                raise DevloopError("stopping")
+            self.post(StageStarted(resource.name, generation, Status.BUILDING.value))
+            started = time.monotonic()
+            with self._image_lock(ref):
+                result = self.builder.build(image, self._emit(resource.name))
+                deployed = self.target.deliver(result.reference)
+            if result.built:
+                seconds += time.monotonic() - started
+            with self._refs_lock:
+                self._refs[ref] = deployed
+        return seconds
+
+    def _deploy_request(self, resource: Resource) -> DeployRequest:
+        from devloop.config.resources import rewrite_images
+
+        with self._refs_lock:
+            refs = dict(self._refs)
+        everything = tuple(rewrite_images(obj, refs) for r in self.project.resources for obj in r.objects)
+        mine = tuple(rewrite_images(obj, refs) for obj in resource.objects)
+        return DeployRequest(project=self.project, resource=resource, objects=mine, all_objects=everything)
+
+    def _live_update(self, resource: Resource, generation: int, updates: tuple[decide.ImageUpdate, ...]) -> None:
+        name = resource.name
+        for update in updates:
+            image = self.project.config.image(update.ref)
+            if image is not None and image.test is not None:
+                self.post(StageStarted(name, generation, Status.TESTING.value))
+                self._run_test(image, name)
+        self.post(StageStarted(name, generation, Status.LIVE_UPDATING.value))
+        status = self.target.status(self.project, resource)
+        for update in updates:
+            with self._refs_lock:
+                reference = self._refs.get(update.ref)
+            containers = [c for c in status.containers if reference is None or c.image == reference]
+            if not containers:
+                raise ContainerGoneError(f"no running container of {update.ref}")
+            for container in containers:
+                started = time.monotonic()
+                copies = [FileCopy(local, dest) for local, dest in update.copies]
+                self.target.copy_files(container, copies, list(update.deletes))
+                for step in update.run:
+                    self.sink.log(name, f"run: {step.display}")
+                    code = self.target.exec(container, step.argv, self._emit(name))
+                    if code != 0:
+                        raise DevloopError(f"live update step `{step.display}` exited with {code} in {container.name}")
+                if update.restart:
+                    self.target.restart(container)
+                self.sink.log(
+                    name,
+                    f"live update of {container.name}: {len(copies)} copied, {len(update.deletes)} deleted "
+                    f"in {1000 * (time.monotonic() - started):.0f} ms",
+                )
+
+    def _delete_job(self, project: Project, name: str) -> None:
+        try:
+            self.target.delete(project, name)
+        except Exception as exc:
+            self.sink.message(f"could not delete {name}: {exc}")
+
+    # ----------------------------------------------------------------- background threads
+
+    def _start_background(self) -> None:
+        monitor = threading.Thread(target=self._monitor, name="devloop-monitor", daemon=True)
+        monitor.start()
+        self._threads.append(monitor)
+        if self.options.watch and self._watcher_factory is not None:
+            self._watcher = self._watcher_factory(
+                self.project, lambda changed, deleted: self.post(FilesChanged(changed, deleted))
+            )
+            self._watcher.start()
+
+    def _monitor(self) -> None:
+        """Poll the target for the runtime state of deployed resources; post changes."""
+        last: dict[str, RuntimeStatus] = {}
+        while not self._stopping.wait(self.options.poll_interval):
+            project = self.project
+            for name in list(self._order):
+                state = self._states.get(name)
+                resource = project.resource(name)
+                if state is None or resource is None or not state.deployed or not resource.kind:
+                    continue
+                seq = state.deploy_seq
+                try:
+                    status = self.target.status(project, resource)
+                except Exception as exc:  # the engine restarting, a network blip: try again next round
+                    log.debug("status of %s failed: %s", name, exc)
+                    continue
+                if last.get(name) != status or name not in self._runtime:
+                    last[name] = status
+                    self.post(RuntimeChanged(name, status, seq))
+
+    def _start_runtime_watchers(self, name: str) -> None:
+        resource = self._resource(name)
+        if self.options.stream_logs and name not in self._log_tokens:
+            token = StopToken()
+            self._log_tokens[name] = token
+            from devloop.config.resources import containers
+
+            workload = resource.workload
+            many = workload is not None and len(containers(workload)) > 1
+
+            def on_line(line: LogLine) -> None:
+                self.sink.log(name, f"[{line.source}] {line.text}" if many else line.text)
+
+            def follow() -> None:
+                while not token.stopped:
+                    try:
+                        self.target.stream_logs(self.project, resource, on_line, token)
+                    except Exception as exc:
+                        log.debug("log stream of %s ended: %s", name, exc)
+                    token.wait(1.0)
+
+            thread = threading.Thread(target=follow, name=f"devloop-logs-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self.options.port_forwards and name not in self._forwards and resource.settings.port_forwards:
+            handles: list[PortForwardHandle] = []
+            urls: list[str] = []
+            for forward in resource.settings.port_forwards:
+                try:
+                    handles.append(
+                        self.target.port_forward(self.project, resource, forward.local, forward.container, forward.host)
+                    )
+                    urls.append(f"http://localhost:{forward.local}")
+                except DevloopError as exc:
+                    self.sink.log(name, f"port forward failed: {exc}")
+            self._forwards[name] = handles
+            self._states[name].port_forwards = tuple(urls)
+
+    def _stop_runtime_watchers(self, name: str) -> None:
+        token = self._log_tokens.pop(name, None)
+        if token is not None:
+            token.stop()
+        for handle in self._forwards.pop(name, []):
+            handle.close()
+
+    def _shutdown(self) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            try:
+                self._watcher.stop()
+            except Exception as exc:
+                log.debug("stopping the watcher failed: %s", exc)
+        terminate_children()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            terminate_children()
+        for name in list(self._log_tokens):
+            self._stop_runtime_watchers(name)
+        for name in list(self._forwards):
+            self._stop_runtime_watchers(name)
+        deadline = time.monotonic() + 5
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def summary_lines(snapshot: Snapshot) -> list[str]:
+    """One line per resource for the end of `ci` (and `status`)."""
+    width = max((len(r.name) for r in snapshot.resources), default=0)
+    lines = []
+    for view in snapshot.resources:
+        text = f"{view.name.ljust(width)}  {view.status.value}"
+        if view.reason:
+            text += f": {view.reason}"
+        lines.append(text)
+    return lines

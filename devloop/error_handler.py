@@ -1,0 +1,45 @@
+"""Maps everything a command raises to one message on stderr and an exit code (cli.md)."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+
+from devloop.context import Environment
+from devloop.errors import EXIT_FAILED, EXIT_INTERRUPTED, DevloopError
+
+
+def run_command(env: Environment, work: Callable[[], int | None]) -> int:
+    """Run ``work`` and return the process exit code; never lets an exception escape."""
+    try:
+        code = work()
+        return 0 if code is None else code
+    except DevloopError as exc:
+        if env.verbose:
+            env.err(traceback.format_exc().rstrip())
+        env.err(f"devloop: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        env.err("devloop: interrupted.")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug in devloop, or something we did not anticipate
+        if env.verbose:
+            env.err(traceback.format_exc().rstrip())
+            env.err(f"devloop: unexpected error: {type(exc).__name__}: {exc}")
+        else:
+            env.err(
+                f"devloop: unexpected error: {type(exc).__name__}: {exc}. "
+                "Run again with --verbose for the details and please report it."
+            )
+        return EXIT_FAILED
+
+
+def setup_logging(env: Environment) -> None:
+    """Verbose mode shows devloop's debug log (which builder was chosen, which calls were made)."""
+    if env.verbose:
+        handler = logging.StreamHandler(env.stderr)
+        handler.setFormatter(logging.Formatter("devloop[%(name)s] %(message)s"))
+        logger = logging.getLogger("devloop")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
