@@ -1,0 +1,438 @@
+"""Reading the Kubernetes manifests a devloop.yaml names: globs, kustomize overlays, helm charts.
+
+:func:`load_manifests` turns ``config.manifests`` into a flat list of :class:`ManifestObject`, in the
+order the sources are listed (files of a glob sorted by path, documents in file order). Every
+problem a user can cause (a glob without matches, YAML that does not parse, a document that is not
+a Kubernetes object, a missing or failing ``kustomize``/``helm``) is a :class:`ConfigError` (exit 2)
+naming the file, line and column or the ``manifests[i]`` entry of devloop.yaml.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devloop.config.model import Config, GlobSource, HelmSource, KustomizeSource, ManifestObject
+from devloop.errors import ConfigError, DevloopError, ToolMissingError
+from devloop.util import run_tool, which
+
+#: Kinds that are not namespaced; helm's release namespace is never added to them.
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "APIService",
+        "CertificateSigningRequest",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ComponentStatus",
+        "CSIDriver",
+        "CSINode",
+        "CustomResourceDefinition",
+        "FlowSchema",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "PriorityLevelConfiguration",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
+    }
+)
+
+
+class _ManifestLoader(yaml.SafeLoader):
+    """SafeLoader that keeps timestamps as strings (Kubernetes reads them as strings too)."""
+
+
+_ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_manifests(config: Config) -> list[ManifestObject]:
+    """Every object of every manifest source of ``config``, in order.
+
+    Files matched by several globs are read once (where they first match).
+    """
+    objects: list[ManifestObject] = []
+    seen_files: set[Path] = set()
+    for position, source in enumerate(config.manifests):
+        index = source.index or position
+        if isinstance(source, GlobSource):
+            for path in expand_glob(config, source, index):
+                if path in seen_files:
+                    continue
+                seen_files.add(path)
+                objects.extend(read_manifest_file(path, config.root))
+        elif isinstance(source, KustomizeSource):
+            objects.extend(render_kustomize(config, source, index))
+        else:
+            objects.extend(render_helm(config, source, index))
+    return objects
+
+
+def manifest_paths(config: Config) -> list[Path]:
+    """The files and folders the manifests come from (for the watcher): matched files, the
+    kustomize folders, the helm charts and values files. Globs without matches are skipped."""
+    paths: list[Path] = []
+    for position, source in enumerate(config.manifests):
+        if isinstance(source, GlobSource):
+            try:
+                paths.extend(expand_glob(config, source, source.index or position))
+            except ConfigError:
+                continue
+        elif isinstance(source, KustomizeSource):
+            paths.append(source.path)
+        else:
+            paths.append(source.chart)
+            paths.extend(source.values)
+    return paths
+
+
+# --------------------------------------------------------------------------------------- globs
+
+
+def expand_glob(config: Config, source: GlobSource, index: int | None = None) -> list[Path]:
+    """The files ``source.pattern`` matches (relative to the project root; ``**`` crosses folders),
+    sorted by path. No match is a :class:`ConfigError` at ``manifests[i]``."""
+    index = source.index if index is None else index
+    root = config.root
+    pattern = source.pattern
+    matches = globlib.glob(pattern, root_dir=str(root), recursive=True)
+    files = {Path(os.path.normpath(root / match)) for match in matches}
+    files = {path for path in files if path.is_file()}
+    if not files:
+        raise ConfigError(
+            f"the manifest pattern {pattern!r} matched no file under {root}; "
+            "fix the path or the glob (patterns are relative to devloop.yaml, ** matches folders)",
+            location=config.location(f"manifests[{index}]"),
+            key=f"manifests[{index}]",
+        )
+    return sorted(files, key=lambda path: _relative(path, root))
+
+
+# ------------------------------------------------------------------------------------ parsing
+
+
+def read_manifest_file(path: Path, root: Path) -> list[ManifestObject]:
+    """The objects of one (multi-document) YAML file; ``source`` is ``relpath:line``."""
+    rel = _relative(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"cannot read manifest {rel}: it is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "save it as UTF-8 or remove it from manifests",
+            location=rel,
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read manifest {rel}: {exc.strerror or exc}; check that the file exists and is readable",
+            location=rel,
+        ) from exc
+    return parse_manifests(text, rel)
+
+
+def parse_manifests(text: str, origin: str, *, rendered: bool = False) -> list[ManifestObject]:
+    """Parse a multi-document YAML stream into objects.
+
+    ``origin`` names the stream in messages and sources: a file path relative to the root, or for
+    rendered output (``rendered=True``) ``kustomize:DIR``/``helm:CHART``; rendered objects get
+    ``origin#N`` (N = 1-based document number) as their source, files get ``origin:LINE``.
+    Empty documents are skipped; ``kind: List`` (and ``*List`` with ``items``) is expanded.
+    """
+    objects: list[ManifestObject] = []
+    number = 0
+    for node, data in _documents(text, origin):
+        if data is None:
+            continue
+        number += 1
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        where = f"{origin}:{line}:{column}" if not rendered else f"{origin}#{number}"
+        source = f"{origin}:{line}" if not rendered else f"{origin}#{number}"
+        _check_object(data, where, origin)
+        if _is_list(data):
+            items_node = _mapping_value(node, "items")
+            item_nodes = items_node.value if isinstance(items_node, yaml.SequenceNode) else []
+            for item_index, item in enumerate(data.get("items") or []):
+                item_node = item_nodes[item_index] if item_index < len(item_nodes) else node
+                item_line = item_node.start_mark.line + 1
+                item_col = item_node.start_mark.column + 1
+                if rendered:
+                    item_where = item_source = f"{origin}#{number}.items[{item_index}]"
+                else:
+                    item_where = f"{origin}:{item_line}:{item_col}"
+                    item_source = f"{origin}:{item_line}"
+                if item is None:
+                    continue
+                _check_object(item, item_where, origin, in_list=True)
+                if _is_list(item):
+                    raise ConfigError(
+                        "a List inside a List is not supported; write the objects as separate documents",
+                        location=item_where,
+                    )
+                objects.append(ManifestObject(body=item, source=item_source))
+            continue
+        objects.append(ManifestObject(body=data, source=source))
+    return objects
+
+
+def _documents(text: str, origin: str) -> Iterator[tuple[yaml.Node, Any]]:
+    try:
+        loader = _ManifestLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(text, origin, exc) from exc
+    try:
+        while True:
+            try:
+                if not loader.check_node():
+                    break
+                node = loader.get_node()
+                if node is None:  # pragma: no cover - check_node said there is one
+                    break
+                _check_duplicate_keys(node, origin)
+                data = loader.construct_document(node)
+            except yaml.MarkedYAMLError as exc:
+                mark = exc.problem_mark or exc.context_mark
+                where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
+                problem = exc.problem or exc.context or "invalid YAML"
+                context = f" ({exc.context})" if exc.context and exc.problem else ""
+                raise ConfigError(
+                    f"manifest is not valid YAML: {problem}{context}; fix the YAML at this line",
+                    location=where,
+                ) from exc
+            except yaml.reader.ReaderError as exc:
+                raise _reader_error(text, origin, exc) from exc
+            except yaml.YAMLError as exc:
+                raise ConfigError(
+                    f"manifest is not valid YAML: {exc}; fix the YAML syntax", location=origin
+                ) from exc
+            except RecursionError as exc:
+                raise ConfigError(
+                    "manifest is nested too deeply to be read; simplify it", location=origin
+                ) from exc
+            yield node, data
+    finally:
+        loader.dispose()
+
+
+def _check_duplicate_keys(root: yaml.Node, origin: str) -> None:
+    """A key written twice in one mapping is an error (kubectl refuses it too), and so is an alias
+    that contains itself (it cannot be turned into JSON)."""
+    state: dict[int, int] = {}  # 1: being visited (on the current path), 2: done
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            state[id(node)] = 2
+            continue
+        if state.get(id(node)) == 1:
+            mark = node.start_mark
+            raise ConfigError(
+                "an alias refers to a node that contains it (a recursive structure); "
+                "Kubernetes objects cannot be recursive, remove the alias",
+                location=f"{origin}:{mark.line + 1}:{mark.column + 1}",
+            )
+        if state.get(id(node)) == 2:
+            continue
+        state[id(node)] = 1
+        stack.append((node, True))
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    if key_node.value in keys:
+                        mark = key_node.start_mark
+                        raise ConfigError(
+                            f"the key {key_node.value!r} appears twice in the same mapping; "
+                            "remove one of them",
+                            location=f"{origin}:{mark.line + 1}:{mark.column + 1}",
+                        )
+                    keys.add(key_node.value)
+                children.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            children.extend(node.value)
+        stack.extend((child, False) for child in reversed(children))  # visited in document order
+
+
+def _reader_error(text: str, origin: str, exc: yaml.reader.ReaderError) -> ConfigError:
+    line, column = _line_col(text, exc.position)
+    return ConfigError(
+        f"manifest contains a character YAML does not allow ({chr(exc.character)!r}); remove it",
+        location=f"{origin}:{line}:{column}",
+    )
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
+def _check_object(data: Any, where: str, origin: str, *, in_list: bool = False) -> None:
+    what = "an item of a List" if in_list else "a manifest document"
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{what} must be a Kubernetes object (a mapping with apiVersion, kind and metadata.name), "
+            f"got {_describe(data)}; fix or remove it",
+            location=where,
+        )
+    kind = data.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError(
+            f"{what} has no `kind`; every Kubernetes object needs apiVersion, kind and metadata.name",
+            location=where,
+        )
+    if _is_list(data):
+        return
+    metadata = data.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str) or not name:
+        raise ConfigError(
+            f"the {kind} has no `metadata.name`; devloop needs a name for every object "
+            "(generateName is not supported)",
+            location=where,
+        )
+
+
+def _is_list(data: dict[str, Any]) -> bool:
+    kind = data.get("kind")
+    return isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list)
+
+
+def _mapping_value(node: yaml.Node, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+            return value_node  # type: ignore[no-any-return]
+    return None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the text {shown!r}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return type(value).__name__
+
+
+# -------------------------------------------------------------------------------- renderers
+
+
+def kustomize_argv(directory: Path) -> list[str] | None:
+    """``kustomize build DIR`` when kustomize is installed, else ``kubectl kustomize DIR``; None when
+    neither is on PATH."""
+    if which("kustomize"):
+        return ["kustomize", "build", str(directory)]
+    if which("kubectl"):
+        return ["kubectl", "kustomize", str(directory)]
+    return None
+
+
+def render_kustomize(
+    config: Config, source: KustomizeSource, index: int | None = None
+) -> list[ManifestObject]:
+    index = source.index if index is None else index
+    key = f"manifests[{index}].kustomize"
+    rel = _relative(source.path, config.root)
+    location = config.location(key)
+    if not source.path.is_dir():
+        raise ConfigError(
+            f"the kustomize folder {rel} does not exist; point it at a folder with a kustomization.yaml",
+            location=location,
+            key=key,
+        )
+    argv = kustomize_argv(source.path)
+    if argv is None:
+        raise ToolMissingError(
+            f"rendering the kustomize overlay {rel} needs `kustomize` or `kubectl` (with its built-in "
+            "kustomize), and neither is on PATH; install one of them "
+            "(https://kubectl.docs.kubernetes.io/installation/)",
+            location=location,
+            key=key,
+        )
+    output = _render(argv, what=f"rendering the kustomize overlay {rel}", config=config, key=key)
+    return parse_manifests(output, f"kustomize:{rel}", rendered=True)
+
+
+def helm_argv(config: Config, source: HelmSource) -> list[str]:
+    """``helm template RELEASE CHART [--namespace NS] [-f VALUES]... [--set K=V]...``."""
+    argv = ["helm", "template", source.release, str(source.chart)]
+    namespace = source.namespace or config.kubernetes.namespace
+    if namespace:
+        argv += ["--namespace", namespace]
+    for values in source.values:
+        argv += ["-f", str(values)]
+    for name, value in source.set:
+        argv += ["--set", f"{name}={value}"]
+    return argv
+
+
+def render_helm(config: Config, source: HelmSource, index: int | None = None) -> list[ManifestObject]:
+    index = source.index if index is None else index
+    key = f"manifests[{index}].helm"
+    rel = _relative(source.chart, config.root)
+    location = config.location(key)
+    if which("helm") is None:
+        raise ToolMissingError(
+            f"rendering the helm chart {rel} needs `helm`, which is not on PATH; install Helm 3 "
+            "(https://helm.sh/docs/intro/install/) or remove this manifests entry",
+            location=location,
+            key=key,
+        )
+    argv = helm_argv(config, source)
+    output = _render(argv, what=f"rendering the helm chart {rel}", config=config, key=key)
+    objects = parse_manifests(output, f"helm:{rel}", rendered=True)
+    namespace = source.namespace
+    if not namespace:
+        return objects
+    # `helm install --namespace NS` puts every namespaced object without a namespace into NS.
+    placed: list[ManifestObject] = []
+    for obj in objects:
+        if obj.namespace or obj.kind in CLUSTER_SCOPED_KINDS:
+            placed.append(obj)
+            continue
+        body = obj.copy_body()
+        body.setdefault("metadata", {})["namespace"] = namespace
+        placed.append(obj.with_body(body))
+    return placed
+
+
+def _render(argv: list[str], *, what: str, config: Config, key: str) -> str:
+    try:
+        return run_tool(argv, what=what, cwd=config.root)
+    except ToolMissingError as exc:  # pragma: no cover - checked before
+        raise ToolMissingError(exc.detail, location=config.location(key), key=key) from exc
+    except DevloopError as exc:
+        raise ConfigError(
+            f"{exc}\nFix the manifests (or run `{' '.join(argv)}` to see the full output).",
+            location=config.location(key),
+            key=key,
+        ) from exc
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form, or the path itself when it lies outside."""
+    for candidate, base in ((path, root), (path.resolve(), root.resolve())):
+        try:
+            return candidate.relative_to(base).as_posix() or "."
+        except ValueError:
+            continue
+    return str(path)
