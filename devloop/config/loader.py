@@ -1,0 +1,936 @@
+"""Load and validate devloop.yaml (config.md, version 1) into the immutable model
+:class:`~devloop.config.model.Config`.
+
+Public functions:
+
+- :func:`find_config` — which file ``-f`` means (default ``./devloop.yaml``; a folder means its devloop.yaml).
+- :func:`load_config` — read, parse and validate a devloop.yaml file.
+- :func:`parse_config` — the same for text already in memory (``path`` only names the file and its folder).
+
+Every problem is a :class:`~devloop.errors.ConfigError` whose text is
+``devloop.yaml:LINE:COL: key.path: expected …, got …`` plus what to do. The checks that need the manifests
+(``depends_on`` and ``resources`` keys naming existing resources, image refs used by a container) are not done
+here; ``Config.positions`` lets the code that does them point at the right line.
+
+Design choices beyond config.md:
+
+- A key whose value is empty or ``null`` counts as absent (its default applies), except where a value is
+  required (``version``, ``images[].ref``, ``sync[].src``...).
+- Where a string is expected, an unquoted number is taken as written (``namespace: 2024`` is ``"2024"``);
+  booleans and nulls are not. Build args and helm ``set`` values take numbers and booleans as written
+  (``PY: 3.10`` is ``"3.10"``), like Compose does.
+- ``watch.ignore``, when given, replaces the default list.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import posixpath
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn, cast
+
+from devloop.config import yamlpos
+from devloop.config.model import (
+    Config,
+    DockerSettings,
+    GlobSource,
+    HelmSource,
+    ImageSpec,
+    KubernetesSettings,
+    KustomizeSource,
+    LiveUpdate,
+    ManifestSource,
+    ObjectSelector,
+    PortForward,
+    ResourceSettings,
+    RunStep,
+    SyncRule,
+    TargetName,
+    TestStage,
+    TriggerMode,
+    WatchSettings,
+)
+from devloop.config.yamlpos import YKey, YMap, YNode, YScalar, YSeq
+from devloop.errors import ConfigError
+
+CONFIG_NAME = "devloop.yaml"
+VERSION = 1
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+_NETWORK = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_ARG_NAME = re.compile(r"^[^\s=]+$")
+
+# The distribution reference grammar (github.com/distribution/reference), without tag and digest.
+_ALNUM = r"[a-z0-9]+"
+_PATH_COMPONENT = _ALNUM + r"(?:(?:[._]|__|-+)" + _ALNUM + r")*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = _DOMAIN_COMPONENT + r"(?:\." + _DOMAIN_COMPONENT + r")*(?::[0-9]+)?"
+_IMAGE_NAME = re.compile(r"^(?:" + _DOMAIN + r"/)?" + _PATH_COMPONENT + r"(?:/" + _PATH_COMPONENT + r")*$")
+_REGISTRY = re.compile(r"^" + _DOMAIN + r"(?:/" + _PATH_COMPONENT + r")*$")
+
+_TOP_KEYS = ("version", "name", "target", "kubernetes", "docker", "manifests", "images", "resources", "watch")
+_K8S_KEYS = ("context", "namespace", "allow_contexts", "registry")
+_DOCKER_KEYS = ("network",)
+_HELM_KEYS = ("chart", "release", "namespace", "values", "set")
+_IMAGE_KEYS = ("ref", "context", "dockerfile", "target", "args", "ignore", "test", "live_update")
+_TEST_KEYS = ("cmd",)
+_LIVE_KEYS = ("fall_back_on", "sync", "run", "restart")
+_SYNC_KEYS = ("src", "dest")
+_RUN_KEYS = ("cmd", "trigger")
+_RESOURCE_KEYS = ("port_forwards", "depends_on", "trigger", "labels", "readiness_timeout", "objects")
+_WATCH_KEYS = ("ignore", "debounce_ms")
+_KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+_DNS_LABEL_TEXT = (
+    "a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, "
+    "at most 63 characters)"
+)
+
+
+# --------------------------------------------------------------------------------------------- finding
+
+
+def find_config(arg: str | None, cwd: Path) -> Path:
+    """The devloop.yaml that ``-f ARG`` names: ``None`` means ``CWD/devloop.yaml``, a folder its devloop.yaml.
+
+    Returns an absolute path to an existing file; otherwise raises :class:`ConfigError` saying where it
+    looked and what to do.
+    """
+    if not arg:
+        candidate = cwd / CONFIG_NAME
+        folder: Path | None = cwd
+    else:
+        given = Path(arg).expanduser()
+        if not given.is_absolute():
+            given = cwd / given
+        if given.is_dir():
+            candidate, folder = given / CONFIG_NAME, given
+        else:
+            candidate, folder = given, None
+    candidate = Path(os.path.abspath(candidate))
+    if candidate.is_file():
+        return candidate
+    if candidate.exists():
+        raise ConfigError(f"{candidate} is not a regular file; pass -f with the path of your devloop.yaml.")
+    if folder is not None:
+        folder = Path(os.path.abspath(folder))
+        alternative = folder / "devloop.yml"
+        if alternative.is_file():
+            raise ConfigError(
+                f"no devloop.yaml in {folder}, but there is a devloop.yml; rename it to devloop.yaml "
+                f"or pass -f {alternative}."
+            )
+        how = "pass -f PATH to use another file" if not arg else "pass -f with the path of your devloop.yaml"
+        raise ConfigError(f"no devloop.yaml in {folder}; create one there (see docs/configuration.md) or {how}.")
+    raise ConfigError(f"config file {candidate} does not exist; check the path given to -f.")
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def load_config(path: Path) -> Config:
+    """Read, parse and validate the devloop.yaml at ``path``."""
+    path = Path(os.path.abspath(path))
+    name = path.name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist; create it or pass -f with the right path.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder, not a file; pass -f with the path of your devloop.yaml.") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot read {path}: {reason}; check that the file is readable.", location=name) from None
+    return parse_config(_decode(data, name), path)
+
+
+def _decode(data: bytes, name: str) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ConfigError(
+                "expected UTF-8 text, got bytes that are not valid UTF-16 after a UTF-16 mark; save the file as UTF-8",
+                location=f"{name}:1:1",
+            ) from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        raise ConfigError(
+            f"expected UTF-8 text, got the byte 0x{data[exc.start]:02x}; save the file as UTF-8",
+            location=f"{name}:{line}:{col}",
+        ) from None
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate devloop.yaml ``text`` as if it were the file ``path`` (relative paths resolve against its
+    folder)."""
+    path = Path(os.path.abspath(path))
+    node = yamlpos.parse(text, path.name)
+    return _Validator(path).config(node)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def sanitize_name(text: str) -> str:
+    """``text`` made a DNS-1123 label: lowercase, invalid characters to '-', trimmed, at most 63 chars."""
+    label = re.sub(r"[^a-z0-9-]", "-", text.lower()).strip("-")
+    return label[:63].rstrip("-")
+
+
+def describe(node: YNode) -> str:
+    """What was found, for ``got …``."""
+    if isinstance(node, YMap):
+        return "a mapping"
+    if isinstance(node, YSeq):
+        return "a list"
+    assert isinstance(node, YScalar)
+    value = node.value
+    if value is None:
+        return "an empty value" if node.plain and node.raw == "" else "null"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return json.dumps(shown)
+    raw = node.raw if len(node.raw) <= 40 else node.raw[:37] + "..."
+    if isinstance(value, bool):
+        return f"{raw} (a boolean)"
+    return f"{raw} (a number)"
+
+
+def _is_absent(node: YNode | None) -> bool:
+    return node is None or (isinstance(node, YScalar) and node.value is None)
+
+
+def _index(key: str, i: int) -> str:
+    return f"{key}[{i}]"
+
+
+def _child(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+class _Validator:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = path.name
+        self.root = path.parent
+        self.positions: list[tuple[str, int, int]] = []
+
+    # ------------------------------------------------------------------------------ primitives
+
+    def fail(self, where: YNode | YKey, key: str, message: str) -> NoReturn:
+        raise ConfigError(message, location=f"{self.name}:{where.line}:{where.col}", key=key or None)
+
+    def expected(self, node: YNode, key: str, what: str, hint: str = "") -> NoReturn:
+        self.fail(node, key, f"expected {what}, got {describe(node)}" + (f"; {hint}" if hint else ""))
+
+    def note(self, key: str, where: YNode | YKey) -> None:
+        self.positions.append((key, where.line, where.col))
+
+    def mapping(self, node: YNode, key: str, allowed: Sequence[str], what: str) -> dict[str, YNode]:
+        """Check that ``node`` is a mapping of only ``allowed`` keys; record positions; return its values."""
+        if not isinstance(node, YMap):
+            self.expected(node, key, what)
+        values: dict[str, YNode] = {}
+        for k, value in node.entries:
+            child = _child(key, k.text)
+            if k.text not in allowed:
+                close = difflib.get_close_matches(k.text, allowed, n=1, cutoff=0.6)
+                hint = f"; did you mean `{close[0]}`?" if close else "; remove it or fix its name"
+                listed = ", ".join(allowed)
+                self.fail(k, child, f"expected one of {listed}, got unknown key `{k.text}`{hint}")
+            self.note_entry(child, k, value)
+            values[k.text] = value
+        return values
+
+    def note_entry(self, key: str, k: YKey, value: YNode) -> None:
+        block = isinstance(value, YMap | YSeq) and not value.flow
+        empty = isinstance(value, YScalar) and value.value is None and value.plain and not value.raw
+        self.note(key, k if block or empty else value)
+
+    def items(self, node: YNode | None, key: str, what: str) -> list[tuple[str, YNode]]:
+        """The items of a list (``[]`` when absent), each with its key path; positions recorded."""
+        if _is_absent(node):
+            return []
+        assert node is not None
+        if not isinstance(node, YSeq):
+            self.expected(node, key, what)
+        result = []
+        for i, item in enumerate(node.items):
+            child = _index(key, i)
+            self.note(child, item)
+            result.append((child, item))
+        return result
+
+    def string(self, node: YNode, key: str, what: str = "a string", hint: str = "") -> str:
+        if isinstance(node, YScalar):
+            value = node.value
+            if isinstance(value, str):
+                if value.strip():
+                    return value
+            elif isinstance(value, int | float) and not isinstance(value, bool) and node.plain:
+                return node.raw
+        self.expected(node, key, what, hint)
+
+    def opt_string(self, node: YNode | None, key: str, what: str = "a string", hint: str = "") -> str | None:
+        if _is_absent(node):
+            return None
+        assert node is not None
+        return self.string(node, key, what, hint)
+
+    def scalar_text(self, node: YNode, key: str, what: str) -> str:
+        """A scalar as a string, as written (``3.10`` stays ``"3.10"``); for build args and helm set."""
+        if isinstance(node, YScalar) and node.value is not None:
+            return node.value if isinstance(node.value, str) else node.raw
+        self.expected(node, key, what, "quote the value")
+
+    def strings(self, node: YNode | None, key: str, what: str) -> tuple[str, ...]:
+        return tuple(self.string(item, child, "a string") for child, item in self.items(node, key, what))
+
+    def boolean(self, node: YNode | None, key: str, default: bool) -> bool:
+        if _is_absent(node):
+            return default
+        assert node is not None
+        if isinstance(node, YScalar) and isinstance(node.value, bool):
+            return node.value
+        self.expected(node, key, "true or false")
+
+    def choice(self, node: YNode | None, key: str, choices: Sequence[str], default: str) -> str:
+        if _is_absent(node):
+            return default
+        assert node is not None
+        if isinstance(node, YScalar) and isinstance(node.value, str) and node.value in choices:
+            return node.value
+        self.expected(node, key, " or ".join(", ".join(choices).rsplit(", ", 1)))
+
+    def string_map(self, node: YNode | None, key: str, what: str) -> tuple[tuple[str, str], ...]:
+        if _is_absent(node):
+            return ()
+        assert node is not None
+        if not isinstance(node, YMap):
+            self.expected(node, key, what)
+        pairs: dict[str, str] = {}
+        for k, value in node.entries:
+            child = _child(key, k.text)
+            self.note_entry(child, k, value)
+            if not k.text.strip():
+                self.fail(k, child, f"expected a non-empty name in {key}, got an empty key; name it")
+            pairs[k.text] = self.scalar_text(value, child, "a string value")
+        return tuple(sorted(pairs.items()))
+
+    # ------------------------------------------------------------------------------ paths
+
+    def shown(self, path: Path) -> str:
+        try:
+            rel = path.relative_to(self.root.resolve())
+        except ValueError:
+            return str(path)
+        return rel.as_posix() or "."
+
+    def existing(self, node: YNode, key: str, base: Path, kind: str, what: str, hint: str) -> Path:
+        """``node`` as a path relative to ``base`` that must exist as a ``kind`` ("folder" or "file")."""
+        text = self.string(node, key, what)
+        return self.check_exists(node, key, text, base, kind, what, hint)
+
+    def check_exists(self, where: YNode, key: str, text: str, base: Path, kind: str, what: str, hint: str) -> Path:
+        path = (base / text).resolve()
+        ok = path.is_dir() if kind == "folder" else path.is_file()
+        if not ok:
+            state = f"is not a {kind}" if path.exists() else "does not exist"
+            problem = f"{self.shown(path)} {state}"
+            self.fail(where, key, f"expected {what}, got {json.dumps(text)}, but {problem}; {hint}")
+        return path
+
+    def context_pattern(self, node: YNode, key: str, what: str) -> str:
+        """A path or pattern relative to an image context that must not leave it; normalised."""
+        text = self.string(node, key, what)
+        if text.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", text):
+            self.expected(node, key, what, "write it relative to the image context")
+        norm = posixpath.normpath(text)
+        if norm == ".." or norm.startswith("../"):
+            self.fail(
+                node,
+                key,
+                f"expected {what}, got {json.dumps(text)}, which lies outside the image "
+                "context; only files inside the context can be watched there",
+            )
+        return norm
+
+    # ------------------------------------------------------------------------------ the file
+
+    def config(self, node: YNode | None) -> Config:
+        if node is None:
+            raise ConfigError(
+                f"expected the settings of devloop (at least `version: {VERSION}`), got an empty file; "
+                "see docs/configuration.md",
+                location=f"{self.name}:1:1",
+            )
+        if not isinstance(node, YMap):
+            self.expected(node, "", f"a mapping of settings starting with `version: {VERSION}`")
+        version_node = node.get("version")
+        if version_node is None:
+            self.fail(
+                node,
+                "version",
+                f"expected `version: {VERSION}` at the top of the file, got no version; add `version: {VERSION}`",
+            )
+        if not (
+            isinstance(version_node, YScalar) and type(version_node.value) is int and version_node.value == VERSION
+        ):
+            self.expected(
+                version_node,
+                "version",
+                f"{VERSION} (the only version of devloop.yaml)",
+                f"write `version: {VERSION}`",
+            )
+        top = self.mapping(node, "", _TOP_KEYS, "a mapping")
+        name = self.project_name(top.get("name"))
+        target = cast(TargetName, self.choice(top.get("target"), "target", ("auto", "kubernetes", "docker"), "auto"))
+        kubernetes = self.kubernetes(top.get("kubernetes"))
+        docker = self.docker(top.get("docker"))
+        manifests = self.manifests(top.get("manifests"), name)
+        images = self.images(top.get("images"))
+        resources = self.resources(top.get("resources"))
+        watch = self.watch(top.get("watch"))
+        return Config(
+            path=self.path,
+            name=name,
+            version=VERSION,
+            target=target,
+            kubernetes=kubernetes,
+            docker=docker,
+            manifests=manifests,
+            images=images,
+            resources=resources,
+            watch=watch,
+            positions=tuple(self.positions),
+        )
+
+    def project_name(self, node: YNode | None) -> str:
+        if _is_absent(node):
+            name = sanitize_name(self.root.name)
+            if not name:
+                raise ConfigError(
+                    f"the project folder's name {json.dumps(self.root.name)} gives no usable project name; "
+                    "set `name:` in devloop.yaml",
+                    location=f"{self.name}:1:1",
+                    key="name",
+                )
+            return name
+        assert node is not None
+        text = self.string(node, "name", _DNS_LABEL_TEXT)
+        if len(text) > 63 or not _DNS_LABEL.match(text):
+            suggestion = sanitize_name(text)
+            hint = f"try {json.dumps(suggestion)}" if suggestion else "use lowercase letters and digits"
+            self.expected(node, "name", _DNS_LABEL_TEXT, hint)
+        return text
+
+    def namespace(self, node: YNode | None, key: str) -> str | None:
+        if _is_absent(node):
+            return None
+        assert node is not None
+        text = self.string(node, key, f"a namespace name, {_DNS_LABEL_TEXT}")
+        if len(text) > 63 or not _DNS_LABEL.match(text):
+            suggestion = sanitize_name(text)
+            hint = f"try {json.dumps(suggestion)}" if suggestion else "use lowercase letters and digits"
+            self.expected(node, key, f"a namespace name, {_DNS_LABEL_TEXT}", hint)
+        return text
+
+    def kubernetes(self, node: YNode | None) -> KubernetesSettings:
+        if _is_absent(node):
+            return KubernetesSettings()
+        assert node is not None
+        values = self.mapping(node, "kubernetes", _K8S_KEYS, "a mapping (context, namespace, allow_contexts, registry)")
+        context = self.opt_string(values.get("context"), "kubernetes.context", "a kubeconfig context name")
+        namespace = self.namespace(values.get("namespace"), "kubernetes.namespace")
+        allow = self.strings(
+            values.get("allow_contexts"), "kubernetes.allow_contexts", "a list of kubeconfig context names"
+        )
+        registry_node = values.get("registry")
+        registry = self.opt_string(registry_node, "kubernetes.registry", "a registry host[:port]")
+        if registry is not None:
+            assert registry_node is not None
+            if "://" in registry:
+                self.expected(
+                    registry_node,
+                    "kubernetes.registry",
+                    "a registry host[:port] without a scheme",
+                    f"write {json.dumps(registry.split('://', 1)[1].rstrip('/'))}",
+                )
+            if not _REGISTRY.match(registry):
+                self.expected(registry_node, "kubernetes.registry", "a registry host[:port] such as localhost:5001")
+        return KubernetesSettings(context=context, namespace=namespace, allow_contexts=allow, registry=registry)
+
+    def docker(self, node: YNode | None) -> DockerSettings:
+        if _is_absent(node):
+            return DockerSettings()
+        assert node is not None
+        values = self.mapping(node, "docker", _DOCKER_KEYS, "a mapping (network)")
+        network_node = values.get("network")
+        what = "a Docker network name (letters, digits, '_', '.', '-')"
+        network = self.opt_string(network_node, "docker.network", what)
+        if network is not None and not _NETWORK.match(network):
+            assert network_node is not None
+            self.expected(network_node, "docker.network", what)
+        return DockerSettings(network=network)
+
+    # ------------------------------------------------------------------------------ manifests
+
+    def manifests(self, node: YNode | None, project: str) -> tuple[ManifestSource, ...]:
+        what = "a list of manifest globs, {kustomize: folder} or {helm: {...}} entries"
+        sources: list[ManifestSource] = []
+        for i, (key, item) in enumerate(self.items(node, "manifests", what)):
+            if isinstance(item, YMap):
+                sources.append(self.manifest_entry(item, key, i, project))
+                continue
+            pattern = self.string(
+                item,
+                key,
+                "a glob of manifest files relative to devloop.yaml, {kustomize: folder} or {helm: {chart: folder}}",
+            )
+            if pattern.startswith("/"):
+                self.expected(item, key, "a glob relative to devloop.yaml", f"write it relative to {self.root}")
+            sources.append(GlobSource(pattern=pattern, index=i))
+        return tuple(sources)
+
+    def manifest_entry(self, item: YMap, key: str, i: int, project: str) -> ManifestSource:
+        values = self.mapping(item, key, ("kustomize", "helm"), "a mapping")
+        if len(values) != 1:
+            found = " and ".join(values) if values else "an empty mapping"
+            hint = "split it into two entries" if values else "add one"
+            self.fail(
+                item,
+                key,
+                f"expected exactly one of kustomize or helm in a manifests entry, got {found}; {hint}",
+            )
+        if "kustomize" in values:
+            child = f"{key}.kustomize"
+            value = values["kustomize"]
+            what = "a kustomization folder relative to devloop.yaml"
+            folder = self.existing(value, child, self.root, "folder", what, "create it or fix the path")
+            if not any((folder / f).is_file() for f in _KUSTOMIZATION_FILES):
+                self.fail(
+                    value,
+                    child,
+                    f"expected {what}, got {describe(value)}, but {self.shown(folder)} has "
+                    "no kustomization.yaml; add one or fix the path",
+                )
+            return KustomizeSource(path=folder, index=i)
+        return self.helm(values["helm"], f"{key}.helm", i, project)
+
+    def helm(self, node: YNode, key: str, i: int, project: str) -> HelmSource:
+        values = self.mapping(node, key, _HELM_KEYS, "a mapping (chart, release, namespace, values, set)")
+        chart_node = values.get("chart")
+        if _is_absent(chart_node):
+            self.fail(
+                chart_node or node,
+                f"{key}.chart",
+                "expected a chart folder relative to devloop.yaml, got no chart; add `chart: path/to/chart`",
+            )
+        assert chart_node is not None
+        what = "a chart folder relative to devloop.yaml"
+        chart = self.existing(chart_node, f"{key}.chart", self.root, "folder", what, "create it or fix the path")
+        if not (chart / "Chart.yaml").is_file():
+            self.fail(
+                chart_node,
+                f"{key}.chart",
+                f"expected {what}, got {describe(chart_node)}, but "
+                f"{self.shown(chart)} has no Chart.yaml; point at the chart's folder",
+            )
+        release_node = values.get("release")
+        release = project
+        if not _is_absent(release_node):
+            assert release_node is not None
+            rwhat = "a Helm release name (lowercase letters, digits and '-', at most 53 characters)"
+            release = self.string(release_node, f"{key}.release", rwhat)
+            if len(release) > 53 or not _DNS_LABEL.match(release):
+                self.expected(release_node, f"{key}.release", rwhat)
+        namespace = self.namespace(values.get("namespace"), f"{key}.namespace")
+        files: list[Path] = []
+        for child, item in self.items(values.get("values"), f"{key}.values", "a list of values files"):
+            files.append(
+                self.existing(
+                    item,
+                    child,
+                    self.root,
+                    "file",
+                    "a values file relative to devloop.yaml",
+                    "create it or fix the path",
+                )
+            )
+        sets = self.string_map(values.get("set"), f"{key}.set", "a mapping of chart values (name: value)")
+        return HelmSource(chart=chart, release=release, namespace=namespace, values=tuple(files), set=sets, index=i)
+
+    # ------------------------------------------------------------------------------ images
+
+    def images(self, node: YNode | None) -> tuple[ImageSpec, ...]:
+        images: list[ImageSpec] = []
+        seen: dict[str, tuple[str, YNode]] = {}
+        for i, (key, item) in enumerate(self.items(node, "images", "a list of images")):
+            image = self.image(item, key, i)
+            ref_node = cast(YMap, item).get("ref")
+            assert ref_node is not None
+            if image.ref in seen:
+                first_key, first = seen[image.ref]
+                self.fail(
+                    ref_node,
+                    f"{key}.ref",
+                    f"expected each image ref once, got {json.dumps(image.ref)} "
+                    f"again (first in {first_key} at line {first.line}); merge the two entries",
+                )
+            seen[image.ref] = (key, ref_node)
+            images.append(image)
+        return tuple(images)
+
+    def image(self, node: YNode, key: str, i: int) -> ImageSpec:
+        values = self.mapping(node, key, _IMAGE_KEYS, "a mapping with at least `ref`")
+        ref_node = values.get("ref")
+        if _is_absent(ref_node):
+            self.fail(
+                ref_node or node,
+                f"{key}.ref",
+                "expected the image name as the manifests write it, got no ref; add `ref: NAME`",
+            )
+        assert ref_node is not None
+        ref = self.image_ref(ref_node, f"{key}.ref")
+
+        context_node = values.get("context")
+        if _is_absent(context_node):
+            context = self.check_exists(
+                node, f"{key}.context", ".", self.root, "folder", "a build context folder", "create it"
+            )
+        else:
+            assert context_node is not None
+            context = self.existing(
+                context_node,
+                f"{key}.context",
+                self.root,
+                "folder",
+                "a build context folder relative to devloop.yaml",
+                "create it or fix the path",
+            )
+
+        df_node = values.get("dockerfile")
+        df_what = "a Dockerfile path relative to the build context"
+        if _is_absent(df_node):
+            dockerfile = self.check_exists(
+                node,
+                f"{key}.dockerfile",
+                "Dockerfile",
+                context,
+                "file",
+                df_what,
+                f"create it or set {key}.dockerfile",
+            )
+        else:
+            assert df_node is not None
+            dockerfile = self.existing(
+                df_node, f"{key}.dockerfile", context, "file", df_what, "create it or fix the path"
+            )
+
+        target_node = values.get("target")
+        target = self.opt_string(target_node, f"{key}.target", "a build stage name")
+        if target is not None and re.search(r"\s", target):
+            assert target_node is not None
+            self.expected(target_node, f"{key}.target", "a build stage name without spaces")
+
+        args = self.string_map(values.get("args"), f"{key}.args", "a mapping of build args (NAME: value)")
+        args_node = values.get("args")
+        if isinstance(args_node, YMap):
+            for k, _ in args_node.entries:
+                if not _ARG_NAME.match(k.text):
+                    self.fail(
+                        k,
+                        f"{key}.args.{k.text}",
+                        f"expected a build arg name without spaces or '=', got {json.dumps(k.text)}",
+                    )
+
+        ignore = self.strings(values.get("ignore"), f"{key}.ignore", "a list of .dockerignore patterns")
+        test = self.test_stage(values.get("test"), f"{key}.test")
+        live = self.live_update(values.get("live_update"), f"{key}.live_update", context)
+        return ImageSpec(
+            ref=ref,
+            context=context,
+            dockerfile=dockerfile,
+            target=target,
+            args=args,
+            ignore=ignore,
+            test=test,
+            live_update=live,
+            index=i,
+        )
+
+    def image_ref(self, node: YNode, key: str) -> str:
+        what = "an image name without tag, as the manifests write it (e.g. shop/api)"
+        ref = self.string(node, key, what)
+        last = ref.rsplit("/", 1)[-1]
+        if "@" in ref or ":" in last:
+            bare = ref.split("@", 1)[0]
+            head, _, tail = bare.rpartition("/")
+            bare = f"{head}/{tail.split(':', 1)[0]}" if head else tail.split(":", 1)[0]
+            self.expected(
+                node,
+                key,
+                "an image name without tag or digest (devloop tags what it builds)",
+                f"write {json.dumps(bare)}",
+            )
+        if len(ref) > 255 or not _IMAGE_NAME.match(ref):
+            hint = "image names are lowercase" if ref.lower() != ref and _IMAGE_NAME.match(ref.lower()) else ""
+            self.expected(node, key, what, hint)
+        return ref
+
+    def test_stage(self, node: YNode | None, key: str) -> TestStage | None:
+        if _is_absent(node):
+            return None
+        assert node is not None
+        values = self.mapping(node, key, _TEST_KEYS, "a mapping with `cmd`")
+        cmd_node = values.get("cmd")
+        if _is_absent(cmd_node):
+            self.fail(
+                cmd_node or node,
+                f"{key}.cmd",
+                "expected a command to run on the host, got no cmd; add `cmd: COMMAND`",
+            )
+        assert cmd_node is not None
+        return TestStage(cmd=self.string(cmd_node, f"{key}.cmd", "a command to run on the host"))
+
+    def live_update(self, node: YNode | None, key: str, context: Path) -> LiveUpdate | None:
+        if _is_absent(node):
+            return None
+        assert node is not None
+        values = self.mapping(node, key, _LIVE_KEYS, "a mapping (fall_back_on, sync, run, restart)")
+        fall_back = tuple(
+            self.context_pattern(item, child, "a path relative to the image context")
+            for child, item in self.items(
+                values.get("fall_back_on"),
+                f"{key}.fall_back_on",
+                "a list of paths relative to the image context",
+            )
+        )
+        sync = tuple(
+            self.sync_rule(item, child, context)
+            for child, item in self.items(values.get("sync"), f"{key}.sync", "a list of {src, dest} rules")
+        )
+        run = tuple(
+            self.run_step(item, child)
+            for child, item in self.items(values.get("run"), f"{key}.run", "a list of {cmd, trigger} steps")
+        )
+        restart = self.boolean(values.get("restart"), f"{key}.restart", False)
+        return LiveUpdate(sync=sync, run=run, fall_back_on=fall_back, restart=restart)
+
+    def sync_rule(self, node: YNode, key: str, context: Path) -> SyncRule:
+        values = self.mapping(node, key, _SYNC_KEYS, "a mapping with src and dest")
+        for field in _SYNC_KEYS:
+            if _is_absent(values.get(field)):
+                what = "a path in the image context" if field == "src" else "an absolute container path"
+                self.fail(
+                    values.get(field) or node,
+                    f"{key}.{field}",
+                    f"expected {what}, got no {field}; add `{field}:`",
+                )
+        src_node, dest_node = values["src"], values["dest"]
+        src_what = "a file or folder inside the image context"
+        src_text = self.string(src_node, f"{key}.src", src_what)
+        absolute = Path(os.path.normpath(src_text if os.path.isabs(src_text) else context / src_text))
+        try:
+            rel = absolute.relative_to(context)
+        except ValueError:
+            self.fail(
+                src_node,
+                f"{key}.src",
+                f"expected {src_what}, got {json.dumps(src_text)}, which lies "
+                f"outside the context {self.shown(context)}; move the files into the context or widen "
+                "the image's context",
+            )
+        if not os.path.lexists(absolute):
+            self.fail(
+                src_node,
+                f"{key}.src",
+                f"expected {src_what}, got {json.dumps(src_text)}, but "
+                f"{self.shown(absolute)} does not exist; create it or fix the path",
+            )
+        dest = self.string(dest_node, f"{key}.dest", "an absolute container path")
+        if not dest.startswith("/"):
+            self.fail(
+                dest_node,
+                f"{key}.dest",
+                f"must be an absolute container path, got {json.dumps(dest)}; start it with /",
+            )
+        return SyncRule(src=rel.as_posix() or ".", dest=posixpath.normpath(dest).replace("//", "/"))
+
+    def run_step(self, node: YNode, key: str) -> RunStep:
+        values = self.mapping(node, key, _RUN_KEYS, "a mapping with cmd and optional trigger")
+        cmd_node = values.get("cmd")
+        what = "a command: a string (run with /bin/sh -c) or a list of strings (exec form)"
+        if _is_absent(cmd_node):
+            self.fail(cmd_node or node, f"{key}.cmd", f"expected {what}, got no cmd; add `cmd:`")
+        assert cmd_node is not None
+        cmd: str | tuple[str, ...]
+        if isinstance(cmd_node, YSeq):
+            parts = []
+            for child, item in self.items(cmd_node, f"{key}.cmd", what):
+                if not (isinstance(item, YScalar) and isinstance(item.value, str) and item.value):
+                    self.expected(item, child, "a non-empty string", "quote it")
+                parts.append(item.value)
+            if not parts:
+                self.expected(cmd_node, f"{key}.cmd", what)
+            cmd = tuple(parts)
+        else:
+            cmd = self.string(cmd_node, f"{key}.cmd", what)
+        trigger = tuple(
+            self.context_pattern(item, child, "a path relative to the image context")
+            for child, item in self.items(
+                values.get("trigger"), f"{key}.trigger", "a list of paths relative to the image context"
+            )
+        )
+        return RunStep(cmd=cmd, trigger=trigger)
+
+    # ------------------------------------------------------------------------------ resources, watch
+
+    def resources(self, node: YNode | None) -> tuple[tuple[str, ResourceSettings], ...]:
+        if _is_absent(node):
+            return ()
+        assert node is not None
+        if not isinstance(node, YMap):
+            self.expected(node, "resources", "a mapping of resource names to settings")
+        result: dict[str, ResourceSettings] = {}
+        local_ports: dict[int, str] = {}
+        for k, value in node.entries:
+            key = f"resources.{k.text}"
+            self.note_entry(key, k, value)
+            if not k.text.strip() or re.search(r"\s", k.text):
+                self.fail(
+                    k,
+                    key,
+                    f"expected a resource name, got {json.dumps(k.text)}; use the workload's metadata.name",
+                )
+            result[k.text] = self.resource(k.text, value, key, local_ports)
+        return tuple(sorted(result.items()))
+
+    def resource(self, name: str, node: YNode, key: str, local_ports: dict[int, str]) -> ResourceSettings:
+        if _is_absent(node):
+            return ResourceSettings()
+        values = self.mapping(
+            node,
+            key,
+            _RESOURCE_KEYS,
+            "a mapping (port_forwards, depends_on, trigger, labels, readiness_timeout, objects)",
+        )
+        forwards = []
+        for child, item in self.items(
+            values.get("port_forwards"), f"{key}.port_forwards", 'a list of "LOCAL[:CONTAINER]" ports'
+        ):
+            forward = self.port_forward(item, child)
+            if forward.local in local_ports:
+                self.fail(
+                    item,
+                    child,
+                    f"expected each local port once, got {forward.local} again (already "
+                    f"forwarded by {local_ports[forward.local]}); pick another local port",
+                )
+            local_ports[forward.local] = child
+            forwards.append(forward)
+        depends: list[str] = []
+        for child, item in self.items(values.get("depends_on"), f"{key}.depends_on", "a list of resource names"):
+            dep = self.string(item, child, "a resource name")
+            if dep == name:
+                self.fail(
+                    item,
+                    child,
+                    f"expected the names of other resources, got {json.dumps(dep)}, the resource itself; remove it",
+                )
+            if dep in depends:
+                self.fail(item, child, f"expected each resource once, got {json.dumps(dep)} again; remove it")
+            depends.append(dep)
+        trigger = cast(TriggerMode, self.choice(values.get("trigger"), f"{key}.trigger", ("auto", "manual"), "auto"))
+        labels = self.strings(values.get("labels"), f"{key}.labels", "a list of labels")
+        timeout = self.timeout(values.get("readiness_timeout"), f"{key}.readiness_timeout")
+        objects = tuple(
+            self.object_selector(item, child)
+            for child, item in self.items(values.get("objects"), f"{key}.objects", 'a list of "NAME[:KIND]"')
+        )
+        return ResourceSettings(
+            port_forwards=tuple(forwards),
+            depends_on=tuple(depends),
+            trigger=trigger,
+            labels=labels,
+            readiness_timeout=timeout,
+            objects=objects,
+        )
+
+    def port_forward(self, node: YNode, key: str) -> PortForward:
+        what = 'a port forward "LOCAL[:CONTAINER]" with ports from 1 to 65535'
+        text: str | None = None
+        if isinstance(node, YScalar):
+            value = node.value
+            if isinstance(value, int) and not isinstance(value, bool) and ":" not in node.raw:
+                text = str(value)
+            elif isinstance(value, str) or (isinstance(value, int | float) and node.plain):
+                text = node.raw if node.plain else str(value)
+        if text is None:
+            self.expected(node, key, what)
+        parts = text.strip().split(":")
+        if len(parts) > 2 or not all(p.isascii() and p.isdigit() for p in parts):
+            self.expected(node, key, what)
+        ports = [int(p) for p in parts]
+        if not all(1 <= p <= 65535 for p in ports):
+            self.expected(node, key, what)
+        return PortForward(local=ports[0], container=ports[-1])
+
+    def timeout(self, node: YNode | None, key: str) -> float:
+        if _is_absent(node):
+            return ResourceSettings().readiness_timeout
+        assert node is not None
+        if isinstance(node, YScalar) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            try:
+                value = float(node.value)
+            except OverflowError:
+                value = math.inf
+            if math.isfinite(value) and value > 0:
+                return value
+        self.expected(node, key, "a positive number of seconds")
+
+    def object_selector(self, node: YNode, key: str) -> ObjectSelector:
+        what = 'an object "NAME[:KIND]" such as "shop-config:configmap"'
+        text = self.string(node, key, what)
+        name, sep, kind = text.partition(":")
+        if not (len(name) <= 253 and _DNS_SUBDOMAIN.match(name)) or (sep and not _KIND.match(kind)):
+            self.expected(node, key, what)
+        return ObjectSelector(name=name, kind=kind if sep else None)
+
+    def watch(self, node: YNode | None) -> WatchSettings:
+        if _is_absent(node):
+            return WatchSettings()
+        assert node is not None
+        values = self.mapping(node, "watch", _WATCH_KEYS, "a mapping (ignore, debounce_ms)")
+        ignore_node = values.get("ignore")
+        ignore = (
+            WatchSettings().ignore
+            if _is_absent(ignore_node)
+            else self.strings(ignore_node, "watch.ignore", "a list of gitignore patterns")
+        )
+        debounce_node = values.get("debounce_ms")
+        debounce = WatchSettings().debounce_ms
+        if not _is_absent(debounce_node):
+            assert debounce_node is not None
+            if not (
+                isinstance(debounce_node, YScalar)
+                and type(debounce_node.value) is int
+                and 0 <= debounce_node.value <= 3_600_000
+            ):
+                self.expected(debounce_node, "watch.debounce_ms", "a whole number of milliseconds from 0 to 3600000")
+            debounce = debounce_node.value
+        return WatchSettings(ignore=ignore, debounce_ms=debounce)
