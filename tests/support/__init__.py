@@ -1,0 +1,1 @@
+"""Shared test infrastructure: the real Docker engine and registry, cleanup, leak checks."""
