@@ -215,13 +215,9 @@ def _documents(text: str, origin: str) -> Iterator[tuple[yaml.Node, Any]]:
             except yaml.reader.ReaderError as exc:
                 raise _reader_error(text, origin, exc) from exc
             except yaml.YAMLError as exc:
-                raise ConfigError(
-                    f"manifest is not valid YAML: {exc}; fix the YAML syntax", location=origin
-                ) from exc
+                raise ConfigError(f"manifest is not valid YAML: {exc}; fix the YAML syntax", location=origin) from exc
             except RecursionError as exc:
-                raise ConfigError(
-                    "manifest is nested too deeply to be read; simplify it", location=origin
-                ) from exc
+                raise ConfigError("manifest is nested too deeply to be read; simplify it", location=origin) from exc
             yield node, data
     finally:
         loader.dispose()
@@ -256,8 +252,7 @@ def _check_duplicate_keys(root: yaml.Node, origin: str) -> None:
                     if key_node.value in keys:
                         mark = key_node.start_mark
                         raise ConfigError(
-                            f"the key {key_node.value!r} appears twice in the same mapping; "
-                            "remove one of them",
+                            f"the key {key_node.value!r} appears twice in the same mapping; remove one of them",
                             location=f"{origin}:{mark.line + 1}:{mark.column + 1}",
                         )
                     keys.add(key_node.value)
@@ -300,8 +295,7 @@ def _check_object(data: Any, where: str, origin: str, *, in_list: bool = False) 
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if not isinstance(name, str) or not name:
         raise ConfigError(
-            f"the {kind} has no `metadata.name`; devloop needs a name for every object "
-            "(generateName is not supported)",
+            f"the {kind} has no `metadata.name`; devloop needs a name for every object (generateName is not supported)",
             location=where,
         )
 
@@ -346,9 +340,7 @@ def kustomize_argv(directory: Path) -> list[str] | None:
     return None
 
 
-def render_kustomize(
-    config: Config, source: KustomizeSource, index: int | None = None
-) -> list[ManifestObject]:
+def render_kustomize(config: Config, source: KustomizeSource, index: int | None = None) -> list[ManifestObject]:
     index = source.index if index is None else index
     key = f"manifests[{index}].kustomize"
     rel = _relative(source.path, config.root)
