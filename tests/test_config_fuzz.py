@@ -26,6 +26,7 @@ LOCATION = re.compile(r"^devloop\.yaml:(\d+):(\d+): \S")
 YAML_CHARS = ":-[]{}#&*!|>'\"%@`,? \t\n\\.0a~<="
 
 # Scalars, lists and mappings in flow style, to put where a value was.
+# fmt: off
 _scalar = st.one_of(
     st.sampled_from(
         [
@@ -59,6 +60,7 @@ _key = st.one_of(
     ),
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz_.-", min_size=1, max_size=10),
 )
+# fmt: on
 
 _mutation = st.one_of(
     st.tuples(st.just("delete"), st.integers(0, len(TEXT)), st.integers(1, 12)),
@@ -94,10 +96,8 @@ def mutate(text: str, mutation: tuple[object, ...]) -> str:
             line = f"{line} {mutation[2]}"
     elif kind == "key":
         match = _KEY_VALUE.match(line)
-        if match:
-            line = f"{match.group(1)}{mutation[2]}:{match.group(3) or ''}"
-        else:
-            line = f"{mutation[2]}: {line.strip()}"
+        renamed = f"{match.group(1)}{mutation[2]}:{match.group(3) or ''}" if match else None
+        line = renamed or f"{mutation[2]}: {line.strip()}"
     elif kind == "indent":
         shift = int(mutation[2])  # type: ignore[call-overload]
         stripped = line.lstrip(" ")

@@ -252,10 +252,12 @@ class _Converter:
 
     def merge_sources(self, node: yaml.Node, path: str, depth: int, stack: frozenset[int]) -> list[YMap]:
         line, col = _mark(node.start_mark)
-        parts = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        is_list = isinstance(node, yaml.SequenceNode)
+        parts = node.value if is_list else [node]
+        inner = stack | {id(node)} if is_list else stack
         sources: list[YMap] = []
         for part in parts:
-            converted = self.convert(part, path, depth + 1, stack | {id(node)})
+            converted = self.convert(part, path, depth + 1, inner)
             if not isinstance(converted, YMap):
                 self.fail(
                     line,
