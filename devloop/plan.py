@@ -1,0 +1,211 @@
+"""`devloop plan`: what `up` would deploy, as data (``-o json``) and as plain text.
+
+Pure: reads the loaded :class:`Project` only; touches no Docker engine, no cluster, no file.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from devloop.config.model import UNCATEGORIZED, ImageSpec, LiveUpdate, ManifestObject, Project, Resource
+
+
+def plan_data(project: Project) -> dict[str, Any]:
+    """A JSON-serialisable description of the project: resources in deploy order, images, warnings."""
+    config = project.config
+    used_by: dict[str, list[str]] = {}
+    for resource in project.resources:
+        for ref in resource.images:
+            used_by.setdefault(ref, []).append(resource.name)
+    return {
+        "project": project.name,
+        "config": str(config.path),
+        "target": config.target,
+        "kubernetes": {
+            "context": config.kubernetes.context,
+            "namespace": config.kubernetes.namespace,
+            "registry": config.kubernetes.registry,
+            "allow_contexts": list(config.kubernetes.allow_contexts),
+        },
+        "docker": {"network": config.docker_network},
+        "resources": [_resource_data(resource) for resource in project.resources],
+        "images": [_image_data(image, config.root, used_by.get(image.ref, [])) for image in config.images],
+        "deploy_order": [resource.name for resource in project.resources],
+        "warnings": list(project.warnings),
+    }
+
+
+def _resource_data(resource: Resource) -> dict[str, Any]:
+    settings = resource.settings
+    return {
+        "name": resource.name,
+        "kind": resource.kind or None,
+        "images": list(resource.images),
+        "objects": [_object_data(obj) for obj in resource.objects],
+        "port_forwards": [
+            {"local": pf.local, "container": pf.container, "host": pf.host, "spec": str(pf)}
+            for pf in settings.port_forwards
+        ],
+        "depends_on": list(settings.depends_on),
+        "labels": list(settings.labels),
+        "trigger": settings.trigger,
+        "readiness_timeout": settings.readiness_timeout,
+    }
+
+
+def _object_data(obj: ManifestObject) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": obj.kind, "name": obj.name}
+    if obj.namespace:
+        data["namespace"] = obj.namespace
+    data["source"] = obj.source
+    return data
+
+
+def _image_data(image: ImageSpec, root: Path, used_by: list[str]) -> dict[str, Any]:
+    return {
+        "ref": image.ref,
+        "context": _relpath(image.context, root),
+        "dockerfile": _relpath(image.dockerfile, image.context),
+        "target": image.target,
+        "args": dict(image.args),
+        "ignore": list(image.ignore),
+        "test": image.test.cmd if image.test else None,
+        "live_update": _live_update_data(image.live_update),
+        "used_by": used_by,
+    }
+
+
+def _live_update_data(live: LiveUpdate | None) -> dict[str, Any] | None:
+    if live is None:
+        return None
+    return {
+        "sync": [{"src": rule.src, "dest": rule.dest} for rule in live.sync],
+        "run": [
+            {"cmd": step.cmd if isinstance(step.cmd, str) else list(step.cmd), "trigger": list(step.trigger)}
+            for step in live.run
+        ],
+        "fall_back_on": list(live.fall_back_on),
+        "restart": live.restart,
+        "summary": live_update_summary(live),
+    }
+
+
+def live_update_summary(live: LiveUpdate | None) -> str:
+    """One line: ``sync app -> /srv/app; run `pip install ...` (on requirements.txt); restart``."""
+    if live is None:
+        return "none (every change rebuilds)"
+    parts: list[str] = []
+    if live.sync:
+        parts.append("sync " + ", ".join(f"{rule.src} -> {rule.dest}" for rule in live.sync))
+    for step in live.run:
+        text = f"run `{step.display}`"
+        if step.trigger:
+            text += f" (on {', '.join(step.trigger)})"
+        parts.append(text)
+    if live.restart:
+        parts.append("restart")
+    if live.fall_back_on:
+        parts.append(f"full build on {', '.join(live.fall_back_on)}")
+    return "; ".join(parts) if parts else "nothing to do (every change rebuilds)"
+
+
+def render_plan(project: Project, console_width: int = 100) -> str:
+    """The plan as plain, readable text (no colours), wrapped at ``console_width`` columns."""
+    width = max(console_width, 40)
+    config = project.config
+    lines: list[str] = []
+    namespace = config.kubernetes.namespace or "the context's namespace"
+    lines.append(f"Project {project.name} ({config.path.name})")
+    header = f"target: {config.target}   namespace: {namespace}   docker network: {config.docker_network}"
+    lines.extend(
+        textwrap.wrap(header, width=width, initial_indent="  ", subsequent_indent="  ", break_long_words=False)
+    )
+    lines.append("")
+
+    workloads = [r for r in project.resources if r.name != UNCATEGORIZED]
+    lines.append(f"Resources, in deploy order ({len(project.resources)}):")
+    if not project.resources:
+        lines.append("  (none: the manifests have no objects)")
+    for number, resource in enumerate(project.resources, start=1):
+        kind = resource.kind or "objects without a workload, deployed first"
+        head = f"  {number}. {resource.name}  ({kind})"
+        if resource.settings.trigger == "manual":
+            head += "  [manual trigger]"
+        lines.append(head)
+        fields: list[tuple[str, str]] = []
+        if resource.images:
+            fields.append(("images", ", ".join(resource.images)))
+        fields.append(("objects", ", ".join(_object_label(obj) for obj in resource.objects)))
+        if resource.settings.port_forwards:
+            forwards = ", ".join(f"{pf.host}:{pf.local} -> {pf.container}" for pf in resource.settings.port_forwards)
+            fields.append(("port forwards", forwards))
+        if resource.settings.depends_on:
+            fields.append(("depends on", ", ".join(resource.settings.depends_on)))
+        if resource.settings.labels:
+            fields.append(("labels", ", ".join(resource.settings.labels)))
+        for name, value in fields:
+            lines.extend(_field(name, value, width))
+    if not workloads and project.resources:
+        lines.append("  (no workloads: nothing will run)")
+    lines.append("")
+
+    lines.append(f"Images ({len(config.images)}):")
+    if not config.images:
+        lines.append("  (none: every container runs an image as written in the manifests)")
+    for image in config.images:
+        lines.append(f"  {image.ref}")
+        used = [r.name for r in project.resources if image.ref in r.images]
+        build = (
+            f"context {_relpath(image.context, config.root)}, dockerfile {_relpath(image.dockerfile, image.context)}"
+        )
+        if image.target:
+            build += f", target {image.target}"
+        if image.args:
+            build += ", args " + " ".join(f"{k}={v}" for k, v in image.args)
+        lines.extend(_field("build", build, width))
+        if image.test:
+            lines.extend(_field("test", image.test.cmd, width))
+        lines.extend(_field("live update", live_update_summary(image.live_update), width))
+        lines.extend(_field("used by", ", ".join(used) if used else "no resource", width))
+    if project.warnings:
+        lines.append("")
+        lines.append(f"Warnings ({len(project.warnings)}):")
+        for warning in project.warnings:
+            lines.extend(
+                textwrap.wrap(
+                    warning,
+                    width=width,
+                    initial_indent="  ! ",
+                    subsequent_indent="    ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _field(name: str, value: str, width: int) -> list[str]:
+    prefix = f"       {name}: "
+    return textwrap.wrap(
+        value,
+        width=width,
+        initial_indent=prefix,
+        subsequent_indent=" " * len(prefix),
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [prefix.rstrip()]
+
+
+def _object_label(obj: ManifestObject) -> str:
+    label = f"{obj.kind}/{obj.name}"
+    return f"{label} (ns {obj.namespace})" if obj.namespace else label
+
+
+def _relpath(path: Path, base: Path) -> str:
+    try:
+        return Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # pragma: no cover - different drives on Windows
+        return str(path)
