@@ -314,6 +314,7 @@ class Engine:
             state.dirty = True
             state.full_build = True
             self.sink.log(event.resource, f"live update not possible ({event.error}); rebuilding")
+            self._set(event.resource, Status.PENDING, "rebuilding: live update not possible")
             return
         if event.record is None:
             self._set(event.resource, Status.FAILED, event.error, event.error_lines)

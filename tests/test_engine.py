@@ -1,0 +1,258 @@
+"""The engine driven with a fake target, builder and watcher: ordering, failures, live update
+routing, manual triggers, config reload. The real path is covered by the docker end-to-end tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from devloop.config.model import (
+    Config,
+    ImageSpec,
+    LiveUpdate,
+    ManifestObject,
+    Project,
+    ResourceSettings,
+    SyncRule,
+)
+from devloop.config.resources import assemble
+from devloop.engine.loop import Engine, EngineOptions, select_resources
+from devloop.engine.sink import RecordingSink
+from devloop.engine.state import Status
+from devloop.errors import BuildError, UsageError
+from devloop.targets.base import Phase
+from devloop.targets.fake import FakeTarget
+
+
+def deployment(name: str, image: str) -> ManifestObject:
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "main", "image": image}]},
+            },
+        },
+    }
+    return ManifestObject(body=body, source="k8s.yaml:1")
+
+
+def make_project(
+    tmp_path: Path, deps: dict[str, tuple[str, ...]] | None = None, manual: tuple[str, ...] = ()
+) -> Project:
+    ctx = tmp_path / "api"
+    (ctx / "app").mkdir(parents=True, exist_ok=True)
+    images = (
+        ImageSpec(
+            ref="shop/api",
+            context=ctx,
+            dockerfile=ctx / "Dockerfile",
+            live_update=LiveUpdate(sync=(SyncRule("app", "/srv/app"),)),
+        ),
+    )
+    names = ["db", "api", "web"]
+    settings = tuple(
+        (n, ResourceSettings(depends_on=(deps or {}).get(n, ()), trigger="manual" if n in manual else "auto"))
+        for n in names
+    )
+    config = Config(path=tmp_path / "devloop.yaml", name="shop", images=images, resources=settings)
+    objects = [deployment("db", "postgres"), deployment("api", "shop/api"), deployment("web", "nginx")]
+    return assemble(config, objects)
+
+
+@dataclass
+class Built:
+    reference: str
+    built: bool = True
+
+
+class FakeBuilder:
+    def __init__(self, fail: bool = False) -> None:
+        self.builds: list[str] = []
+        self.fail = fail
+        self.count = 0
+
+    def build(self, image: ImageSpec, on_line: Callable[[str], None]) -> Built:
+        if self.fail:
+            raise BuildError(image.ref, "RUN false", ["boom"])
+        self.count += 1
+        self.builds.append(image.ref)
+        on_line("Step 1/1 : FROM scratch")
+        return Built(f"{image.ref}:devloop-{self.count:016x}")
+
+
+class Runner:
+    """Runs an engine in a thread; helpers to wait for conditions without sleeping blindly."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.code: int | None = None
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        self.code = self.engine.run()
+
+    def __enter__(self) -> Runner:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine.stop()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+    def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"timed out waiting for {what}: {self.engine.snapshot()}")
+
+    def status(self, name: str) -> Status:
+        view = self.engine.snapshot().resource(name)
+        assert view is not None
+        return view.status
+
+
+def engine_for(
+    project: Project, target: FakeTarget, builder: FakeBuilder, **opts: object
+) -> tuple[Engine, RecordingSink]:
+    sink = RecordingSink()
+    options = EngineOptions(poll_interval=0.02, **opts)  # type: ignore[arg-type]
+    return Engine(project, target, builder, sink, options), sink
+
+
+def test_ci_deploys_in_depends_on_order_and_succeeds(tmp_path: Path) -> None:
+    project = make_project(tmp_path, deps={"api": ("db",), "web": ("api",)})
+    target, builder = FakeTarget(), FakeBuilder()
+    engine, sink = engine_for(project, target, builder, mode="ci", watch=False)
+    assert engine.run() == 0
+    assert target.applied == ["db", "api", "web"]
+    assert builder.builds == ["shop/api"]
+    # the built reference was rewritten into the manifest handed to the target
+    assert target.images["api"] == "shop/api:devloop-0000000000000001"
+    assert ("api", "Step 1/1 : FROM scratch") in sink.lines
+
+
+def test_ci_fails_at_crash_loop_with_reason(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    target = FakeTarget(phases={"web": Phase.FAILED})
+    engine, _ = engine_for(project, target, FakeBuilder(), mode="ci", watch=False)
+    assert engine.run() == 1
+    view = engine.snapshot().resource("web")
+    assert view is not None and view.status is Status.FAILED and "crash loop" in view.reason
+
+
+def test_build_failure_fails_the_resource_and_blocks_dependents(tmp_path: Path) -> None:
+    project = make_project(tmp_path, deps={"web": ("api",)})
+    target = FakeTarget()
+    engine, _ = engine_for(project, target, FakeBuilder(fail=True), mode="ci", watch=False)
+    assert engine.run() == 1
+    api = engine.snapshot().resource("api")
+    assert api is not None and api.status is Status.FAILED and "RUN false" in api.reason
+    assert "web" not in target.applied
+
+
+def test_readiness_timeout_fails_ci(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    config = project.config
+    settings = tuple((n, ResourceSettings(readiness_timeout=0.2)) for n in ("db", "api", "web"))
+    project = assemble(
+        Config(path=config.path, name=config.name, images=config.images, resources=settings),
+        [r.objects[0] for r in project.resources],
+    )
+    target = FakeTarget(phases={"db": Phase.RUNNING})
+    engine, _ = engine_for(project, target, FakeBuilder(), mode="ci", watch=False)
+    assert engine.run() == 1
+    db = engine.snapshot().resource("db")
+    assert db is not None and db.reason.startswith("not ready after")
+
+
+def test_unknown_resource_name_is_a_usage_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path, deps={"web": ("api",)})
+    assert select_resources(project, ["web"]) == ["api", "web"]
+    with pytest.raises(UsageError, match="Did you mean `web`"):
+        select_resources(project, ["wbe"])
+
+
+def test_file_change_live_updates_then_build_on_fallback(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    target, builder = FakeTarget(), FakeBuilder()
+    engine, sink = engine_for(project, target, builder, mode="up", watch=False)
+    from devloop.engine.events import FilesChanged
+
+    ctx = project.config.images[0].context
+    with Runner(engine) as run:
+        run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "all ready")
+        engine.post(FilesChanged(frozenset({ctx / "app" / "main.py"}), frozenset({ctx / "app" / "old.py"})))
+        run.wait_for(lambda: bool(target.copies), "a live update")
+        name, copies, deletes = target.copies[0]
+        assert [(c.local, c.dest) for c in copies] == [(str(ctx / "app" / "main.py"), "/srv/app/main.py")]
+        assert deletes == ("/srv/app/old.py",)
+        assert builder.builds == ["shop/api"]
+        # a change outside every sync.src builds and redeploys
+        engine.post(FilesChanged(frozenset({ctx / "Dockerfile"}), frozenset()))
+        run.wait_for(lambda: len(builder.builds) == 2 and target.applied.count("api") == 2, "a rebuild")
+        run.wait_for(lambda: run.status("api") is Status.READY, "api ready again")
+        # a container that is gone falls back to a full build
+        target.gone.add("api")
+        engine.post(FilesChanged(frozenset({ctx / "app" / "x.py"}), frozenset()))
+        run.wait_for(lambda: len(builder.builds) == 3, "a fall-back build")
+        assert any("live update not possible" in text for _, text in sink.lines)
+
+
+def test_manual_resource_waits_for_trigger(tmp_path: Path) -> None:
+    project = make_project(tmp_path, manual=("api",))
+    target, builder = FakeTarget(), FakeBuilder()
+    engine, _ = engine_for(project, target, builder, mode="up", watch=False)
+    from devloop.engine.events import FilesChanged
+
+    ctx = project.config.images[0].context
+    with Runner(engine) as run:
+        run.wait_for(lambda: run.status("api") is Status.READY, "first deploy of a manual resource")
+        engine.post(FilesChanged(frozenset({ctx / "Dockerfile"}), frozenset()))
+        run.wait_for(lambda: run.status("api") is Status.MANUAL_PENDING, "changes pending")
+        time.sleep(0.1)
+        assert builder.builds == ["shop/api"]
+        engine.trigger("api")
+        run.wait_for(lambda: len(builder.builds) == 2 and run.status("api") is Status.READY, "triggered update")
+
+
+def test_config_reload_deletes_removed_and_keeps_unchanged(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    config = project.config
+    kept = tuple((n, s) for n, s in config.resources if n != "web")
+    smaller = assemble(
+        Config(path=config.path, name=config.name, images=config.images, resources=kept),
+        [r.objects[0] for r in project.resources if r.name != "web"],
+    )
+    target, builder = FakeTarget(), FakeBuilder()
+    sink = RecordingSink()
+    engine = Engine(
+        project,
+        target,
+        builder,
+        sink,
+        EngineOptions(poll_interval=0.02, watch=False),
+        reload_project=lambda: smaller,
+    )
+    from devloop.engine.events import FilesChanged
+
+    with Runner(engine) as run:
+        run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "all ready")
+        applied = list(target.applied)
+        engine.post(FilesChanged(frozenset({project.config.path}), frozenset()))
+        run.wait_for(lambda: target.deleted == ["web"], "web deleted")
+        run.wait_for(lambda: "web" not in [r.name for r in engine.snapshot().resources], "web gone from state")
+        time.sleep(0.1)
+        assert target.applied == applied  # db and api unchanged: not re-applied
+        assert "config reloaded" in sink.messages
