@@ -195,7 +195,7 @@ def test_file_change_live_updates_then_build_on_fallback(tmp_path: Path) -> None
         run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "all ready")
         engine.post(FilesChanged(frozenset({ctx / "app" / "main.py"}), frozenset({ctx / "app" / "old.py"})))
         run.wait_for(lambda: bool(target.copies), "a live update")
-        name, copies, deletes = target.copies[0]
+        _, copies, deletes = target.copies[0]
         assert [(c.local, c.dest) for c in copies] == [(str(ctx / "app" / "main.py"), "/srv/app/main.py")]
         assert deletes == ("/srv/app/old.py",)
         assert builder.builds == ["shop/api"]
