@@ -9,6 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devloop.config.manifests import (
     helm_argv,
@@ -315,3 +317,35 @@ def test_failing_helm_is_a_config_error(tmp_path: Path, monkeypatch: pytest.Monk
     assert str(info.value).startswith("devloop.yaml:6:11: manifests[2].helm: rendering the helm chart charts/shop")
     assert "shop/templates/x.yaml:3: bad" in str(info.value)
     assert info.value.exit_code == EXIT_USAGE
+
+
+# ------------------------------------------------------------------------------------ property test
+
+SAMPLE = (DATA / "multi.yaml").read_text()
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=len(SAMPLE)),
+            st.integers(min_value=0, max_value=4),
+            st.text(alphabet=st.sampled_from(list(":-[]{}&*!|>'\"#%@`, \t\n?xa0\x00\x85\ufeff")), max_size=4),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mutated_manifests_parse_or_fail_with_a_location(edits: list[tuple[int, int, str]]) -> None:
+    text = SAMPLE
+    for at, cut, insert in edits:
+        text = text[:at] + insert + text[at + cut :]
+    try:
+        objects = parse_manifests(text, "k8s/app.yaml")
+    except ConfigError as error:
+        assert error.location is not None and error.location.startswith("k8s/app.yaml")
+        assert str(error).startswith(error.location + ": ")
+        assert "\n" not in str(error)
+    else:
+        for o in objects:
+            assert o.kind and o.name and o.source.startswith("k8s/app.yaml:")

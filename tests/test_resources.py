@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devloop.config.manifests import parse_manifests
 from devloop.config.model import (
@@ -742,3 +744,67 @@ def test_assembly_from_parsed_manifests_keeps_sources() -> None:
     assert [o.source for o in api.objects] == ["k8s/api.yaml:5", "k8s/api.yaml:1"]
     assert api.images == ("shop/api",)
     assert project.warnings == ()
+
+
+# ------------------------------------------------------------------------------------ property test
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(["", "a", "x", "env-cm", "shop/api:1", "all-cm"]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(
+        st.sampled_from(
+            ["spec", "template", "containers", "initContainers", "image", "volumes", "configMap", "name", "env",
+             "envFrom", "configMapRef", "selector", "labels", "metadata", "jobTemplate", "app", "valueFrom",
+             "secretRef", "projected", "sources", "serviceAccountName", "imagePullSecrets"]
+        ),
+        inner,
+        max_size=4,
+    ),
+    max_leaves=20,
+)  # fmt: skip
+
+
+CONTAINER = st.dictionaries(
+    st.sampled_from(["name", "image", "env", "envFrom"]), JSON | st.sampled_from(["shop/api:1", "shop/api"]), max_size=4
+)
+POD_SPEC = JSON | st.fixed_dictionaries(
+    {"containers": st.lists(CONTAINER, max_size=2) | JSON},
+    optional={"initContainers": st.lists(CONTAINER, max_size=2), "volumes": JSON, "serviceAccountName": JSON},
+)
+TEMPLATE = st.fixed_dictionaries({"spec": POD_SPEC}, optional={"metadata": JSON})
+SPEC = st.one_of(
+    JSON,
+    POD_SPEC,
+    st.fixed_dictionaries({"template": TEMPLATE}, optional={"selector": JSON}),
+    st.fixed_dictionaries(
+        {"jobTemplate": st.fixed_dictionaries({"spec": st.fixed_dictionaries({"template": TEMPLATE})})}
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    bodies=st.lists(
+        st.tuples(
+            st.sampled_from(["Deployment", "CronJob", "Pod", "Service", "ConfigMap", "Secret", "Job"]),
+            st.sampled_from(["a", "b", "env-cm", "all-cm"]),
+            SPEC,
+        ),
+        max_size=6,
+    )
+)
+def test_odd_object_shapes_never_crash(bodies: list[tuple[str, str, Any]]) -> None:
+    objects = [
+        obj({"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, "spec": spec}, f"k8s/{i}.yaml:1")
+        for i, (kind, name, spec) in enumerate(bodies)
+    ]
+    try:
+        project = assemble(config(images=("shop/api",)), objects)
+    except ConfigError as error:
+        assert "defined twice" in str(error)
+        return
+    built = {"shop/api": "shop/api:devloop-0"}
+    for resource in project.resources:
+        for o in resource.objects:
+            rewritten = rewrite_images(o, built)
+            assert all(c.get("image") != "shop/api:1" for c in containers(rewritten))
