@@ -1,0 +1,148 @@
+"""The build stage's connection to the Docker engine (docker SDK, imported lazily) and the docker CLI probe."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from devloop.errors import TargetUnavailableError
+
+log = logging.getLogger("devloop.build")
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+START_HINT = (
+    "start one (Linux: `sudo systemctl start docker` or run `sudo dockerd`; macOS/Windows: start Docker "
+    "Desktop) or point DOCKER_HOST at a running engine, then try again"
+)
+#: the docker CLI Debian ships; probed even when another `docker` comes first on PATH
+DEBIAN_CLI = "/usr/bin/docker"
+
+
+def engine_address(env: Mapping[str, str]) -> str:
+    return env.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+def unavailable(env: Mapping[str, str], cause: object = None) -> TargetUnavailableError:
+    detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+    return TargetUnavailableError(
+        f"cannot build images: the Docker engine at {engine_address(env)} does not answer{detail}; {START_HINT}."
+    )
+
+
+def api_client(env: Mapping[str, str], timeout: int = 600) -> Any:
+    """A ``docker.APIClient`` for the engine of ``env``, checked with a ping (else TargetUnavailableError)."""
+    import docker
+
+    try:
+        client = docker.from_env(environment=dict(env), timeout=timeout)
+        api = client.api
+        api.ping()
+    except Exception as exc:  # any failure to reach the engine means "no engine"
+        raise unavailable(env, exc) from exc
+    return api
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectionError | ConnectionError):
+        return True
+    text = str(exc)
+    return "Connection aborted" in text or "Cannot connect to the Docker daemon" in text
+
+
+# -- which docker CLI runs BuildKit builds -------------------------------------------------------------------
+
+_probe_lock = threading.Lock()
+_probe_cache: dict[tuple[str, ...], tuple[str | None, str]] = {}
+
+
+def cli_candidates(env: Mapping[str, str]) -> list[str]:
+    """Every ``docker`` on PATH (in order), then /usr/bin/docker; duplicates (same real file) removed."""
+    found: list[str] = []
+    seen: set[str] = set()
+    for folder in (env.get("PATH") or os.defpath).split(os.pathsep):
+        if not folder:
+            continue
+        path = os.path.join(folder, "docker")
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            real = os.path.realpath(path)
+            if real not in seen:
+                seen.add(real)
+                found.append(path)
+    if os.path.isfile(DEBIAN_CLI) and os.path.realpath(DEBIAN_CLI) not in seen:
+        found.append(DEBIAN_CLI)
+    return found
+
+
+def probe_buildkit_cli(candidate: str, env: Mapping[str, str]) -> str | None:
+    """None when ``candidate`` can run ``DOCKER_BUILDKIT=1 docker build``, else why not.
+
+    Cheap and local (no engine call): a CLI without BuildKit support (a newer client without the buildx
+    plugin) refuses ``build --help`` when DOCKER_BUILDKIT=1.
+    """
+    try:
+        proc = subprocess.run(
+            [candidate, "build", "--help"],
+            env={**env, "DOCKER_BUILDKIT": "1"},
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=15,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{candidate} could not run ({exc})"
+    if proc.returncode != 0:
+        first = next((line.strip() for line in (proc.stderr or proc.stdout).splitlines() if line.strip()), "")
+        return f"{candidate} refuses BuildKit builds ({first or f'exit {proc.returncode}'})"
+    if "--progress" not in proc.stdout:
+        return f"{candidate} has no BuildKit progress output (`build --progress` is missing)"
+    return None
+
+
+def buildkit_cli(env: Mapping[str, str], candidates: Sequence[str] | None = None) -> tuple[str | None, str]:
+    """``(path, why)``: the first docker CLI that runs BuildKit builds, or ``(None, why not)``.
+
+    Probed once per process for each list of candidates; the verdict is cached.
+    """
+    names = tuple(cli_candidates(env) if candidates is None else candidates)
+    with _probe_lock:
+        cached = _probe_cache.get(names)
+        if cached is not None:
+            return cached
+        if not names:
+            verdict: tuple[str | None, str] = (None, "no `docker` CLI is installed (not on PATH, no /usr/bin/docker)")
+        else:
+            refusals: list[str] = []
+            verdict = (None, "")
+            for candidate in names:
+                problem = probe_buildkit_cli(candidate, env)
+                if problem is None:
+                    why = f"{candidate} runs BuildKit builds"
+                    if refusals:
+                        why += f" ({'; '.join(refusals)})"
+                    verdict = (candidate, why)
+                    break
+                refusals.append(problem)
+            else:
+                verdict = (None, "; ".join(refusals))
+        _probe_cache[names] = verdict
+        return verdict
+
+
+def forget_cli_verdicts() -> None:
+    """Drop the cached probe verdicts (tests; or after installing buildx)."""
+    with _probe_lock:
+        _probe_cache.clear()
+
+
+def mark_cli_unusable(env: Mapping[str, str], reason: str) -> None:
+    """Record that the chosen CLI failed to run BuildKit after all, so later builds use the SDK."""
+    names = tuple(cli_candidates(env))
+    with _probe_lock:
+        _probe_cache[names] = (None, reason)
