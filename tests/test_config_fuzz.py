@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from devloop.config.loader import parse_config
 from devloop.config.model import Config
-from devloop.errors import ConfigError
+from devloop.errors import EXIT_USAGE, ConfigError
 
 PROJECT = Path(__file__).parent / "data" / "config" / "project"
 CONFIG = PROJECT / "devloop.yaml"
@@ -31,10 +31,12 @@ _scalar = st.one_of(
     st.sampled_from(
         [
             "", "~", "null", "true", "no", "0", "-1", "65536", "1e400", ".nan", "-.inf", "0x1F", "0o17",
-            "1:30", "9" * 5000, "'quoted'", '"esc\\u0041"', "!!binary aGVsbG8=", "!!int abc", "!!float x",
+            "1:30", "9" * 5000, "'" + "9" * 5000 + "'",
+            "'quoted'", '"esc\\u0041"', "!!binary aGVsbG8=", "!!int abc", "!!float x",
             "!custom v", "!!set {a}", "!!omap [a: 1]", "2001-12-14", "&a x", "*a", "*undefined", "<<",
             "/abs/path", "../outside", "app", "a b c", "8000:80:1", "Shop_API", "shop/api:1.0", "x@sha256:00",
             "[]", "{}", "[[[[[[]]]]]]", "|", ">-", "=", "? x", "- x", "\u00e9\u4e2d", "\x00", "\x85",
+            '"a\\0b"', '"api/\\0"', "x" * 300, "x/" * 2100, "~/home", "api", "app", "charts/shop", "k8s",
         ]
     ),
     st.text(alphabet=YAML_CHARS, max_size=8),
@@ -118,6 +120,7 @@ def check(text: str) -> None:
         config = parse_config(text, CONFIG)
     except ConfigError as error:
         message = str(error)
+        assert error.exit_code == EXIT_USAGE
         match = LOCATION.match(message)
         assert match, f"no devloop.yaml:LINE:COL location in {message!r}"
         line, col = int(match.group(1)), int(match.group(2))

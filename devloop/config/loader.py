@@ -202,12 +202,16 @@ def describe(node: YNode) -> str:
     if value is None:
         return "an empty value" if node.plain and node.raw == "" else "null"
     if isinstance(value, str):
-        shown = value if len(value) <= 60 else value[:57] + "..."
-        return json.dumps(shown)
+        return _quote(value)
     raw = node.raw if len(node.raw) <= 40 else node.raw[:37] + "..."
     if isinstance(value, bool):
         return f"{raw} (a boolean)"
     return f"{raw} (a number)"
+
+
+def _quote(text: str) -> str:
+    """``text`` in double quotes, shortened when long."""
+    return json.dumps(text if len(text) <= 60 else text[:57] + "...")
 
 
 def _is_absent(node: YNode | None) -> bool:
@@ -335,10 +339,10 @@ class _Validator:
 
     def shown(self, path: Path) -> str:
         try:
-            rel = path.relative_to(self.root.resolve())
+            text = path.relative_to(self.root.resolve()).as_posix() or "."
         except ValueError:
-            return str(path)
-        return rel.as_posix() or "."
+            text = str(path)
+        return text if text.isprintable() and len(text) <= 80 else _quote(text)
 
     def existing(self, node: YNode, key: str, base: Path, kind: str, what: str, hint: str) -> Path:
         """``node`` as a path relative to ``base`` that must exist as a ``kind`` ("folder" or "file")."""
@@ -346,12 +350,21 @@ class _Validator:
         return self.check_exists(node, key, text, base, kind, what, hint)
 
     def check_exists(self, where: YNode, key: str, text: str, base: Path, kind: str, what: str, hint: str) -> Path:
-        path = (base / text).resolve()
-        ok = path.is_dir() if kind == "folder" else path.is_file()
+        try:
+            path = (base / text).resolve()
+            ok = path.is_dir() if kind == "folder" else path.is_file()
+            exists = ok or path.exists()
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.fail(
+                where,
+                key,
+                f"expected {what}, got {_quote(text)}, which is not a usable path ({reason.lower()}); fix the path",
+            )
         if not ok:
-            state = f"is not a {kind}" if path.exists() else "does not exist"
+            state = f"is not a {kind}" if exists else "does not exist"
             problem = f"{self.shown(path)} {state}"
-            self.fail(where, key, f"expected {what}, got {json.dumps(text)}, but {problem}; {hint}")
+            self.fail(where, key, f"expected {what}, got {_quote(text)}, but {problem}; {hint}")
         return path
 
     def context_pattern(self, node: YNode, key: str, what: str) -> str:
@@ -364,7 +377,7 @@ class _Validator:
             self.fail(
                 node,
                 key,
-                f"expected {what}, got {json.dumps(text)}, which lies outside the image "
+                f"expected {what}, got {_quote(text)}, which lies outside the image "
                 "context; only files inside the context can be watched there",
             )
         return norm
@@ -424,7 +437,7 @@ class _Validator:
             name = sanitize_name(self.root.name)
             if not name:
                 raise ConfigError(
-                    f"the project folder's name {json.dumps(self.root.name)} gives no usable project name; "
+                    f"the project folder's name {_quote(self.root.name)} gives no usable project name; "
                     "set `name:` in devloop.yaml",
                     location=f"{self.name}:1:1",
                     key="name",
@@ -434,7 +447,7 @@ class _Validator:
         text = self.string(node, "name", _DNS_LABEL_TEXT)
         if len(text) > 63 or not _DNS_LABEL.match(text):
             suggestion = sanitize_name(text)
-            hint = f"try {json.dumps(suggestion)}" if suggestion else "use lowercase letters and digits"
+            hint = f"try {_quote(suggestion)}" if suggestion else "use lowercase letters and digits"
             self.expected(node, "name", _DNS_LABEL_TEXT, hint)
         return text
 
@@ -445,7 +458,7 @@ class _Validator:
         text = self.string(node, key, f"a namespace name, {_DNS_LABEL_TEXT}")
         if len(text) > 63 or not _DNS_LABEL.match(text):
             suggestion = sanitize_name(text)
-            hint = f"try {json.dumps(suggestion)}" if suggestion else "use lowercase letters and digits"
+            hint = f"try {_quote(suggestion)}" if suggestion else "use lowercase letters and digits"
             self.expected(node, key, f"a namespace name, {_DNS_LABEL_TEXT}", hint)
         return text
 
@@ -468,7 +481,7 @@ class _Validator:
                     registry_node,
                     "kubernetes.registry",
                     "a registry host[:port] without a scheme",
-                    f"write {json.dumps(registry.split('://', 1)[1].rstrip('/'))}",
+                    f"write {_quote(registry.split('://', 1)[1].rstrip('/'))}",
                 )
             if not _REGISTRY.match(registry):
                 self.expected(registry_node, "kubernetes.registry", "a registry host[:port] such as localhost:5001")
@@ -588,7 +601,7 @@ class _Validator:
                 self.fail(
                     ref_node,
                     f"{key}.ref",
-                    f"expected each image ref once, got {json.dumps(image.ref)} "
+                    f"expected each image ref once, got {_quote(image.ref)} "
                     f"again (first in {first_key} at line {first.line}); merge the two entries",
                 )
             seen[image.ref] = (key, ref_node)
@@ -655,7 +668,7 @@ class _Validator:
                     self.fail(
                         k,
                         f"{key}.args.{k.text}",
-                        f"expected a build arg name without spaces or '=', got {json.dumps(k.text)}",
+                        f"expected a build arg name without spaces or '=', got {_quote(k.text)}",
                     )
 
         ignore = self.strings(values.get("ignore"), f"{key}.ignore", "a list of .dockerignore patterns")
@@ -685,7 +698,7 @@ class _Validator:
                 node,
                 key,
                 "an image name without tag or digest (devloop tags what it builds)",
-                f"write {json.dumps(bare)}",
+                f"write {_quote(bare)}",
             )
         if len(ref) > 255 or not _IMAGE_NAME.match(ref):
             hint = "image names are lowercase" if ref.lower() != ref and _IMAGE_NAME.match(ref.lower()) else ""
@@ -751,7 +764,7 @@ class _Validator:
             self.fail(
                 src_node,
                 f"{key}.src",
-                f"expected {src_what}, got {json.dumps(src_text)}, which lies "
+                f"expected {src_what}, got {_quote(src_text)}, which lies "
                 f"outside the context {self.shown(context)}; move the files into the context or widen "
                 "the image's context",
             )
@@ -759,7 +772,7 @@ class _Validator:
             self.fail(
                 src_node,
                 f"{key}.src",
-                f"expected {src_what}, got {json.dumps(src_text)}, but "
+                f"expected {src_what}, got {_quote(src_text)}, but "
                 f"{self.shown(absolute)} does not exist; create it or fix the path",
             )
         dest = self.string(dest_node, f"{key}.dest", "an absolute container path")
@@ -767,7 +780,7 @@ class _Validator:
             self.fail(
                 dest_node,
                 f"{key}.dest",
-                f"must be an absolute container path, got {json.dumps(dest)}; start it with /",
+                f"must be an absolute container path, got {_quote(dest)}; start it with /",
             )
         return SyncRule(src=rel.as_posix() or ".", dest=posixpath.normpath(dest).replace("//", "/"))
 
@@ -815,7 +828,7 @@ class _Validator:
                 self.fail(
                     k,
                     key,
-                    f"expected a resource name, got {json.dumps(k.text)}; use the workload's metadata.name",
+                    f"expected a resource name, got {_quote(k.text)}; use the workload's metadata.name",
                 )
             result[k.text] = self.resource(k.text, value, key, local_ports)
         return tuple(sorted(result.items()))
@@ -850,10 +863,10 @@ class _Validator:
                 self.fail(
                     item,
                     child,
-                    f"expected the names of other resources, got {json.dumps(dep)}, the resource itself; remove it",
+                    f"expected the names of other resources, got {_quote(dep)}, the resource itself; remove it",
                 )
             if dep in depends:
-                self.fail(item, child, f"expected each resource once, got {json.dumps(dep)} again; remove it")
+                self.fail(item, child, f"expected each resource once, got {_quote(dep)} again; remove it")
             depends.append(dep)
         trigger = cast(TriggerMode, self.choice(values.get("trigger"), f"{key}.trigger", ("auto", "manual"), "auto"))
         labels = self.strings(values.get("labels"), f"{key}.labels", "a list of labels")
@@ -883,7 +896,7 @@ class _Validator:
         if text is None:
             self.expected(node, key, what)
         parts = text.strip().split(":")
-        if len(parts) > 2 or not all(p.isascii() and p.isdigit() for p in parts):
+        if len(parts) > 2 or not all(p.isascii() and p.isdigit() and len(p) <= 5 for p in parts):
             self.expected(node, key, what)
         ports = [int(p) for p in parts]
         if not all(1 <= p <= 65535 for p in ports):
