@@ -6,6 +6,8 @@
   likewise.
 - Tests that use either fixture (directly or through another fixture) get the ``docker`` marker, so
   ``pytest -m 'not docker'`` runs the rest.
+- ``busybox_image`` (session): the tag of a ``FROM scratch`` image with busybox installed as /bin/* (sh, httpd,
+  wget ...), built once per session and removed at its end.
 - ``unique_name``: a short random DNS-1123 name for a test project; at the end of the session everything
   labelled ``devloop.dev/project=<that name>`` is removed.
 - ``test_labels``: ``{"devloop.dev/test-session": <id>}``; containers, networks, volumes and images that
@@ -21,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import docker_env
+from tests.support import docker_env, images
 
 DOCKER_FIXTURES = frozenset({"docker_client", "registry_addr"})
 
@@ -62,6 +64,17 @@ def registry_addr() -> str:
     if problem is not None:
         docker_env.unavailable(problem)
     return addr
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    missing = images.busybox_missing()
+    if missing is not None:
+        docker_env.unavailable(f"{missing}: run scripts/setup-system")
+    tag = f"devloop-test/busybox:{docker_env.SESSION_ID}"
+    context = images.write_busybox_context(tmp_path_factory.mktemp("busybox-image"))
+    docker_client.images.build(path=str(context), tag=tag, labels=docker_env.session_labels(), rm=True, forcerm=True)
+    return tag
 
 
 @pytest.fixture

@@ -3,53 +3,29 @@ stand-in runs, and the shared fixtures and helpers behave as CONTRIBUTING.md say
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tarfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import docker_env, registry
+from tests.support import docker_env, images, registry
 
-BUSYBOX = Path("/bin/busybox")
 DEBIAN_DOCKER_CLI = "/usr/bin/docker"  # Debian's 20.10 client: BuildKit with DOCKER_BUILDKIT=1
 PYTHON_STAND_IN = "python:3.12-slim"
 
 
-def _busybox_context(dockerfile: str) -> bytes:
-    """A build context (tar) holding the static busybox binary and ``dockerfile``."""
-    if not BUSYBOX.exists():
-        docker_env.unavailable(f"{BUSYBOX} is missing (Debian's busybox-static): run scripts/setup-system")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(str(BUSYBOX.resolve()), arcname="busybox")
-        data = dockerfile.encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-BUSYBOX_DOCKERFILE = 'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox"]\nCMD ["echo", "hello"]\n'
-
-
-def _build_busybox_image(client: Any, tag: str, labels: dict[str, str]) -> Any:
+def _build_busybox_image(client: Any, tag: str, labels: dict[str, str], context: Path) -> Any:
     """Build a FROM-scratch busybox image with the SDK's (classic) builder."""
-    image, _logs = client.images.build(
-        fileobj=io.BytesIO(_busybox_context(BUSYBOX_DOCKERFILE)),
-        custom_context=True,
-        tag=tag,
-        labels=labels,
-        rm=True,
-        forcerm=True,
-    )
+    missing = images.busybox_missing()
+    if missing:
+        docker_env.unavailable(f"{missing}: run scripts/setup-system")
+    images.write_busybox_context(context, ['CMD ["echo", "hello"]'])
+    image, _logs = client.images.build(path=str(context), tag=tag, labels=labels, rm=True, forcerm=True)
     return image
 
 
@@ -57,10 +33,10 @@ def _build_busybox_image(client: Any, tag: str, labels: dict[str, str]) -> Any:
 
 
 def test_engine_builds_and_runs_a_busybox_scratch_image(
-    docker_client: Any, unique_name: str, test_labels: dict[str, str]
+    docker_client: Any, unique_name: str, test_labels: dict[str, str], tmp_path: Path
 ) -> None:
     tag = f"devloop-test/{unique_name}:infra"
-    image = _build_busybox_image(docker_client, tag, test_labels)
+    image = _build_busybox_image(docker_client, tag, test_labels, tmp_path)
     assert tag in image.tags
     out = docker_client.containers.run(
         tag, ["echo", "engine works"], remove=True, labels=test_labels, network_disabled=True
@@ -73,8 +49,10 @@ def test_buildkit_through_debians_cli_builds_a_scratch_image(
 ) -> None:
     if not os.access(DEBIAN_DOCKER_CLI, os.X_OK):
         docker_env.unavailable(f"{DEBIAN_DOCKER_CLI} (Debian's docker.io client) is missing: run scripts/setup-system")
-    shutil.copy2(BUSYBOX.resolve(), tmp_path / "busybox")
-    (tmp_path / "Dockerfile").write_text(BUSYBOX_DOCKERFILE + 'RUN ["/bin/busybox", "touch", "/built"]\n')
+    missing = images.busybox_missing()
+    if missing:
+        docker_env.unavailable(f"{missing}: run scripts/setup-system")
+    images.write_busybox_context(tmp_path, ["RUN touch /built"])
     tag = f"devloop-test/{unique_name}:buildkit"
     label_args = [a for k, v in test_labels.items() for a in ("--label", f"{k}={v}")]
     proc = subprocess.run(
@@ -95,11 +73,11 @@ def test_buildkit_through_debians_cli_builds_a_scratch_image(
 
 
 def test_registry_accepts_a_push_and_serves_the_manifest(
-    docker_client: Any, registry_addr: str, unique_name: str, test_labels: dict[str, str]
+    docker_client: Any, registry_addr: str, unique_name: str, test_labels: dict[str, str], tmp_path: Path
 ) -> None:
     repo = "devloop-test/x"
     ref = f"{registry_addr}/{repo}"
-    image = _build_busybox_image(docker_client, f"{ref}:{unique_name}", test_labels)
+    image = _build_busybox_image(docker_client, f"{ref}:{unique_name}", test_labels, tmp_path)
     try:
         events = list(docker_client.images.push(ref, tag=unique_name, stream=True, decode=True))
         errors = [e for e in events if "error" in e or "errorDetail" in e]
@@ -199,14 +177,14 @@ def test_missing_registry_is_reported_with_the_fix() -> None:
 
 
 def test_cleanup_removes_what_the_session_or_a_test_project_labelled(
-    docker_client: Any, unique_name: str, test_labels: dict[str, str]
+    docker_client: Any, unique_name: str, test_labels: dict[str, str], tmp_path: Path
 ) -> None:
     session = "s" + unique_name.replace("-", "")  # a separate session id, so the real session is untouched
     labels = {docker_env.SESSION_LABEL: session}
     project = {docker_env.PROJECT_LABEL: unique_name, "devloop.dev/resource": "web"}
     # Containers inherit their image's labels: this one carries the real session's label only.
-    image = _build_busybox_image(docker_client, f"devloop-test/{unique_name}:cleanup", test_labels)
-    doomed = _build_busybox_image(docker_client, f"devloop-test/{unique_name}:doomed", labels)
+    image = _build_busybox_image(docker_client, f"devloop-test/{unique_name}:cleanup", test_labels, tmp_path / "a")
+    doomed = _build_busybox_image(docker_client, f"devloop-test/{unique_name}:doomed", labels, tmp_path / "b")
     net = docker_client.networks.create(f"{unique_name}-net", labels=project)
     docker_client.volumes.create(f"{unique_name}-vol", labels=labels)
     c1 = docker_client.containers.create(image.id, ["sleep", "60"], labels=labels, network=net.name)
@@ -279,6 +257,15 @@ def test_assert_no_leaks_names_a_stray_devloop_temp_entry(tmp_path: Path, monkey
     docker_env.assert_no_leaks(before, grace=0.1, check_temp=False)
     stray.rmdir()
     docker_env.assert_no_leaks(before)
+
+
+def test_busybox_image_fixture_has_a_shell_and_httpd(
+    docker_client: Any, busybox_image: str, test_labels: dict[str, str]
+) -> None:
+    out = docker_client.containers.run(
+        busybox_image, ["sh", "-c", "command -v httpd wget >/dev/null && echo ok"], remove=True, labels=test_labels
+    )
+    assert out == b"ok\n"
 
 
 def test_no_leaks_fixture_passes_for_a_clean_test(no_leaks: docker_env.Snapshot) -> None:
