@@ -504,7 +504,7 @@ def test_deploy_order_uncategorized_first_then_stable_topological() -> None:
     settings = {
         "web": ResourceSettings(depends_on=("api", "cache")),
         "api": ResourceSettings(depends_on=("db", UNCATEGORIZED)),
-        "worker": ResourceSettings(depends_on=("db",)),
+        "worker": ResourceSettings(depends_on=("db", "db")),
     }
     project = assemble(config(settings), objects)
     assert [r.name for r in project.resources] == [UNCATEGORIZED, "db", "api", "cache", "web", "worker"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import heapq
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -310,6 +311,11 @@ def assemble(config: Config, objects: Sequence[ManifestObject]) -> Project:
                 owner[i] = key
 
     # 2. Services by selector (first matching workload in manifest order)
+    by_label: dict[tuple[str, str, str], list[tuple[_Workload, Any]]] = {}  # (ns, key, value) -> workloads
+    for w in workloads:
+        labels = pod_labels(w.obj)
+        for k, v in labels.items():
+            by_label.setdefault((namespace(w.obj), k, v), []).append((w, labels.items()))
     for i, obj in enumerate(objects):
         if i in owner or obj.kind != "Service":
             continue
@@ -317,14 +323,14 @@ def assemble(config: Config, objects: Sequence[ManifestObject]) -> Project:
         if not service_selector:
             continue
         wanted = {str(k): str(v) for k, v in service_selector.items()}
-        matching = [
-            w for w in workloads if namespace(w.obj) == namespace(obj) and wanted.items() <= pod_labels(w.obj).items()
-        ]
+        first_key, first_value = next(iter(wanted.items()))
+        selected = by_label.get((namespace(obj), first_key, first_value), [])
+        matching = [w for w, labels in selected if wanted.items() <= labels]
         if not matching:
             continue
         owner[i] = matching[0].name
         if len(matching) > 1:
-            others = ", ".join(w.name for w in matching[1:])
+            others = _listing([w.name for w in matching[1:]])
             warnings.append(
                 f"{obj.source}: Service {obj.name} selects the pods of several resources "
                 f"({matching[0].name}, {others}); it is attached to {matching[0].name}. "
@@ -450,15 +456,21 @@ def _deploy_order(config: Config, names: list[str]) -> list[str]:
     deps = {name: [d for d in config.resource_settings(name).depends_on if d in names] for name in names}
     _check_cycles(config, names, deps)
     rank = {name: i for i, name in enumerate(names)}
+    waiting_on = {name: len(set(deps[name])) for name in names}
+    dependents: dict[str, list[str]] = {}
+    for name in names:
+        for dependency in set(deps[name]):
+            dependents.setdefault(dependency, []).append(name)
+    ready = [(rank[name], name) for name in names if waiting_on[name] == 0]
+    heapq.heapify(ready)
     done: list[str] = []
-    placed: set[str] = set()
-    remaining = list(names)
-    while remaining:
-        ready = [n for n in remaining if all(d in placed for d in deps[n])]
-        chosen = min(ready, key=rank.__getitem__)  # never empty: cycles were rejected
+    while ready:  # cycles were rejected above, so every name gets placed
+        _, chosen = heapq.heappop(ready)
         done.append(chosen)
-        placed.add(chosen)
-        remaining.remove(chosen)
+        for dependent in dependents.get(chosen, []):
+            waiting_on[dependent] -= 1
+            if waiting_on[dependent] == 0:
+                heapq.heappush(ready, (rank[dependent], dependent))
     return done
 
 
