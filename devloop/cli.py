@@ -94,10 +94,116 @@ def build(
     _finish(run_command(env, lambda: command.run(env, images=images or [])))
 
 
+Resources = Annotated[
+    list[str] | None, typer.Argument(help="Only these resources (and what they depend on).", show_default=False)
+]
+Parallel = Annotated[int, typer.Option("--parallel", min=1, max=32, help="Updates running at once.")]
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    resources: Resources = None,
+    watch: Annotated[bool, typer.Option("--watch/--no-watch", help="Update on file changes.")] = True,
+    parallel: Parallel = 3,
+) -> None:
+    """Build, deploy and watch: update on every change until stopped (workloads keep running)."""
+    from devloop.commands import up as command
+
+    env = _env(ctx)
+    _finish(run_command(env, lambda: command.run(env, resources=tuple(resources or ()), watch=watch,
+                                                 parallel=parallel)))
+
+
+@app.command()
+def ci(
+    ctx: typer.Context,
+    resources: Resources = None,
+    timeout: Annotated[str, typer.Option("--timeout", help="Give up after this long (30m, 90s, 1h).")] = "30m",
+    down: Annotated[bool, typer.Option("--down", help="Tear everything down before exiting.")] = False,
+    parallel: Parallel = 3,
+) -> None:
+    """Build and deploy once, wait until every resource is ready; exit 0, or 1 at the first failure."""
+    from devloop.commands import ci as command
+
+    env = _env(ctx)
+    seconds = parse_duration(timeout)
+    _finish(run_command(env, lambda: command.run(env, resources=tuple(resources or ()),
+                                                 timeout=seconds, down=down, parallel=parallel)))
+
+
+@app.command()
+def down(
+    ctx: typer.Context,
+    delete_namespaces: Annotated[
+        bool, typer.Option("--delete-namespaces", help="Also delete namespaces devloop created.")
+    ] = False,
+    prune_images: Annotated[bool, typer.Option("--prune-images", help="Also remove images devloop built.")] = False,
+) -> None:
+    """Delete everything devloop deployed for this project."""
+    from devloop.commands import down as command
+
+    env = _env(ctx)
+    _finish(run_command(env, lambda: command.run(env, prune_images=prune_images,
+                                                 delete_namespaces=delete_namespaces)))
+
+
+def parse_duration(text: str) -> float:
+    """`30m`, `90s`, `1h`, `1h30m` or plain seconds."""
+    import re
+
+    value = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise typer.BadParameter(f"expected a duration like 30m, 90s or 1h, got {text!r}", param_hint="--timeout")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+_GLOBAL_WITH_VALUE = ("-f", "--file", "--target", "--context", "--namespace")
+_GLOBAL_FLAGS = ("-v", "--verbose")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Let global options also follow the command (`devloop plan -f x`), as users write them.
+
+    Only options before a `--` move; `logs -f` keeps its own meaning (follow).
+    """
+    commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    command_at = next((i for i, a in enumerate(argv) if a in commands), None)
+    if command_at is None:
+        return argv
+    head, rest = argv[: command_at + 1], argv[command_at + 1 :]
+    moved: list[str] = []
+    kept: list[str] = []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "--":
+            kept.extend(rest[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if argv[command_at] == "logs" and name in ("-f",):
+            kept.append(arg)
+        elif name in _GLOBAL_WITH_VALUE:
+            if "=" in arg or i + 1 >= len(rest):
+                moved.append(arg)
+            else:
+                moved.extend(rest[i : i + 2])
+                i += 1
+        elif arg in _GLOBAL_FLAGS:
+            moved.append(arg)
+        else:
+            kept.append(arg)
+        i += 1
+    return argv[:command_at] + moved + head[command_at:] + kept
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        app(args=hoist_global_options(sys.argv[1:]), prog_name="devloop")
     except KeyboardInterrupt:
         sys.stderr.write("devloop: interrupted.\n")
         sys.exit(130)

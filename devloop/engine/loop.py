@@ -656,7 +656,7 @@ class Engine:
             from devloop.config.resources import containers
 
             workload = resource.workload
-            many = workload is not None and len(containers(workload)) > 1
+            many = workload is not None and len(containers(workload, init=False, ephemeral=False)) > 1
 
             def on_line(line: LogLine) -> None:
                 self.sink.log(name, f"[{line.source}] {line.text}" if many else line.text)
@@ -700,6 +700,9 @@ class Engine:
                 self._watcher.stop()
             except Exception as exc:
                 log.debug("stopping the watcher failed: %s", exc)
+        cancel = getattr(self.builder, "cancel", None)
+        if callable(cancel):
+            cancel()
         terminate_children()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
