@@ -1,0 +1,742 @@
+"""Creating and removing pods, and the per-project supervisor that runs them.
+
+A pod is a sandbox container (the pause image, owning the network namespace and the Service
+aliases) plus its init and app containers joined with ``network_mode=container:<sandbox>``.
+Containers are created with docker restart policy "no": devloop itself starts init containers in
+order, then the app containers, restarts exited containers as ``restartPolicy`` says (with a
+backoff), detects crash loops, evaluates readiness probes, and restarts a pod's containers when its
+sandbox came back (engine restart). Everything is found again by labels on every tick, so a
+restart of devloop or of the engine never duplicates a container.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import io
+import json
+import re
+import tarfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from devloop.errors import DeployError
+from devloop.targets.base import ContainerRef, Phase, RuntimeStatus
+from devloop.targets.docker import labels as L
+from devloop.targets.docker.client import engine_call, is_connection_error
+from devloop.targets.docker.pods import ContainerPlan, FieldRef, PodPlan
+from devloop.targets.docker.probes import ProbeState, initial_due, run_probe
+
+TICK = 0.3  # seconds between two supervisor passes
+CRASH_WINDOW = 60.0  # seconds: 3 exits within it make a crash loop
+CRASH_EXITS = 3
+BACKOFF_START = 0.5
+BACKOFF_MAX = 30.0
+LOG_TAIL = 20
+
+_EXITED = re.compile(r"Exited \((-?\d+)\)")
+
+
+def exit_code(summary: dict[str, Any]) -> int | None:
+    """The exit code of an exited container from a list summary ("Exited (3) 2 seconds ago")."""
+    m = _EXITED.search(str(summary.get("Status", "")))
+    return int(m.group(1)) if m else None
+
+
+def labels_of(summary: dict[str, Any]) -> dict[str, str]:
+    return dict(summary.get("Labels") or {})
+
+
+@dataclass
+class ExitRecord:
+    """What devloop saw of one container's exits and restarts (in memory; reset by a devloop restart)."""
+
+    exits: list[float] = field(default_factory=list)
+    restarts: int = 0
+    last_code: int | None = None
+    handled: bool = False  # the current exit was seen and decided on
+    due: float | None = None  # when to restart it
+    started: float = 0.0
+    crash_loop: bool = False
+    logs: tuple[str, ...] = ()
+    done: bool = False  # ran to completion and stays so (Jobs, Never)
+
+
+@dataclass
+class PodFailure:
+    reason: str
+    logs: tuple[str, ...] = ()
+
+
+@dataclass
+class Pod:
+    name: str
+    sandbox: dict[str, Any] | None = None
+    inits: list[dict[str, Any]] = field(default_factory=list)
+    apps: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return labels_of(self.sandbox) if self.sandbox else {}
+
+    def all(self) -> list[dict[str, Any]]:
+        return [*self.inits, *self.apps, *([self.sandbox] if self.sandbox else [])]
+
+
+def group_pods(summaries: Iterable[dict[str, Any]]) -> dict[str, Pod]:
+    pods: dict[str, Pod] = {}
+    for s in summaries:
+        lab = labels_of(s)
+        name = lab.get(L.POD)
+        if not name:
+            continue
+        pod = pods.setdefault(name, Pod(name))
+        role = lab.get(L.ROLE)
+        if role == L.ROLE_SANDBOX:
+            pod.sandbox = s
+        elif role == L.ROLE_INIT:
+            pod.inits.append(s)
+        elif role == L.ROLE_APP:
+            pod.apps.append(s)
+    for pod in pods.values():
+        pod.inits.sort(key=lambda s: int(labels_of(s).get(L.ORDER, "0")))
+        pod.apps.sort(key=lambda s: int(labels_of(s).get(L.ORDER, "0")))
+    return pods
+
+
+def container_label(summary: dict[str, Any]) -> str:
+    lab = labels_of(summary)
+    return f"{lab.get(L.POD, '?')}/{lab.get(L.CONTAINER, '?')}"
+
+
+class ProjectRuntime:
+    """Everything running for one project: pod creation/removal, supervision, probes, status."""
+
+    def __init__(self, api: Any, project: str, network: str) -> None:
+        self.api = api
+        self.project = project
+        self.network = network
+        self.lock = threading.RLock()  # serialises ticks and pod creation/removal
+        self._state_lock = threading.Lock()  # guards the in-memory records below
+        self._records: dict[str, ExitRecord] = {}
+        self._pod_failures: dict[str, PodFailure] = {}
+        self._probes: dict[str, ProbeState] = {}
+        self._inspect: dict[str, dict[str, Any]] = {}
+        self._terminating: set[str] = set()  # container ids being removed or restarted by devloop
+        self._snapshot: list[dict[str, Any]] = []
+        self._snapshot_at = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.last_error = ""
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._state_lock:
+            if self._thread is not None or self._stop.is_set():
+                return
+            self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix=f"devloop-probe-{self.project}")
+            self._thread = threading.Thread(
+                target=self._loop, name=f"devloop-docker-{self.project}", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        delay = TICK
+        while not self._stop.is_set():
+            try:
+                self.tick()
+                self.last_error = ""
+                delay = TICK
+            except Exception as exc:  # engine away: keep trying, slower
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                delay = min(max(delay * 2, 1.0), 5.0)
+            self._wake.wait(delay)
+            self._wake.clear()
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def refresh(self) -> list[dict[str, Any]]:
+        summaries = list(self.api.containers(all=True, filters={"label": L.project_filter(self.project)}))
+        self._snapshot = summaries
+        self._snapshot_at = time.monotonic()
+        running = {s["Id"] for s in summaries if s.get("State") == "running"}
+        with self._state_lock:
+            for cid in list(self._inspect):
+                if cid not in running:
+                    del self._inspect[cid]
+            known = {s["Id"] for s in summaries}
+            for cid in list(self._probes):
+                if cid not in running:
+                    del self._probes[cid]
+            for cid in list(self._records):
+                if cid not in known:
+                    del self._records[cid]
+        return summaries
+
+    def snapshot(self, max_age: float = 1.0) -> list[dict[str, Any]]:
+        alive = self._thread is not None and self._thread.is_alive()
+        if not alive or time.monotonic() - self._snapshot_at > max_age:
+            with self.lock:
+                return self.refresh()
+        return self._snapshot
+
+    def inspect(self, cid: str) -> dict[str, Any]:
+        with self._state_lock:
+            cached = self._inspect.get(cid)
+        if cached is not None:
+            return cached
+        attrs: dict[str, Any] = self.api.inspect_container(cid)
+        if (attrs.get("State") or {}).get("Running"):
+            with self._state_lock:
+                self._inspect[cid] = attrs
+        return attrs
+
+    def forget(self, cid: str) -> None:
+        with self._state_lock:
+            self._inspect.pop(cid, None)
+            self._probes.pop(cid, None)
+
+    def sandbox_ip(self, sandbox: dict[str, Any]) -> str:
+        nets = ((sandbox.get("NetworkSettings") or {}).get("Networks")) or {}
+        net: dict[str, Any] = nets.get(self.network) or next(iter(nets.values()), {})
+        return str((net or {}).get("IPAddress") or "")
+
+    # --- supervision -------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self.lock:
+            summaries = self.refresh()
+            pods = group_pods(summaries)
+            by_resource: dict[str, list[Pod]] = {}
+            for pod in pods.values():
+                by_resource.setdefault(pod.labels.get(L.RESOURCE, ""), []).append(pod)
+            for resource_pods in by_resource.values():
+                self._supervise(resource_pods)
+
+    def _supervise(self, pods: list[Pod]) -> None:
+        now = time.monotonic()
+        with self._state_lock:
+            terminating = set(self._terminating)
+        active = 0
+        waiting: list[Pod] = []
+        for pod in sorted(pods, key=lambda p: int(p.labels.get(L.POD_INDEX, "0"))):
+            if pod.sandbox is None or pod.sandbox["Id"] in terminating or pod.name in self._pod_failures:
+                continue
+            if any(c["Id"] in terminating for c in pod.all()):
+                continue
+            done = self._pod_done(pod)
+            if pod.sandbox.get("State") == "running":
+                if not done:
+                    active += 1
+            elif not done:
+                waiting.append(pod)
+        parallelism = 10**6
+        for pod in pods:
+            if pod.labels.get(L.KIND) in ("Job", "CronJob"):
+                parallelism = int(pod.labels.get(L.PARALLELISM, "1") or 1)
+                break
+        for pod in sorted(pods, key=lambda p: int(p.labels.get(L.POD_INDEX, "0"))):
+            if pod.sandbox is None or pod.name in self._pod_failures:
+                continue
+            if any(c["Id"] in terminating for c in pod.all()):
+                continue
+            if pod in waiting:
+                never_started = pod.sandbox.get("State") == "created"
+                if never_started and active >= parallelism:
+                    continue
+                if never_started:
+                    active += 1
+            self._supervise_pod(pod, now)
+
+    def _pod_done(self, pod: Pod) -> bool:
+        if not pod.apps:
+            return False
+        with self._state_lock:
+            return all(self._records.get(c["Id"], ExitRecord()).done for c in pod.apps)
+
+    def _start(self, summary: dict[str, Any]) -> str:
+        """Start a container; return "" or the error text."""
+        import docker.errors
+
+        try:
+            self.api.start(summary["Id"])
+        except docker.errors.APIError as exc:
+            if is_connection_error(exc):
+                raise
+            return str(getattr(exc, "explanation", None) or exc)
+        self.forget(summary["Id"])
+        summary["State"] = "running"
+        return ""
+
+    def _fail_pod(self, pod: Pod, reason: str, cid: str | None) -> None:
+        logs = self.tail_logs(cid) if cid else ()
+        with self._state_lock:
+            self._pod_failures[pod.name] = PodFailure(reason, logs)
+
+    def _supervise_pod(self, pod: Pod, now: float) -> None:
+        assert pod.sandbox is not None
+        restarted_sandbox = False
+        if pod.sandbox.get("State") != "running":
+            error = self._start(pod.sandbox)
+            if error:
+                self._fail_pod(pod, f"pod {pod.name} could not start its sandbox: {error}", None)
+                return
+            restarted_sandbox = True
+            pod.sandbox = self.api.containers(all=True, filters={"id": pod.sandbox["Id"]})[0]
+        for init in pod.inits:
+            state = init.get("State")
+            if state in ("created",) or (state == "exited" and restarted_sandbox and exit_code(init) != 0):
+                error = self._start(init)
+                if error:
+                    self._fail_pod(pod, f"init container {container_label(init)} could not start: {error}", None)
+                return
+            if state in ("running", "restarting", "paused"):
+                return
+            code = exit_code(init)
+            if code != 0:
+                self._fail_pod(
+                    pod, f"init container {container_label(init)} exited with code {code}", init["Id"]
+                )
+                return
+        policy = pod.labels.get(L.RESTART_POLICY, "Always")
+        is_job = pod.labels.get(L.KIND) in ("Job", "CronJob")
+        backoff_limit = int(pod.labels.get(L.BACKOFF_LIMIT, "6") or 6)
+        for app in pod.apps:
+            cid = app["Id"]
+            state = app.get("State")
+            with self._state_lock:
+                rec = self._records.setdefault(cid, ExitRecord())
+            if state == "created":
+                error = self._start(app)
+                if error:
+                    self._fail_pod(pod, f"container {container_label(app)} could not start: {error}", None)
+                    return
+                rec.started = now
+                continue
+            if state == "running":
+                rec.handled = False
+                if rec.started == 0.0:
+                    rec.started = now
+                if restarted_sandbox:
+                    self.api.restart(cid, timeout=0)
+                    self.forget(cid)
+                    rec.started = now
+                elif rec.crash_loop and now - rec.started > CRASH_WINDOW:
+                    rec.crash_loop = False
+                    rec.exits.clear()
+                continue
+            if state != "exited" or rec.done:
+                continue
+            code = exit_code(app)
+            if not rec.handled:
+                rec.handled = True
+                rec.last_code = code
+                rec.exits = [t for t in rec.exits if now - t < CRASH_WINDOW] + [now]
+                restart = policy == "Always" or (policy == "OnFailure" and code != 0)
+                if is_job:
+                    restart = code != 0 and rec.restarts < backoff_limit
+                    if code == 0:
+                        rec.done = True
+                    elif not restart:
+                        self._fail_pod(
+                            pod, f"Job failed: container {container_label(app)} exited with code {code} "
+                            f"(backoffLimit {backoff_limit} reached)", cid)
+                        return
+                elif not restart:
+                    rec.done = code == 0
+                    if code != 0:
+                        rec.logs = self.tail_logs(cid)
+                    continue
+                if len(rec.exits) >= CRASH_EXITS and not is_job:
+                    rec.crash_loop = True
+                    rec.logs = self.tail_logs(cid)
+                delay = 0.0 if len(rec.exits) <= 1 else min(BACKOFF_START * 2 ** (len(rec.exits) - 2), BACKOFF_MAX)
+                rec.due = now + delay if not rec.done else None
+            if rec.due is not None and now >= rec.due:
+                rec.due = None
+                error = self._start(app)
+                if error:
+                    self._fail_pod(pod, f"container {container_label(app)} could not restart: {error}", None)
+                    return
+                rec.restarts += 1
+                rec.started = now
+                rec.handled = False
+                self._wake.set()  # look again soon: a crash loop shows quickly
+        if not restarted_sandbox:
+            self._schedule_probes(pod, now)
+
+    def _schedule_probes(self, pod: Pod, now: float) -> None:
+        assert pod.sandbox is not None
+        ip = self.sandbox_ip(pod.sandbox)
+        ports: dict[str, int] = {}
+        for app in pod.apps:
+            ports.update(json.loads(labels_of(app).get(L.PORTS, "{}") or "{}"))
+        for app in pod.apps:
+            raw = labels_of(app).get(L.PROBE)
+            if not raw or app.get("State") != "running" or self._pool is None:
+                continue
+            probe = json.loads(raw)
+            cid = app["Id"]
+            with self._state_lock:
+                state = self._probes.get(cid)
+                if state is None:
+                    state = self._probes[cid] = ProbeState(due=initial_due(probe, now))
+                if state.in_flight or now < state.due:
+                    continue
+                state.in_flight = True
+
+            def work(cid: str = cid, probe: dict[str, Any] = probe, state: ProbeState = state) -> None:
+                error = run_probe(self.api, cid, ip, probe, ports)
+                with self._state_lock:
+                    state.record(not error, probe, time.monotonic(), error)
+
+            try:
+                self._pool.submit(work)
+            except RuntimeError:  # shutting down
+                state.in_flight = False
+
+    def tail_logs(self, cid: str, lines: int = LOG_TAIL) -> tuple[str, ...]:
+        try:
+            raw = self.api.logs(cid, stdout=True, stderr=True, tail=lines)
+        except Exception:
+            return ()
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        return tuple(line for line in text.splitlines() if line.strip())[-lines:]
+
+    # --- status ------------------------------------------------------------------------------------
+
+    def ready_pods(self, resource: str) -> list[tuple[Pod, str]]:
+        """(pod, ip) of the resource's ready pods."""
+        pods = group_pods(s for s in self.snapshot() if labels_of(s).get(L.RESOURCE) == resource)
+        out = []
+        for pod in sorted(pods.values(), key=lambda p: int(p.labels.get(L.POD_INDEX, "0"))):
+            if self._pod_ready(pod):
+                assert pod.sandbox is not None
+                out.append((pod, self.sandbox_ip(pod.sandbox)))
+        return out
+
+    def _pod_ready(self, pod: Pod) -> bool:
+        if pod.sandbox is None or pod.sandbox.get("State") != "running" or not pod.apps:
+            return False
+        with self._state_lock:
+            for app in pod.apps:
+                if app.get("State") != "running":
+                    return False
+                if labels_of(app).get(L.PROBE):
+                    state = self._probes.get(app["Id"])
+                    if state is None or not state.ready:
+                        return False
+        return True
+
+    def status(self, resource: str, wanted: int, kind: str) -> RuntimeStatus:
+        members = [s for s in self.snapshot() if labels_of(s).get(L.RESOURCE) == resource]
+        pods = group_pods(members)
+        if not pods:
+            return RuntimeStatus(Phase.ABSENT, wanted_replicas=wanted, detail="not deployed")
+        refs: list[ContainerRef] = []
+        ready = running = done = 0
+        restarts = 0
+        failure: tuple[str, tuple[str, ...]] | None = None
+        pending_init = ""
+        is_job = kind in ("Job", "CronJob")
+        for pod in sorted(pods.values(), key=lambda p: int(p.labels.get(L.POD_INDEX, "0"))):
+            with self._state_lock:
+                pod_failure = self._pod_failures.get(pod.name)
+                records = {c["Id"]: self._records.get(c["Id"]) for c in pod.apps}
+            if pod_failure is not None and failure is None:
+                failure = (pod_failure.reason, pod_failure.logs)
+            for app in pod.apps:
+                rec = records.get(app["Id"])
+                if rec is None:
+                    continue
+                restarts += rec.restarts
+                if rec.crash_loop and failure is None:
+                    failure = (
+                        f"crash loop: container {container_label(app)} exited with code {rec.last_code} "
+                        f"{len(rec.exits)} times within {int(CRASH_WINDOW)} s",
+                        rec.logs,
+                    )
+                policy = labels_of(app).get(L.RESTART_POLICY, "Always")
+                if (not is_job and policy != "Always" and app.get("State") == "exited"
+                        and not rec.done and rec.handled and rec.due is None and failure is None):
+                    failure = (f"container {container_label(app)} exited with code {rec.last_code}", rec.logs)
+            if self._pod_done(pod):
+                done += 1
+            if self._pod_ready(pod):
+                ready += 1
+            if any(a.get("State") == "running" for a in pod.apps):
+                running += 1
+            if pod.inits and not pending_init:
+                finished = sum(1 for i in pod.inits if i.get("State") == "exited" and exit_code(i) == 0)
+                if finished < len(pod.inits):
+                    pending_init = f"init {finished}/{len(pod.inits)}"
+            for app in pod.apps:
+                if app.get("State") != "running":
+                    continue
+                try:
+                    attrs = self.inspect(app["Id"])
+                except Exception:
+                    continue
+                lab = labels_of(app)
+                user = lab.get(L.RUN_AS) or str((attrs.get("Config") or {}).get("User") or "") or None
+                refs.append(ContainerRef(
+                    id=app["Id"], name=container_label(app), image=str(app.get("Image", "")),
+                    pod=pod.name, user=user, started_at=str((attrs.get("State") or {}).get("StartedAt", "")),
+                ))
+        base = RuntimeStatus(Phase.PENDING, ready_replicas=ready, wanted_replicas=wanted, restarts=restarts,
+                             containers=tuple(refs))
+
+        def make(phase: Phase, **changes: Any) -> RuntimeStatus:
+            return dataclasses.replace(base, phase=phase, **changes)
+
+        if failure is not None:
+            return make(Phase.FAILED, reason=failure[0], last_logs=failure[1], detail="failed")
+        if is_job:
+            if done >= wanted > 0:
+                return make(Phase.COMPLETED, detail=f"{done}/{wanted} completed")
+            phase = Phase.RUNNING if running else Phase.PENDING
+            return make(phase, detail=pending_init or f"{done}/{wanted} completed")
+        if kind == "Pod" and pods and all(self._pod_done(p) for p in pods.values()):
+            return make(Phase.COMPLETED, detail="completed")
+        if ready >= wanted and wanted > 0:
+            return make(Phase.READY, detail=f"{ready}/{wanted} ready")
+        if running:
+            return make(Phase.RUNNING, detail=pending_init or f"{ready}/{wanted} ready")
+        return make(Phase.PENDING, detail=pending_init or "starting")
+
+    # --- creation and removal ----------------------------------------------------------------------
+
+    def create_pod(self, plan: PodPlan, index: int, pause_image: str, labels: dict[str, str]) -> None:
+        """Create (not start) a pod's sandbox (started: containers need its address) and containers."""
+        pod = plan.pod_name(index)
+        common = {**labels, L.POD: pod, L.POD_INDEX: str(index), L.SPEC_HASH: plan.spec_hash,
+                  L.KIND: plan.kind, L.RESTART_POLICY: plan.restart_policy, L.GRACE: str(plan.grace)}
+        sandbox_labels = {**common, L.ROLE: L.ROLE_SANDBOX, L.BACKOFF_LIMIT: str(plan.backoff_limit),
+                          L.PARALLELISM: str(plan.parallelism)}
+        api = self.api
+        aliases = list(plan.pod_aliases(index))
+        with engine_call(f"creating pod {pod} of resource {plan.resource}"):
+            sandbox = self._create(
+                pause_image,
+                L.docker_name(self.project, pod),
+                hostname=pod[:63].rstrip("-.") or "pod",
+                labels=sandbox_labels,
+                host_config=api.create_host_config(network_mode=self.network),
+                networking_config=api.create_networking_config(
+                    {self.network: api.create_endpoint_config(aliases=aliases or None)}
+                ),
+            )
+            ip = ""
+            if plan.kind not in ("Job", "CronJob") or index < plan.parallelism:
+                api.start(sandbox)
+                nets = (api.inspect_container(sandbox).get("NetworkSettings") or {}).get("Networks") or {}
+                ip = str((nets.get(self.network) or {}).get("IPAddress") or "")
+            volumes = self._volumes(plan, pod, labels)
+            for c in plan.containers:
+                self._create_container(plan, c, pod, sandbox, ip, volumes, common)
+
+    def _create(self, image: str, name: str, **kwargs: Any) -> str:
+        import docker.errors
+
+        try:
+            return str(self.api.create_container(image, name=name, **kwargs)["Id"])
+        except docker.errors.APIError as exc:
+            if getattr(exc, "status_code", None) != 409:
+                raise
+        # a leftover with the same name (an interrupted earlier run): replace it
+        self.api.remove_container(name, force=True, v=True)
+        return str(self.api.create_container(image, name=name, **kwargs)["Id"])
+
+    def _volumes(self, plan: PodPlan, pod: str, labels: dict[str, str]) -> dict[tuple[str, str], str]:
+        """Create the pod's emptyDir and claim volumes; return (kind, name) -> docker volume name."""
+        out: dict[tuple[str, str], str] = {}
+        for name, tmpfs in plan.emptydirs:
+            vol = L.docker_name(self.project, pod, plan.spec_hash[:6], name)
+            opts = {"type": "tmpfs", "device": "tmpfs"} if tmpfs else None
+            self.api.create_volume(vol, driver_opts=opts, labels={**labels, L.POD: pod, L.VOLUME_KIND: "emptyDir"})
+            out[("emptyDir", name)] = vol
+        claims = [("pvc", c, c) for c in plan.claims] + [
+            ("claimTemplate", c, f"{c}-{pod}") for c in plan.claim_templates
+        ]
+        for kind, name, claim in claims:
+            vol = L.docker_name(self.project, "pvc", claim)
+            self.api.create_volume(vol, labels={**L.base_labels(self.project), L.VOLUME_KIND: "pvc"})
+            out[(kind, name)] = vol
+        return out
+
+    def _create_container(
+        self,
+        plan: PodPlan,
+        c: ContainerPlan,
+        pod: str,
+        sandbox: str,
+        ip: str,
+        volumes: dict[tuple[str, str], str],
+        common: dict[str, str],
+    ) -> str:
+        import docker.types
+
+        fields = {"metadata.name": pod, "metadata.namespace": plan.namespace, "status.podIP": ip,
+                  "spec.nodeName": "docker-desktop", "status.hostIP": ip, "spec.serviceAccountName": "default"}
+        env = [f"{k}={fields.get(v.path, '') if isinstance(v, FieldRef) else v}" for k, v in c.env]
+        mounts = []
+        for m in c.mounts:
+            if m.kind == "hostPath":
+                mounts.append(docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only))
+            else:
+                vol = volumes.get(("emptyDir" if m.kind == "emptyDir" else m.kind, m.source), "")
+                if not vol and m.kind == "pvc":
+                    vol = volumes.get(("pvc", m.source), "")
+                mounts.append(docker.types.Mount(m.target, vol, type="volume", read_only=m.read_only))
+        lab = {**common, L.ROLE: c.role, L.CONTAINER: c.name, L.ORDER: str(c.order),
+               L.PORTS: json.dumps({n: p for n, p in c.ports if n})}
+        if c.probe and c.role == L.ROLE_APP:
+            lab[L.PROBE] = json.dumps(c.probe, sort_keys=True)
+        if c.user:
+            lab[L.RUN_AS] = c.user
+        host_config = self.api.create_host_config(
+            network_mode=f"container:{sandbox}",
+            mounts=mounts or None,
+            mem_limit=c.mem_limit,
+            nano_cpus=c.nano_cpus,
+            privileged=c.privileged,
+            read_only=c.read_only,
+            cap_add=list(c.cap_add) or None,
+            cap_drop=list(c.cap_drop) or None,
+        )
+        self._ensure_image(c.image, plan, c)
+        cid = self._create(
+            c.image,
+            L.docker_name(self.project, pod, c.name),
+            entrypoint=list(c.entrypoint) if c.entrypoint is not None else None,
+            command=list(c.command) if c.command is not None else None,
+            environment=env,
+            working_dir=c.working_dir,
+            user=c.user,
+            labels=lab,
+            host_config=host_config,
+        )
+        if c.files:
+            self.api.put_archive(cid, "/", _files_tar(c))
+        return cid
+
+    def _ensure_image(self, image: str, plan: PodPlan, c: ContainerPlan) -> None:
+        import docker.errors
+
+        try:
+            self.api.inspect_image(image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        try:
+            self.api.pull(image)
+        except docker.errors.APIError as exc:
+            if is_connection_error(exc):
+                raise
+            raise DeployError(
+                f"resource {plan.resource}: image {image} of container {c.name} is not on the Docker engine "
+                f"and could not be pulled ({getattr(exc, 'explanation', None) or exc}); build it, or fix the "
+                "image name in the manifest."
+            ) from exc
+
+    def remove(self, summaries: Sequence[dict[str, Any]], grace: float | None = None) -> list[str]:
+        """Stop (SIGTERM, then SIGKILL after the pods' grace period) and remove containers, then the
+        emptyDir volumes of their pods. Returns what was removed."""
+        import docker.errors
+
+        if not summaries:
+            return []
+        ids = [s["Id"] for s in summaries]
+        with self._state_lock:
+            self._terminating.update(ids)
+        removed: list[str] = []
+        try:
+            if grace is None:
+                grace = max((float(labels_of(s).get(L.GRACE, "2") or 2) for s in summaries), default=2.0)
+            running = [s for s in summaries if s.get("State") in ("running", "restarting", "paused")]
+            if grace > 0:
+                for s in running:
+                    with contextlib.suppress(docker.errors.APIError):
+                        self.api.kill(s["Id"], "SIGTERM")
+                deadline = time.monotonic() + grace
+                pending = {s["Id"] for s in running}
+                while pending and time.monotonic() < deadline:
+                    alive = self.api.containers(filters={"label": L.project_filter(self.project)})
+                    pending &= {s["Id"] for s in alive}
+                    if pending:
+                        time.sleep(0.05)
+            apps_first = sorted(summaries, key=lambda s: labels_of(s).get(L.ROLE) == L.ROLE_SANDBOX)
+            for s in apps_first:
+                try:
+                    self.api.remove_container(s["Id"], force=True, v=True)
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError as exc:
+                    if "already in progress" not in str(exc):
+                        raise
+                removed.append(f"container {str((s.get('Names') or ['?'])[0]).lstrip('/')}")
+                self.forget(s["Id"])
+            pods = {labels_of(s).get(L.POD) for s in summaries if labels_of(s).get(L.ROLE) == L.ROLE_SANDBOX}
+            for pod in sorted(p for p in pods if p):
+                with self._state_lock:
+                    self._pod_failures.pop(pod, None)
+                flt = {"label": [*L.project_filter(self.project), f"{L.POD}={pod}", f"{L.VOLUME_KIND}=emptyDir"]}
+                for vol in (self.api.volumes(filters=flt) or {}).get("Volumes") or []:
+                    try:
+                        self.api.remove_volume(vol["Name"], force=True)
+                        removed.append(f"volume {vol['Name']}")
+                    except docker.errors.NotFound:
+                        pass
+        finally:
+            with self._state_lock:
+                self._terminating.difference_update(ids)
+        return removed
+
+    def mark_busy(self, cid: str, busy: bool) -> None:
+        with self._state_lock:
+            if busy:
+                self._terminating.add(cid)
+            else:
+                self._terminating.discard(cid)
+                self._inspect.pop(cid, None)
+                self._probes.pop(cid, None)
+                rec = self._records.get(cid)
+                if rec is not None:
+                    rec.started = time.monotonic()
+                    rec.handled = False
+
+    def forget_resource(self, pods: Iterable[str]) -> None:
+        with self._state_lock:
+            for pod in pods:
+                self._pod_failures.pop(pod, None)
+
+
+def _files_tar(c: ContainerPlan) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for f in c.files:
+            info = tarfile.TarInfo(f.path.lstrip("/"))
+            info.size = len(f.data)
+            info.mode = f.mode
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(f.data))
+    return buf.getvalue()

@@ -1,0 +1,410 @@
+"""DockerTarget: the manifests' workloads run as containers on the local Docker engine."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from devloop.config.model import ManifestObject, Project, Resource
+from devloop.errors import DeployError
+from devloop.targets.base import (
+    ContainerGoneError,
+    ContainerRef,
+    DeployRequest,
+    DeployResult,
+    FileCopy,
+    LogLine,
+    Phase,
+    PortForwardHandle,
+    RuntimeStatus,
+    StopToken,
+)
+from devloop.targets.docker import labels as L
+from devloop.targets.docker.client import connect, engine_call, is_connection_error
+from devloop.targets.docker.files import UnsafePathError, build_archive, container_path, parse_group, parse_passwd
+from devloop.targets.docker.forward import PortForward
+from devloop.targets.docker.logs import follow_logs
+from devloop.targets.docker.pause import ensure_pause_image
+from devloop.targets.docker.pods import plan_resource, wanted_replicas
+from devloop.targets.docker.runtime import ProjectRuntime, group_pods, labels_of
+
+#: Object kinds that the docker target uses (workloads, and what pods reference or Services).
+USED_KINDS = frozenset({
+    "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod", "Service", "ConfigMap",
+    "Secret", "PersistentVolumeClaim", "ServiceAccount", "Namespace",
+})
+
+
+class DockerTarget:
+    """The :class:`~devloop.targets.base.Target` for the local Docker engine (thread-safe)."""
+
+    name = "docker"
+
+    def __init__(self, client: Any | None = None, env: Mapping[str, str] | None = None) -> None:
+        self._client = client
+        self._env = env
+        self._lock = threading.RLock()
+        self._runtimes: dict[str, ProjectRuntime] = {}
+        self._networks: dict[str, str] = {}
+        self._pause: str | None = None
+        self._forwards: list[PortForward] = []
+        self._closing = threading.Event()
+        self._owners: dict[str, tuple[int, int]] = {}
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = connect(self._env)
+            return self._client
+
+    @property
+    def api(self) -> Any:
+        return self.client.api
+
+    def _runtime(self, project: Project | str, network: str | None = None) -> ProjectRuntime:
+        name = project if isinstance(project, str) else project.name
+        with self._lock:
+            rt = self._runtimes.get(name)
+            if rt is None:
+                if network is None:
+                    network = project.config.docker_network if isinstance(project, Project) else f"devloop-{name}"
+                rt = self._runtimes[name] = ProjectRuntime(self.api, name, network)
+            if not self._closing.is_set():
+                rt.start()
+            return rt
+
+    def _ensure_network(self, project: Project) -> str:
+        network = project.config.docker_network
+        with self._lock:
+            if self._networks.get(project.name) == network:
+                return network
+            with engine_call(f"creating docker network {network}"):
+                found = [n for n in self.api.networks(names=[network]) if n.get("Name") == network]
+                if not found:
+                    self.api.create_network(
+                        network, driver="bridge", labels=L.base_labels(project.name), check_duplicate=True
+                    )
+            self._networks[project.name] = network
+            return network
+
+    def _pause_image(self) -> str:
+        with self._lock:
+            if self._pause is None:
+                with engine_call("importing the pod sandbox image devloop/pause"):
+                    self._pause = ensure_pause_image(self.api)
+            return self._pause
+
+    # --- Target ------------------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        with engine_call("asking the Docker engine for its version"):
+            version = self.client.version()
+        return f"docker engine {version.get('Version', '?')} at {self.api.base_url}"
+
+    def prepare(self, project: Project) -> None:
+        self._ensure_network(project)
+        self._pause_image()
+        self._runtime(project)
+
+    def deliver(self, reference: str) -> str:
+        return reference
+
+    def apply(self, request: DeployRequest) -> DeployResult:
+        project, resource = request.project, request.resource
+        workload = _workload(request)
+        ignored = sorted({f"{o.kind}/{o.name}" for o in request.objects if o.kind not in USED_KINDS})
+        warnings: list[str] = []
+        if ignored:
+            warnings.append(
+                f"resource {resource.name}: the docker target ignores these objects: {', '.join(ignored)}"
+            )
+        if workload is None:
+            return DeployResult(False, "nothing to run on docker", tuple(warnings))
+        namespace = project.config.kubernetes.namespace or "default"
+        plan = plan_resource(resource.name, workload, request.all_objects, default_namespace=namespace)
+        warnings += plan.warnings
+        self._ensure_network(project)
+        pause = self._pause_image()
+        rt = self._runtime(project)
+        resource_labels = L.base_labels(project.name, resource.name)
+        with engine_call(f"deploying resource {resource.name}"), rt.lock:
+            existing = self.api.containers(all=True, filters={"label": L.resource_filter(project.name, resource.name)})
+            pods = group_pods(existing)
+            keep: set[int] = set()
+            doomed: list[dict[str, Any]] = [s for s in existing if not labels_of(s).get(L.POD)]
+            for pod in sorted(pods.values(), key=lambda p: p.name):
+                lab = pod.labels
+                index = int(lab.get(L.POD_INDEX, "-1") or -1)
+                complete = pod.sandbox is not None and len(pod.inits) + len(pod.apps) == len(plan.containers)
+                if (complete and lab.get(L.SPEC_HASH) == plan.spec_hash and 0 <= index < plan.replicas
+                        and index not in keep):
+                    keep.add(index)
+                else:
+                    doomed += pod.all()
+            removed = rt.remove(doomed)
+            created = 0
+            for index in range(plan.replicas):
+                if index not in keep:
+                    rt.create_pod(plan, index, pause, resource_labels)
+                    created += 1
+            if created:
+                rt.tick()
+        rt.wake()
+        if not doomed and not created:
+            return DeployResult(False, "unchanged", tuple(warnings))
+        replaced = len([r for r in removed if r.startswith("container")])
+        parts = [f"created {created} pod{'s' if created != 1 else ''}"] if created else []
+        if doomed:
+            old = len({labels_of(s).get(L.POD) for s in doomed})
+            parts.append(f"removed {old} pod{'s' if old != 1 else ''} ({replaced} containers)")
+        return DeployResult(True, ", ".join(parts), tuple(warnings))
+
+    def delete(self, project: Project, resource_name: str) -> None:
+        rt = self._runtime(project)
+        with engine_call(f"deleting resource {resource_name}"), rt.lock:
+            existing = self.api.containers(all=True, filters={"label": L.resource_filter(project.name, resource_name)})
+            rt.remove(existing)
+
+    def status(self, project: Project, resource: Resource) -> RuntimeStatus:
+        workload = resource.workload
+        wanted = wanted_replicas(workload)
+        if workload is None:
+            return RuntimeStatus(Phase.READY, detail="no workload")
+        try:
+            rt = self._runtime(project)
+            return rt.status(resource.name, wanted, workload.kind)
+        except Exception as exc:
+            if is_connection_error(exc) or type(exc).__name__ == "TargetUnavailableError":
+                return RuntimeStatus(Phase.PENDING, wanted_replicas=wanted, reason="the Docker engine does not answer",
+                                     detail="engine unreachable")
+            raise
+
+    def stream_logs(
+        self, project: Project, resource: Resource, on_line: Callable[[LogLine], None], stop: StopToken
+    ) -> None:
+        follow_logs(self._runtime(project), resource.name, on_line, stop, self._closing)
+
+    # --- live update -------------------------------------------------------------------------------
+
+    def _owner(self, container: ContainerRef) -> tuple[int, int]:
+        user = (container.user or "").strip()
+        if not user or user in ("root", "0", "0:0"):
+            return 0, 0
+        key = f"{container.id}:{user}"
+        if key in self._owners:
+            return self._owners[key]
+        name, _, group = user.partition(":")
+        passwd = self._read_file(container.id, "/etc/passwd") if not (name.isdigit() and group.isdigit()) else ""
+        uid: int | None
+        gid: int | None = int(group) if group.isdigit() else None
+        if name.isdigit():
+            uid = int(name)
+            if gid is None and not group:
+                for line in passwd.splitlines():
+                    parts = line.split(":")
+                    if len(parts) >= 4 and parts[2] == name and parts[3].isdigit():
+                        gid = int(parts[3])
+                        break
+        else:
+            found = parse_passwd(passwd, name)
+            uid = found[0] if found else None
+            if gid is None and not group and found:
+                gid = found[1]
+        if group and gid is None:
+            gid = parse_group(self._read_file(container.id, "/etc/group"), group)
+        if uid is None:
+            raise ContainerGoneError(f"user {user!r} of container {container.name} is not in its /etc/passwd")
+        owner = (uid, gid if gid is not None else 0)
+        self._owners[key] = owner
+        return owner
+
+    def _read_file(self, cid: str, path: str) -> str:
+        try:
+            stream, _ = self.api.get_archive(cid, path)
+            data = b"".join(stream)
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                member = tar.next()
+                fh = tar.extractfile(member) if member is not None else None
+                return fh.read().decode(errors="replace") if fh is not None else ""
+        except Exception:
+            return ""
+
+    def copy_files(self, container: ContainerRef, copies: Sequence[FileCopy], deletes: Sequence[str]) -> None:
+        import docker.errors
+
+        try:
+            paths = [container_path(p) for p in deletes]
+            uid, gid = self._owner(container)
+            archive = build_archive(copies, uid, gid) if copies else b""
+        except UnsafePathError as exc:
+            raise DeployError(f"live update of {container.name}: {exc}") from exc
+        try:
+            if paths:
+                lines: list[str] = []
+                code = self.exec(container, ["rm", "-rf", "--", *paths], lines.append)
+                if code != 0:
+                    raise ContainerGoneError(
+                        f"could not delete files in {container.name} (`rm` exited with {code}: "
+                        f"{' '.join(lines)[-200:]}); deletes need `rm` in the image"
+                    )
+            if archive:
+                self.api.put_archive(container.id, "/", archive)
+        except docker.errors.APIError as exc:
+            if is_connection_error(exc):
+                raise ContainerGoneError(f"the Docker engine does not answer: {exc}") from exc
+            raise ContainerGoneError(
+                f"could not copy files into {container.name}: {getattr(exc, 'explanation', None) or exc}"
+            ) from exc
+
+    def exec(self, container: ContainerRef, argv: Sequence[str], on_line: Callable[[str], None]) -> int:
+        import docker.errors
+
+        try:
+            exec_id = self.api.exec_create(container.id, list(argv), stdout=True, stderr=True)["Id"]
+            buffer = b""
+            for chunk in self.api.exec_start(exec_id, stream=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    on_line(line.decode(errors="replace").rstrip("\r"))
+            if buffer:
+                on_line(buffer.decode(errors="replace"))
+            code = self.api.exec_inspect(exec_id).get("ExitCode")
+        except docker.errors.APIError as exc:
+            raise ContainerGoneError(
+                f"could not run {' '.join(argv)} in {container.name}: {getattr(exc, 'explanation', None) or exc}"
+            ) from exc
+        return int(code) if code is not None else 126
+
+    def restart(self, container: ContainerRef) -> None:
+        import docker.errors
+
+        rt = self._runtime_of(container.id)
+        try:
+            attrs = self.api.inspect_container(container.id)
+            grace = float(((attrs.get("Config") or {}).get("Labels") or {}).get(L.GRACE, "2") or 2)
+            if rt is not None:
+                rt.mark_busy(container.id, True)
+            try:
+                self.api.restart(container.id, timeout=int(grace + 0.999))
+            finally:
+                if rt is not None:
+                    rt.mark_busy(container.id, False)
+                    rt.wake()
+        except docker.errors.APIError as exc:
+            raise ContainerGoneError(
+                f"could not restart {container.name}: {getattr(exc, 'explanation', None) or exc}"
+            ) from exc
+
+    def _runtime_of(self, cid: str) -> ProjectRuntime | None:
+        with contextlib.suppress(Exception):
+            attrs = self.api.inspect_container(cid)
+            project = ((attrs.get("Config") or {}).get("Labels") or {}).get(L.PROJECT)
+            with self._lock:
+                return self._runtimes.get(project or "")
+        return None
+
+    # --- port forwards -----------------------------------------------------------------------------
+
+    def port_forward(
+        self, project: Project, resource: Resource, local: int, remote: int, host: str = "127.0.0.1"
+    ) -> PortForwardHandle:
+        rt = self._runtime(project)
+
+        def resolve() -> tuple[str, int] | None:
+            for _, ip in rt.ready_pods(resource.name):
+                if ip:
+                    return ip, remote
+            return None
+
+        forward = PortForward(resolve, local, host, label=f"{resource.name} {local}:{remote}")
+        with self._lock:
+            self._forwards.append(forward)
+        return _ForwardHandle(forward, self)
+
+    def _drop_forward(self, forward: PortForward) -> None:
+        with self._lock:
+            if forward in self._forwards:
+                self._forwards.remove(forward)
+
+    # --- teardown ----------------------------------------------------------------------------------
+
+    def down(self, project_name: str, *, prune_images: bool = False, delete_namespaces: bool = False) -> list[str]:
+        import docker.errors
+
+        with self._lock:
+            rt = self._runtimes.pop(project_name, None)
+            self._networks.pop(project_name, None)
+        if rt is not None:
+            rt.close()
+        api = self.api
+        removed: list[str] = []
+        flt = {"label": L.project_filter(project_name)}
+        with engine_call(f"removing project {project_name}"):
+            helper = ProjectRuntime(api, project_name, "")
+            removed += helper.remove(api.containers(all=True, filters=flt))
+            for vol in (api.volumes(filters=flt) or {}).get("Volumes") or []:
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_volume(vol["Name"], force=True)
+                    removed.append(f"volume {vol['Name']}")
+            for net in api.networks(filters=flt):
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_network(net["Id"])
+                    removed.append(f"network {net['Name']}")
+            if prune_images:
+                for image in api.images(filters={"label": f"{L.PROJECT}={project_name}"}):
+                    tags = image.get("RepoTags") or [image["Id"]]
+                    try:
+                        api.remove_image(image["Id"], force=True)
+                        removed.append(f"image {', '.join(tags)}")
+                    except docker.errors.NotFound:
+                        pass
+                    except docker.errors.APIError as exc:
+                        removed.append(f"image {', '.join(tags)} kept: {getattr(exc, 'explanation', exc)}")
+        return removed
+
+    def close(self) -> None:
+        self._closing.set()
+        with self._lock:
+            forwards = list(self._forwards)
+            self._forwards.clear()
+            runtimes = list(self._runtimes.values())
+            self._runtimes.clear()
+        for forward in forwards:
+            forward.close()
+        for rt in runtimes:
+            rt.close()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+
+
+class _ForwardHandle:
+    def __init__(self, forward: PortForward, target: DockerTarget) -> None:
+        self._forward = forward
+        self._target = target
+        self.local = forward.local
+
+    def close(self) -> None:
+        self._forward.close()
+        self._target._drop_forward(self._forward)
+
+
+def _workload(request: DeployRequest) -> ManifestObject | None:
+    original = request.resource.workload
+    if original is None:
+        return None
+    for obj in request.objects:
+        if obj.key == original.key:
+            return obj
+    return next((o for o in request.objects if o.is_workload), original)
+
+
+__all__ = ["DockerTarget"]
