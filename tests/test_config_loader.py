@@ -243,6 +243,8 @@ BROKEN: list[tuple[str, str, str, str | None, str]] = [
     ("unknown-key-far", "version: 1\nservices: {}\n", "2:1", "services", "got unknown key `services`"),
     ("name-invalid", "version: 1\nname: Shop_API\n", "2:7", "name", 'DNS-1123 label'),
     ("name-too-long", "version: 1\nname: " + "a" * 64 + "\n", "2:7", "name", "at most 63"),
+    ("name-bool", "version: 1\nname: no\n", "2:7", "name",
+     'got no (a boolean); YAML reads no as a boolean; write it in quotes: "no"'),
     ("name-list", "version: 1\nname: [a]\n", "2:7", "name", "got a list"),
     ("target-enum", "version: 1\ntarget: k8s\n", "2:9", "target", 'expected auto, kubernetes or docker, got "k8s"'),
     # kubernetes, docker.

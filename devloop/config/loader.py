@@ -287,6 +287,8 @@ class _Validator:
                     return value
             elif isinstance(value, int | float) and not isinstance(value, bool) and node.plain:
                 return node.raw
+            elif isinstance(value, bool) and node.plain and not hint:
+                hint = f"YAML reads {node.raw} as a boolean; write it in quotes: {_quote(node.raw)}"
         self.expected(node, key, what, hint)
 
     def opt_string(self, node: YNode | None, key: str, what: str = "a string", hint: str = "") -> str | None:
