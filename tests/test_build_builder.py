@@ -228,3 +228,17 @@ def test_build_images_builds_several_in_parallel_in_order(repo: str, unique_name
     assert {ref for ref, _ in lines} == {f"{repo}-a", f"{repo}-b"}
     again = build_images(images, builder, lambda ref, line: None, parallel=2)
     assert [r.method for r in again] == ["cached", "cached"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_dockerfile_outside_the_context_is_used(
+    method: str, repo: str, unique_name: str, docker_client: Any, tmp_path: Path
+) -> None:
+    ctx = write_busybox_context(tmp_path / "ctx", files={"data.txt": "from the context\n"})
+    outside = tmp_path / "docker" / "dev.Dockerfile"
+    outside.parent.mkdir()
+    outside.write_text((ctx / "Dockerfile").read_text() + "COPY data.txt /data.txt\n")
+    (ctx / "Dockerfile").unlink()
+    image = ImageSpec(ref=repo, context=ctx, dockerfile=outside)
+    result = make_builder(method, unique_name).build(image, lambda line: None)
+    assert run_in(docker_client, result.reference, "cat", "/data.txt") == "from the context\n"
