@@ -173,7 +173,7 @@ def test_the_image_gets_exactly_the_files_the_digest_counts(
     assert "empty-dir" in in_image
 
 
-def test_the_choice_of_method_is_logged_with_its_reason(unique_name: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_choice_of_method_comes_with_its_reason(unique_name: str) -> None:
     builder = ImageBuilder(unique_name)
     method, why = builder.choose_method()
     cli, _ = buildkit_cli(dict(os.environ))
