@@ -572,7 +572,7 @@ def test_ten_thousand_files_in_one_go_are_one_batch(project: Path, watch) -> Non
     seen = frozenset().union(*(b.changed for b in batches))
     assert files <= seen
     assert not any(b.overflow for b in batches)
-    # One batch as a rule (measured: 20 runs, 1 batch each). On a machine so busy that the writer is
+    # One batch as a rule (measured: 10 runs of this storm, 1 batch each). On a machine so busy that the writer is
     # descheduled for more than the 50 ms quiet period before the storm reaches 200 paths, the first
     # few paths can come on their own: tolerate that, not more.
     assert len(batches) <= 2, [(len(b.changed), len(b.deleted)) for b in batches]
