@@ -38,9 +38,11 @@ def target(docker_client: Any, unique_name: str) -> Iterator[DockerTarget]:
 
 def _leftovers(client: Any, name: str) -> list[str]:
     flt = {"label": f"{L.PROJECT}={name}"}
-    return ([f"container {c.name}" for c in client.containers.list(all=True, filters=flt)]
-            + [f"volume {v.name}" for v in client.volumes.list(filters=flt)]
-            + [f"network {n.name}" for n in client.networks.list(filters=flt)])
+    return (
+        [f"container {c.name}" for c in client.containers.list(all=True, filters=flt)]
+        + [f"volume {v.name}" for v in client.volumes.list(filters=flt)]
+        + [f"network {n.name}" for n in client.networks.list(filters=flt)]
+    )
 
 
 def test_docker_available() -> None:
@@ -51,37 +53,68 @@ def test_docker_available() -> None:
 def test_pod_localhost_init_order_config_and_secrets(
     target: DockerTarget, unique_name: str, busybox_image: str, docker_client: Any
 ) -> None:
-    secret = obj({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
-                  "data": {"password": base64.b64encode(b"s3cret").decode()}, "stringData": {"token": "tok-1"}})
+    secret = obj(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds"},
+            "data": {"password": base64.b64encode(b"s3cret").decode()},
+            "stringData": {"token": "tok-1"},
+        }
+    )
     cm = configmap("site", {"index.html": "hello from httpd", "greeting": "hi", "color": "blue"})
     web = deployment(
         "web",
         init_containers := [
-            {"name": "web", "image": busybox_image, "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
-             "volumeMounts": [{"name": "www", "mountPath": "/www"}]},
-            {"name": "client", "image": busybox_image,
-             "command": ["sh", "-c",
-                         'cat /work/order; echo "env=$GREETING/$PASSWORD/$PFX_color/$POD/$NS"; '
-                         "cat /etc/creds/token; echo; "
-                         "until wget -q -O - http://localhost:8080/index.html; do sleep 0.2; done; echo; "
-                         "exec sleep 3600"],
-             "env": [{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "site", "key": "greeting"}}},
-                     {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
-                     {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                     {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
-             "envFrom": [{"configMapRef": {"name": "site"}, "prefix": "PFX_"}],
-             "volumeMounts": [{"name": "work", "mountPath": "/work"},
-                              {"name": "creds", "mountPath": "/etc/creds", "readOnly": True}]},
+            {
+                "name": "web",
+                "image": busybox_image,
+                "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+                "volumeMounts": [{"name": "www", "mountPath": "/www"}],
+            },
+            {
+                "name": "client",
+                "image": busybox_image,
+                "command": [
+                    "sh",
+                    "-c",
+                    'cat /work/order; echo "env=$GREETING/$PASSWORD/$PFX_color/$POD/$NS"; '
+                    "cat /etc/creds/token; echo; "
+                    "until wget -q -O - http://localhost:8080/index.html; do sleep 0.2; done; echo; "
+                    "exec sleep 3600",
+                ],
+                "env": [
+                    {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "site", "key": "greeting"}}},
+                    {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
+                    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                ],
+                "envFrom": [{"configMapRef": {"name": "site"}, "prefix": "PFX_"}],
+                "volumeMounts": [
+                    {"name": "work", "mountPath": "/work"},
+                    {"name": "creds", "mountPath": "/etc/creds", "readOnly": True},
+                ],
+            },
         ],
         initContainers=[
-            {"name": "first", "image": busybox_image, "command": ["sh", "-c", "echo one >> /work/order; echo init-one"],
-             "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
-            {"name": "second", "image": busybox_image, "command": ["sh", "-c", "echo two >> /work/order; echo init-two"],
-             "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+            {
+                "name": "first",
+                "image": busybox_image,
+                "command": ["sh", "-c", "echo one >> /work/order; echo init-one"],
+                "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+            },
+            {
+                "name": "second",
+                "image": busybox_image,
+                "command": ["sh", "-c", "echo two >> /work/order; echo init-two"],
+                "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+            },
         ],
-        volumes=[{"name": "www", "configMap": {"name": "site", "items": [{"key": "index.html", "path": "index.html"}]}},
-                 {"name": "work", "emptyDir": {}},
-                 {"name": "creds", "secret": {"secretName": "creds"}}],
+        volumes=[
+            {"name": "www", "configMap": {"name": "site", "items": [{"key": "index.html", "path": "index.html"}]}},
+            {"name": "work", "emptyDir": {}},
+            {"name": "creds", "secret": {"secretName": "creds"}},
+        ],
     )
     assert init_containers
     proj = with_objects(project(unique_name, [web]), [secret, cm])
@@ -112,18 +145,32 @@ def test_services_resolve_between_workloads_and_port_warning(
     cm = configmap("page", {"index.html": "backend-page"})
     backend = deployment(
         "backend",
-        [{"name": "httpd", "image": busybox_image, "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
-          "ports": [{"name": "http", "containerPort": 8080}],
-          "volumeMounts": [{"name": "www", "mountPath": "/www"}]}],
+        [
+            {
+                "name": "httpd",
+                "image": busybox_image,
+                "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+                "ports": [{"name": "http", "containerPort": 8080}],
+                "volumeMounts": [{"name": "www", "mountPath": "/www"}],
+            }
+        ],
         volumes=[{"name": "www", "configMap": {"name": "page"}}],
     )
     frontend = deployment(
         "frontend",
-        [{"name": "main", "image": busybox_image,
-          "command": ["sh", "-c",
-                      "until wget -q -O - http://api:8080/ && echo && "
-                      "wget -q -O - http://api.default.svc.cluster.local:8080/ && echo; do sleep 0.3; done; "
-                      "echo resolved; exec sleep 3600"]}],
+        [
+            {
+                "name": "main",
+                "image": busybox_image,
+                "command": [
+                    "sh",
+                    "-c",
+                    "until wget -q -O - http://api:8080/ && echo && "
+                    "wget -q -O - http://api.default.svc.cluster.local:8080/ && echo; do sleep 0.3; done; "
+                    "echo resolved; exec sleep 3600",
+                ],
+            }
+        ],
     )
     svc = service("api", {"app": "backend"}, 8080)
     renamed = service("web", {"app": "backend"}, 80, "http")
@@ -143,18 +190,35 @@ def test_services_resolve_between_workloads_and_port_warning(
 def test_readiness_probes_gate_ready(target: DockerTarget, unique_name: str, busybox_image: str) -> None:
     web = deployment(
         "probed",
-        [{"name": "web", "image": busybox_image,
-          "command": ["sh", "-c", "mkdir -p /www && exec httpd -f -p 8080 -h /www"],
-          "readinessProbe": {"httpGet": {"path": "/ready.html", "port": 8080}, "periodSeconds": 1,
-                             "failureThreshold": 1}},
-         {"name": "side", "image": busybox_image, "command": ["sleep", "3600"],
-          "readinessProbe": {"exec": {"command": ["cat", "/ready"]}, "periodSeconds": 1}},
-         {"name": "tcp", "image": busybox_image, "command": ["sleep", "3600"],
-          "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}],
+        [
+            {
+                "name": "web",
+                "image": busybox_image,
+                "command": ["sh", "-c", "mkdir -p /www && exec httpd -f -p 8080 -h /www"],
+                "readinessProbe": {
+                    "httpGet": {"path": "/ready.html", "port": 8080},
+                    "periodSeconds": 1,
+                    "failureThreshold": 1,
+                },
+            },
+            {
+                "name": "side",
+                "image": busybox_image,
+                "command": ["sleep", "3600"],
+                "readinessProbe": {"exec": {"command": ["cat", "/ready"]}, "periodSeconds": 1},
+            },
+            {
+                "name": "tcp",
+                "image": busybox_image,
+                "command": ["sleep", "3600"],
+                "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+            },
+        ],
     )
     proj = project(unique_name, [web])
     deploy(target, proj, "probed")
     status = wait_phase(target, proj, "probed", Phase.RUNNING)
+
     def three() -> Any:
         refs = target.status(proj, proj.resources[0]).containers
         return refs if len(refs) == 3 else None
@@ -173,8 +237,10 @@ def test_readiness_probes_gate_ready(target: DockerTarget, unique_name: str, bus
 
 
 def test_crash_loop_fails_with_exit_code_and_logs(target: DockerTarget, unique_name: str, busybox_image: str) -> None:
-    crash = deployment("crash", [{"name": "main", "image": busybox_image,
-                                  "command": ["sh", "-c", "echo starting; echo boom >&2; exit 3"]}])
+    crash = deployment(
+        "crash",
+        [{"name": "main", "image": busybox_image, "command": ["sh", "-c", "echo starting; echo boom >&2; exit 3"]}],
+    )
     proj = project(unique_name, [crash])
     deploy(target, proj, "crash")
     status = wait_phase(target, proj, "crash", Phase.FAILED)
@@ -184,10 +250,17 @@ def test_crash_loop_fails_with_exit_code_and_logs(target: DockerTarget, unique_n
 
 
 def test_jobs_complete_or_fail(target: DockerTarget, unique_name: str, busybox_image: str) -> None:
-    ok = job("ok", [{"name": "main", "image": busybox_image, "command": ["sh", "-c", "echo done"]}],
-             completions=2, parallelism=1)
-    bad = job("bad", [{"name": "main", "image": busybox_image, "command": ["sh", "-c", "echo failing; exit 4"]}],
-              backoffLimit=1)
+    ok = job(
+        "ok",
+        [{"name": "main", "image": busybox_image, "command": ["sh", "-c", "echo done"]}],
+        completions=2,
+        parallelism=1,
+    )
+    bad = job(
+        "bad",
+        [{"name": "main", "image": busybox_image, "command": ["sh", "-c", "echo failing; exit 4"]}],
+        backoffLimit=1,
+    )
     proj = project(unique_name, [ok, bad])
     deploy(target, proj, "ok")
     deploy(target, proj, "bad")
@@ -205,13 +278,28 @@ def test_apply_replaces_only_what_changed(
     target: DockerTarget, unique_name: str, busybox_image: str, docker_client: Any
 ) -> None:
     def ids() -> set[str]:
-        return {c.id for c in docker_client.containers.list(all=True, filters={"label": [f"{L.RESOURCE}=app",
-                                                                                          f"{L.PROJECT}={unique_name}"]})}
+        return {
+            c.id
+            for c in docker_client.containers.list(
+                all=True, filters={"label": [f"{L.RESOURCE}=app", f"{L.PROJECT}={unique_name}"]}
+            )
+        }
 
     def app(env: str, replicas: int = 1) -> Any:
-        return deployment("app", [{"name": "main", "image": busybox_image, "command": ["sleep", "3600"],
-                                   "env": [{"name": "V", "value": env}], "livenessProbe": {"exec": {"command": ["true"]}}}],
-                          replicas=replicas, volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}])
+        return deployment(
+            "app",
+            [
+                {
+                    "name": "main",
+                    "image": busybox_image,
+                    "command": ["sleep", "3600"],
+                    "env": [{"name": "V", "value": env}],
+                    "livenessProbe": {"exec": {"command": ["true"]}},
+                }
+            ],
+            replicas=replicas,
+            volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+        )
 
     proj = project(unique_name, [app("1")])
     first = deploy(target, proj, "app")

@@ -17,23 +17,41 @@ def obj(body: dict[str, Any]) -> ManifestObject:
     return ManifestObject(body=body, source="test.yaml:1")
 
 
-def deployment(name: str, containers: list[dict[str, Any]], *, replicas: int = 1, labels: dict[str, str] | None = None,
-               **spec: Any) -> ManifestObject:
+def deployment(
+    name: str, containers: list[dict[str, Any]], *, replicas: int = 1, labels: dict[str, str] | None = None, **spec: Any
+) -> ManifestObject:
     pod_labels = labels or {"app": name}
-    return obj({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": pod_labels},
-                 "template": {"metadata": {"labels": pod_labels},
-                              "spec": {"terminationGracePeriodSeconds": 0, "containers": containers, **spec}}},
-    })
+    return obj(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": pod_labels},
+                "template": {
+                    "metadata": {"labels": pod_labels},
+                    "spec": {"terminationGracePeriodSeconds": 0, "containers": containers, **spec},
+                },
+            },
+        }
+    )
 
 
 def job(name: str, containers: list[dict[str, Any]], **job_spec: Any) -> ManifestObject:
-    return obj({
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-        "spec": {**job_spec, "template": {"spec": {"terminationGracePeriodSeconds": 0, "restartPolicy": "Never",
-                                                    "containers": containers}}},
-    })
+    return obj(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name},
+            "spec": {
+                **job_spec,
+                "template": {
+                    "spec": {"terminationGracePeriodSeconds": 0, "restartPolicy": "Never", "containers": containers}
+                },
+            },
+        }
+    )
 
 
 def configmap(name: str, data: dict[str, str]) -> ManifestObject:
@@ -41,12 +59,22 @@ def configmap(name: str, data: dict[str, str]) -> ManifestObject:
 
 
 def service(name: str, selector: dict[str, str], port: int, target_port: int | str | None = None) -> ManifestObject:
-    return obj({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-                "spec": {"selector": selector, "ports": [{"port": port, "targetPort": target_port or port}]}})
+    return obj(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"selector": selector, "ports": [{"port": port, "targetPort": target_port or port}]},
+        }
+    )
 
 
-def project(name: str, objects: Sequence[ManifestObject], forwards: dict[str, Sequence[PortForward]] | None = None,
-            tmp: Path | None = None) -> Project:
+def project(
+    name: str,
+    objects: Sequence[ManifestObject],
+    forwards: dict[str, Sequence[PortForward]] | None = None,
+    tmp: Path | None = None,
+) -> Project:
     config = Config(path=(tmp or Path("/nonexistent")) / "devloop.yaml", name=name)
     resources = []
     for o in objects:
@@ -122,8 +150,11 @@ class LogCollector:
         return [ln.text for ln in list(self.lines) if ln.source.endswith(source_suffix)]
 
     def wait_text(self, text: str, source_suffix: str = "", timeout: float = 40.0) -> list[str]:
-        return wait_for(lambda: self.texts(source_suffix) if any(text in t for t in self.texts(source_suffix))
-                        else None, f"log line {text!r}", timeout)
+        return wait_for(
+            lambda: self.texts(source_suffix) if any(text in t for t in self.texts(source_suffix)) else None,
+            f"log line {text!r}",
+            timeout,
+        )
 
     def close(self) -> None:
         self.stop.stop()

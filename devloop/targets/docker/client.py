@@ -22,9 +22,7 @@ def engine_address(env: Mapping[str, str] | None = None) -> str:
 
 def unavailable(env: Mapping[str, str] | None = None, cause: object = None) -> TargetUnavailableError:
     detail = f" ({type(cause).__name__})" if cause is not None else ""
-    return TargetUnavailableError(
-        f"the Docker engine at {engine_address(env)} does not answer{detail}; {START_HINT}."
-    )
+    return TargetUnavailableError(f"the Docker engine at {engine_address(env)} does not answer{detail}; {START_HINT}.")
 
 
 def connect(env: Mapping[str, str] | None = None, timeout: float = 120) -> Any:

@@ -59,8 +59,9 @@ class PortForward:
             except OSError:
                 return
             client.settimeout(None)
-            thread = threading.Thread(target=self._serve, args=(client,), name=f"devloop-forward-{self.local}-c",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=self._serve, args=(client,), name=f"devloop-forward-{self.local}-c", daemon=True
+            )
             with self._lock:
                 if self._closed.is_set():
                     client.close()

@@ -63,8 +63,9 @@ class _Follower:
         if self.last is not None:
             kwargs["since"] = float(self.last[0]) if self.last[0] > 0 else 1
         try:
-            stream = self.api.logs(self.cid, stdout=True, stderr=True, stream=True, follow=True,
-                                   timestamps=True, **kwargs)
+            stream = self.api.logs(
+                self.cid, stdout=True, stderr=True, stream=True, follow=True, timestamps=True, **kwargs
+            )
         except Exception:
             return
         with self.lock:
@@ -142,9 +143,7 @@ def follow_logs(
                 if follower is None:
                     follower = followers[cid] = _Follower(runtime.api, cid, container_label(s), emit)
                     follower.start()
-                elif not follower.alive and (
-                    s.get("State") == "running" or now - follower.opened > EXITED_POLL
-                ):
+                elif not follower.alive and (s.get("State") == "running" or now - follower.opened > EXITED_POLL):
                     follower.start()
             for cid in list(followers):
                 if cid not in present and not followers[cid].alive:

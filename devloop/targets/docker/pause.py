@@ -81,8 +81,12 @@ _AARCH64 = b"".join(
     )
 )
 
-_MACHINES = {"amd64": (0x3E, _X86_64), "x86_64": (0x3E, _X86_64), "arm64": (0xB7, _AARCH64),
-             "aarch64": (0xB7, _AARCH64)}
+_MACHINES = {
+    "amd64": (0x3E, _X86_64),
+    "x86_64": (0x3E, _X86_64),
+    "arm64": (0xB7, _AARCH64),
+    "aarch64": (0xB7, _AARCH64),
+}
 
 
 def pause_elf(arch: str) -> bytes:
@@ -93,9 +97,7 @@ def pause_elf(arch: str) -> bytes:
         raise ValueError(f"no pause executable for architecture {arch!r}") from None
     size = _HEADERS + len(code)
     ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
-    header = ident + struct.pack(
-        "<HHIQQQIHHHHHH", 2, machine, 1, _BASE + _HEADERS, 64, 0, 0, 64, 56, 1, 64, 0, 0
-    )
+    header = ident + struct.pack("<HHIQQQIHHHHHH", 2, machine, 1, _BASE + _HEADERS, 64, 0, 0, 64, 56, 1, 64, 0, 0)
     program = struct.pack("<IIQQQQQQ", 1, 5, 0, _BASE, _BASE, size, size, 0x1000)
     return header + program + code
 

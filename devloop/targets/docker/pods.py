@@ -25,27 +25,78 @@ from devloop.errors import DeployError
 PLAN_VERSION = "1"
 
 #: Pod spec fields that have no meaning on a single docker engine and are ignored without a warning.
-IGNORED_POD_FIELDS = frozenset({
-    "serviceAccountName", "serviceAccount", "automountServiceAccountToken", "imagePullSecrets",
-    "nodeSelector", "nodeName", "affinity", "tolerations", "priorityClassName", "priority", "schedulerName",
-    "topologySpreadConstraints", "enableServiceLinks", "preemptionPolicy", "runtimeClassName",
-    "dnsPolicy", "setHostnameAsFQDN", "overhead", "readinessGates",
-})
-SUPPORTED_POD_FIELDS = frozenset({
-    "containers", "initContainers", "volumes", "restartPolicy", "securityContext",
-    "terminationGracePeriodSeconds", "hostname", "subdomain",
-})
-IGNORED_CONTAINER_FIELDS = frozenset({
-    "imagePullPolicy", "terminationMessagePath", "terminationMessagePolicy", "stdin", "stdinOnce", "tty",
-})
-SUPPORTED_CONTAINER_FIELDS = frozenset({
-    "name", "image", "command", "args", "workingDir", "ports", "env", "envFrom", "volumeMounts",
-    "readinessProbe", "securityContext", "resources",
-})
-SUPPORTED_SECURITY_FIELDS = frozenset({
-    "runAsUser", "runAsGroup", "runAsNonRoot", "privileged", "readOnlyRootFilesystem", "capabilities",
-    "allowPrivilegeEscalation",
-})
+IGNORED_POD_FIELDS = frozenset(
+    {
+        "serviceAccountName",
+        "serviceAccount",
+        "automountServiceAccountToken",
+        "imagePullSecrets",
+        "nodeSelector",
+        "nodeName",
+        "affinity",
+        "tolerations",
+        "priorityClassName",
+        "priority",
+        "schedulerName",
+        "topologySpreadConstraints",
+        "enableServiceLinks",
+        "preemptionPolicy",
+        "runtimeClassName",
+        "dnsPolicy",
+        "setHostnameAsFQDN",
+        "overhead",
+        "readinessGates",
+    }
+)
+SUPPORTED_POD_FIELDS = frozenset(
+    {
+        "containers",
+        "initContainers",
+        "volumes",
+        "restartPolicy",
+        "securityContext",
+        "terminationGracePeriodSeconds",
+        "hostname",
+        "subdomain",
+    }
+)
+IGNORED_CONTAINER_FIELDS = frozenset(
+    {
+        "imagePullPolicy",
+        "terminationMessagePath",
+        "terminationMessagePolicy",
+        "stdin",
+        "stdinOnce",
+        "tty",
+    }
+)
+SUPPORTED_CONTAINER_FIELDS = frozenset(
+    {
+        "name",
+        "image",
+        "command",
+        "args",
+        "workingDir",
+        "ports",
+        "env",
+        "envFrom",
+        "volumeMounts",
+        "readinessProbe",
+        "securityContext",
+        "resources",
+    }
+)
+SUPPORTED_SECURITY_FIELDS = frozenset(
+    {
+        "runAsUser",
+        "runAsGroup",
+        "runAsNonRoot",
+        "privileged",
+        "readOnlyRootFilesystem",
+        "capabilities",
+        "allowPrivilegeEscalation",
+    }
+)
 SUPPORTED_PROBE_HANDLERS = ("httpGet", "tcpSocket", "exec")
 DEFAULT_GRACE = 2.0  # seconds; terminationGracePeriodSeconds when the manifest does not say
 
@@ -137,8 +188,11 @@ class PodPlan:
             pod = self.pod_name(index)
             extra.append(pod)
             if self.service_name:
-                extra += [f"{pod}.{self.service_name}", f"{pod}.{self.service_name}.{self.namespace}",
-                          f"{pod}.{self.service_name}.{self.namespace}.svc.cluster.local"]
+                extra += [
+                    f"{pod}.{self.service_name}",
+                    f"{pod}.{self.service_name}.{self.namespace}",
+                    f"{pod}.{self.service_name}.{self.namespace}.svc.cluster.local",
+                ]
         return tuple(dict.fromkeys([*self.aliases, *extra]))
 
 
@@ -204,8 +258,18 @@ def config_data(obj: ManifestObject) -> dict[str, bytes]:
 
 
 _QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
-_MEM_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20,
-              "Gi": 2**30, "Ti": 2**40, "m": 0.001}
+_MEM_UNITS = {
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "m": 0.001,
+}
 
 
 def memory_bytes(value: object) -> int | None:
@@ -315,9 +379,7 @@ def plan_resource(
         raise DeployError(f"{where}: the pod template has no containers; add at least one under spec.containers.")
     for role, group in (("init", inits), ("app", apps)):
         for order, raw in enumerate(group):
-            containers.append(
-                _container(raw, role, order, pod_security, volumes, claim_templates, lookup, warn, where)
-            )
+            containers.append(_container(raw, role, order, pod_security, volumes, claim_templates, lookup, warn, where))
 
     # services selecting the pod
     aliases: list[str] = []
@@ -337,8 +399,9 @@ def plan_resource(
             target = port.get("targetPort", number)
             resolved = named.get(str(target)) if isinstance(target, str) and not str(target).isdigit() else target
             if resolved is not None and str(resolved) != str(number):
-                mismatched.append(f"port {number} -> targetPort {target}" + (
-                    f" ({resolved})" if resolved != target else ""))
+                mismatched.append(
+                    f"port {number} -> targetPort {target}" + (f" ({resolved})" if resolved != target else "")
+                )
         if mismatched:
             warn.other.append(
                 f"Service {svc.name}: {', '.join(mismatched)}: the docker target cannot remap ports, so "
@@ -366,17 +429,19 @@ def plan_resource(
         if kind == "CronJob":
             schedule = body_spec.get("schedule", "")
             warn.other.append(
-                f"CronJob {workload.name}: the schedule \"{schedule}\" is not honoured on the docker target; "
+                f'CronJob {workload.name}: the schedule "{schedule}" is not honoured on the docker target; '
                 "its job runs once each time the CronJob is deployed or changed."
             )
-    grace = float(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE)
-                  if spec.get("terminationGracePeriodSeconds") is not None else DEFAULT_GRACE)
+    grace = float(
+        spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE)
+        if spec.get("terminationGracePeriodSeconds") is not None
+        else DEFAULT_GRACE
+    )
 
     warnings: list[str] = []
     if warn.unsupported:
         warnings.append(
-            f"resource {resource}: the docker target ignores these fields of {where}: "
-            + ", ".join(warn.unsupported)
+            f"resource {resource}: the docker target ignores these fields of {where}: " + ", ".join(warn.unsupported)
         )
     warnings += [f"resource {resource}: {w}" for w in warn.other]
 
@@ -470,8 +535,14 @@ def _container(
             env[var] = data[key].decode(errors="replace")
         elif "fieldRef" in vf:
             path = str((vf.get("fieldRef") or {}).get("fieldPath", ""))
-            if path in ("metadata.name", "metadata.namespace", "status.podIP", "spec.nodeName",
-                        "status.hostIP", "spec.serviceAccountName"):
+            if path in (
+                "metadata.name",
+                "metadata.namespace",
+                "status.podIP",
+                "spec.nodeName",
+                "status.hostIP",
+                "spec.serviceAccountName",
+            ):
                 env[var] = FieldRef(path)
             else:
                 warn.field(f"{prefix}.env[{var}].valueFrom.fieldRef.fieldPath={path}")

@@ -142,9 +142,7 @@ class ProjectRuntime:
             if self._thread is not None or self._stop.is_set():
                 return
             self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix=f"devloop-probe-{self.project}")
-            self._thread = threading.Thread(
-                target=self._loop, name=f"devloop-docker-{self.project}", daemon=True
-            )
+            self._thread = threading.Thread(target=self._loop, name=f"devloop-docker-{self.project}", daemon=True)
             self._thread.start()
 
     def close(self) -> None:
@@ -313,9 +311,7 @@ class ProjectRuntime:
                 return
             code = exit_code(init)
             if code != 0:
-                self._fail_pod(
-                    pod, f"init container {container_label(init)} exited with code {code}", init["Id"]
-                )
+                self._fail_pod(pod, f"init container {container_label(init)} exited with code {code}", init["Id"])
                 return
         policy = pod.labels.get(L.RESTART_POLICY, "Always")
         is_job = pod.labels.get(L.KIND) in ("Job", "CronJob")
@@ -358,8 +354,11 @@ class ProjectRuntime:
                         rec.done = True
                     elif not restart:
                         self._fail_pod(
-                            pod, f"Job failed: container {container_label(app)} exited with code {code} "
-                            f"(backoffLimit {backoff_limit} reached)", cid)
+                            pod,
+                            f"Job failed: container {container_label(app)} exited with code {code} "
+                            f"(backoffLimit {backoff_limit} reached)",
+                            cid,
+                        )
                         return
                 elif not restart:
                     rec.done = code == 0
@@ -476,8 +475,15 @@ class ProjectRuntime:
                         rec.logs,
                     )
                 policy = labels_of(app).get(L.RESTART_POLICY, "Always")
-                if (not is_job and policy != "Always" and app.get("State") == "exited"
-                        and not rec.done and rec.handled and rec.due is None and failure is None):
+                if (
+                    not is_job
+                    and policy != "Always"
+                    and app.get("State") == "exited"
+                    and not rec.done
+                    and rec.handled
+                    and rec.due is None
+                    and failure is None
+                ):
                     failure = (f"container {container_label(app)} exited with code {rec.last_code}", rec.logs)
             if self._pod_done(pod):
                 done += 1
@@ -498,12 +504,19 @@ class ProjectRuntime:
                     continue
                 lab = labels_of(app)
                 user = lab.get(L.RUN_AS) or str((attrs.get("Config") or {}).get("User") or "") or None
-                refs.append(ContainerRef(
-                    id=app["Id"], name=container_label(app), image=str(app.get("Image", "")),
-                    pod=pod.name, user=user, started_at=str((attrs.get("State") or {}).get("StartedAt", "")),
-                ))
-        base = RuntimeStatus(Phase.PENDING, ready_replicas=ready, wanted_replicas=wanted, restarts=restarts,
-                             containers=tuple(refs))
+                refs.append(
+                    ContainerRef(
+                        id=app["Id"],
+                        name=container_label(app),
+                        image=str(app.get("Image", "")),
+                        pod=pod.name,
+                        user=user,
+                        started_at=str((attrs.get("State") or {}).get("StartedAt", "")),
+                    )
+                )
+        base = RuntimeStatus(
+            Phase.PENDING, ready_replicas=ready, wanted_replicas=wanted, restarts=restarts, containers=tuple(refs)
+        )
 
         def make(phase: Phase, **changes: Any) -> RuntimeStatus:
             return dataclasses.replace(base, phase=phase, **changes)
@@ -528,10 +541,21 @@ class ProjectRuntime:
     def create_pod(self, plan: PodPlan, index: int, pause_image: str, labels: dict[str, str]) -> None:
         """Create (not start) a pod's sandbox (started: containers need its address) and containers."""
         pod = plan.pod_name(index)
-        common = {**labels, L.POD: pod, L.POD_INDEX: str(index), L.SPEC_HASH: plan.spec_hash,
-                  L.KIND: plan.kind, L.RESTART_POLICY: plan.restart_policy, L.GRACE: str(plan.grace)}
-        sandbox_labels = {**common, L.ROLE: L.ROLE_SANDBOX, L.BACKOFF_LIMIT: str(plan.backoff_limit),
-                          L.PARALLELISM: str(plan.parallelism)}
+        common = {
+            **labels,
+            L.POD: pod,
+            L.POD_INDEX: str(index),
+            L.SPEC_HASH: plan.spec_hash,
+            L.KIND: plan.kind,
+            L.RESTART_POLICY: plan.restart_policy,
+            L.GRACE: str(plan.grace),
+        }
+        sandbox_labels = {
+            **common,
+            L.ROLE: L.ROLE_SANDBOX,
+            L.BACKOFF_LIMIT: str(plan.backoff_limit),
+            L.PARALLELISM: str(plan.parallelism),
+        }
         api = self.api
         aliases = list(plan.pod_aliases(index))
         with engine_call(f"creating pod {pod} of resource {plan.resource}"):
@@ -595,8 +619,14 @@ class ProjectRuntime:
     ) -> str:
         import docker.types
 
-        fields = {"metadata.name": pod, "metadata.namespace": plan.namespace, "status.podIP": ip,
-                  "spec.nodeName": "docker-desktop", "status.hostIP": ip, "spec.serviceAccountName": "default"}
+        fields = {
+            "metadata.name": pod,
+            "metadata.namespace": plan.namespace,
+            "status.podIP": ip,
+            "spec.nodeName": "docker-desktop",
+            "status.hostIP": ip,
+            "spec.serviceAccountName": "default",
+        }
         env = [f"{k}={fields.get(v.path, '') if isinstance(v, FieldRef) else v}" for k, v in c.env]
         mounts = []
         for m in c.mounts:
@@ -607,8 +637,13 @@ class ProjectRuntime:
                 if not vol and m.kind == "pvc":
                     vol = volumes.get(("pvc", m.source), "")
                 mounts.append(docker.types.Mount(m.target, vol, type="volume", read_only=m.read_only))
-        lab = {**common, L.ROLE: c.role, L.CONTAINER: c.name, L.ORDER: str(c.order),
-               L.PORTS: json.dumps({n: p for n, p in c.ports if n})}
+        lab = {
+            **common,
+            L.ROLE: c.role,
+            L.CONTAINER: c.name,
+            L.ORDER: str(c.order),
+            L.PORTS: json.dumps({n: p for n, p in c.ports if n}),
+        }
         if c.probe and c.role == L.ROLE_APP:
             lab[L.PROBE] = json.dumps(c.probe, sort_keys=True)
         if c.user:

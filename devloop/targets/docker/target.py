@@ -33,10 +33,23 @@ from devloop.targets.docker.pods import plan_resource, wanted_replicas
 from devloop.targets.docker.runtime import ProjectRuntime, group_pods, labels_of
 
 #: Object kinds that the docker target uses (workloads, and what pods reference or Services).
-USED_KINDS = frozenset({
-    "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod", "Service", "ConfigMap",
-    "Secret", "PersistentVolumeClaim", "ServiceAccount", "Namespace",
-})
+USED_KINDS = frozenset(
+    {
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "Job",
+        "CronJob",
+        "Pod",
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "PersistentVolumeClaim",
+        "ServiceAccount",
+        "Namespace",
+    }
+)
 
 
 class DockerTarget:
@@ -46,6 +59,7 @@ class DockerTarget:
 
     def __init__(self, client: Any | None = None, env: Mapping[str, str] | None = None) -> None:
         self._client = client
+        self._own_client = client is None  # a client passed in is the caller's to close
         self._env = env
         self._lock = threading.RLock()
         self._runtimes: dict[str, ProjectRuntime] = {}
@@ -122,9 +136,7 @@ class DockerTarget:
         ignored = sorted({f"{o.kind}/{o.name}" for o in request.objects if o.kind not in USED_KINDS})
         warnings: list[str] = []
         if ignored:
-            warnings.append(
-                f"resource {resource.name}: the docker target ignores these objects: {', '.join(ignored)}"
-            )
+            warnings.append(f"resource {resource.name}: the docker target ignores these objects: {', '.join(ignored)}")
         if workload is None:
             return DeployResult(False, "nothing to run on docker", tuple(warnings))
         namespace = project.config.kubernetes.namespace or "default"
@@ -143,8 +155,12 @@ class DockerTarget:
                 lab = pod.labels
                 index = int(lab.get(L.POD_INDEX, "-1") or -1)
                 complete = pod.sandbox is not None and len(pod.inits) + len(pod.apps) == len(plan.containers)
-                if (complete and lab.get(L.SPEC_HASH) == plan.spec_hash and 0 <= index < plan.replicas
-                        and index not in keep):
+                if (
+                    complete
+                    and lab.get(L.SPEC_HASH) == plan.spec_hash
+                    and 0 <= index < plan.replicas
+                    and index not in keep
+                ):
                     keep.add(index)
                 else:
                     doomed += pod.all()
@@ -182,8 +198,12 @@ class DockerTarget:
             return rt.status(resource.name, wanted, workload.kind)
         except Exception as exc:
             if is_connection_error(exc) or type(exc).__name__ == "TargetUnavailableError":
-                return RuntimeStatus(Phase.PENDING, wanted_replicas=wanted, reason="the Docker engine does not answer",
-                                     detail="engine unreachable")
+                return RuntimeStatus(
+                    Phase.PENDING,
+                    wanted_replicas=wanted,
+                    reason="the Docker engine does not answer",
+                    detail="engine unreachable",
+                )
             raise
 
     def stream_logs(
@@ -381,7 +401,7 @@ class DockerTarget:
             forward.close()
         for rt in runtimes:
             rt.close()
-        if self._client is not None:
+        if self._client is not None and self._own_client:
             with contextlib.suppress(Exception):
                 self._client.close()
 

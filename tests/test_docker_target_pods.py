@@ -1,0 +1,167 @@
+"""Pure parts of the docker target: pod plans, archives for live update, the pause executable."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from devloop.errors import DeployError
+from devloop.targets.base import FileCopy
+from devloop.targets.docker.files import UnsafePathError, build_archive, container_path
+from devloop.targets.docker.pause import pause_elf
+from devloop.targets.docker.pods import FieldRef, plan_resource
+from tests.support.docker_target import configmap, deployment, job, obj, service
+
+
+def test_plan_containers_env_files_and_hash() -> None:
+    cm = configmap("cfg", {"a": "1", "b": "2"})
+    web = deployment(
+        "web",
+        [
+            {
+                "name": "main",
+                "image": "img:1",
+                "command": ["run"],
+                "args": ["--x=$(A)"],
+                "workingDir": "/w",
+                "env": [
+                    {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "a"}}},
+                    {"name": "P", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                ],
+                "volumeMounts": [
+                    {"name": "c", "mountPath": "/etc/c"},
+                    {"name": "one", "mountPath": "/etc/one.conf", "subPath": "one.conf"},
+                ],
+                "resources": {"limits": {"memory": "64Mi", "cpu": "500m"}, "requests": {"cpu": "1"}},
+                "securityContext": {"runAsUser": 1000},
+            }
+        ],
+        volumes=[
+            {"name": "c", "configMap": {"name": "cfg"}},
+            {"name": "one", "configMap": {"name": "cfg", "items": [{"key": "b", "path": "one.conf"}]}},
+        ],
+        replicas=3,
+    )
+    plan = plan_resource("web", web, [web, cm])
+    (c,) = plan.containers
+    assert c.entrypoint == ("run",) and c.command == ("--x=1",) and c.working_dir == "/w"
+    assert dict(c.env) == {"A": "1", "P": FieldRef("status.podIP")}
+    assert {f.path: f.data for f in c.files} == {"/etc/c/a": b"1", "/etc/c/b": b"2", "/etc/one.conf": b"2"}
+    assert c.mem_limit == 64 * 2**20 and c.nano_cpus == 500_000_000 and c.user == "1000"
+    assert plan.replicas == 3 and plan.warnings == ()
+    assert plan.pod_name(2) == f"web-{plan.spec_hash[:6]}-2"
+    # config data takes part in the hash; an unrelated object does not
+    assert plan_resource("web", web, [web, cm, configmap("other", {})]).spec_hash == plan.spec_hash
+    assert plan_resource("web", web, [web, configmap("cfg", {"a": "1", "b": "3"})]).spec_hash != plan.spec_hash
+
+
+def test_plan_warns_once_naming_unsupported_fields() -> None:
+    web = deployment(
+        "web",
+        [{"name": "main", "image": "i", "livenessProbe": {}, "lifecycle": {}}],
+        hostNetwork=True,
+        volumes=[{"name": "p", "projected": {}}],
+    )
+    plan = plan_resource("web", web, [web])
+    (warning,) = plan.warnings
+    for name in ("livenessProbe", "lifecycle", "spec.hostNetwork", "spec.volumes[p].projected"):
+        assert name in warning
+
+
+def test_service_aliases_and_port_mismatch_warning() -> None:
+    web = deployment("web", [{"name": "main", "image": "i", "ports": [{"name": "http", "containerPort": 8080}]}])
+    same = service("api", {"app": "web"}, 8080)
+    other = service("front", {"app": "web"}, 80, "http")
+    unrelated = service("db", {"app": "db"}, 5432)
+    plan = plan_resource("web", web, [web, same, other, unrelated], default_namespace="dev")
+    assert {"api", "api.dev", "api.dev.svc.cluster.local", "front"} <= set(plan.aliases)
+    assert "db" not in plan.aliases
+    (warning,) = plan.warnings
+    assert "Service front" in warning and "port 80" in warning and "8080" in warning
+
+
+def test_plan_missing_reference_is_a_clear_error() -> None:
+    web = deployment(
+        "web",
+        [
+            {
+                "name": "main",
+                "image": "i",
+                "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}}],
+            }
+        ],
+    )
+    with pytest.raises(DeployError, match="Secret nope"):
+        plan_resource("web", web, [web])
+    optional = deployment(
+        "web",
+        [
+            {
+                "name": "main",
+                "image": "i",
+                "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k", "optional": True}}}],
+            }
+        ],
+    )
+    assert plan_resource("web", optional, [optional]).containers[0].env == ()
+
+
+def test_jobs_and_cronjobs() -> None:
+    j = job("j", [{"name": "m", "image": "i"}], completions=3, parallelism=5, backoffLimit=2)
+    plan = plan_resource("j", j, [j])
+    assert (plan.replicas, plan.parallelism, plan.backoff_limit, plan.restart_policy) == (3, 3, 2, "Never")
+    cron = obj(
+        {
+            "kind": "CronJob",
+            "metadata": {"name": "c"},
+            "spec": {
+                "schedule": "*/5 * * * *",
+                "jobTemplate": {
+                    "spec": {
+                        "template": {
+                            "spec": {"restartPolicy": "OnFailure", "containers": [{"name": "m", "image": "i"}]}
+                        }
+                    }
+                },
+            },
+        }
+    )
+    plan = plan_resource("c", cron, [cron])
+    assert plan.is_job and plan.restart_policy == "OnFailure"
+    assert any("schedule" in w and "runs once" in w for w in plan.warnings)
+
+
+def test_archive_is_safe_by_construction(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_text("x")
+    os.symlink("../../../../etc/shadow", src / "d" / "evil")
+    data = build_archive([FileCopy(str(src), "/srv/app/")], uid=5, gid=6)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert names == ["srv/app", "srv/app/d", "srv/app/d/evil", "srv/app/d/f"]
+    assert all(not n.startswith("/") and ".." not in n.split("/") for n in names)
+    evil = members[2]
+    assert evil.issym() and evil.linkname == "../../../../etc/shadow"
+    assert {(m.uid, m.gid) for m in members} == {(5, 6)}
+    for bad in ("relative", "/", "//", "/a/../.."):
+        with pytest.raises(UnsafePathError):
+            container_path(bad)
+    assert container_path("/a/./b/../c/") == "/a/c"
+
+
+@pytest.mark.parametrize(("arch", "machine"), [("amd64", 0x3E), ("arm64", 0xB7)])
+def test_pause_elf_headers(arch: str, machine: int) -> None:
+    elf = pause_elf(arch)
+    assert elf[:4] == b"\x7fELF" and len(elf) < 400
+    e_type, e_machine = struct.unpack_from("<HH", elf, 16)
+    assert (e_type, e_machine) == (2, machine)
+    (entry,) = struct.unpack_from("<Q", elf, 24)
+    filesz, memsz = struct.unpack_from("<QQ", elf, 64 + 32)
+    assert filesz == memsz == len(elf) and entry == 0x400000 + 120
