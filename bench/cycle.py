@@ -84,9 +84,14 @@ def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 
 def raw_cycle(folder: Path, tag: str, page: str) -> float:
     started = time.monotonic()
-    run([DOCKER_BUILDKIT_CLI, "build", "-q", "-t", tag, str(folder)], env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"})
+    run(
+        [DOCKER_BUILDKIT_CLI, "build", "-q", "-t", tag, str(folder)],
+        env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"},
+    )
     cid = run(["docker", "run", "-d", "--label", "devloop-bench=1", tag]).stdout.strip()
-    ip = run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cid]).stdout.strip()
+    ip = run(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cid]
+    ).stdout.strip()
     wait_http(f"http://{ip}:8080/", page)
     seconds = time.monotonic() - started
     run(["docker", "rm", "-f", cid])
@@ -129,10 +134,12 @@ def main() -> None:
             run([str(ROOT / ".venv" / "bin" / "devloop"), "--help"])
             helps.append(time.monotonic() - started)
     finally:
-        subprocess.run([*DEVLOOP, "-f", str(tmp / "devloop"), "--target", "docker", "down", "--prune-images"],
-                       capture_output=True)
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=devloop-bench=1"], capture_output=True,
-                             text=True).stdout.split()
+        subprocess.run(
+            [*DEVLOOP, "-f", str(tmp / "devloop"), "--target", "docker", "down", "--prune-images"], capture_output=True
+        )
+        ids = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", "label=devloop-bench=1"], capture_output=True, text=True
+        ).stdout.split()
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
         for i in range(args.rounds):
@@ -143,8 +150,10 @@ def main() -> None:
     print(f"raw docker build + run + HTTP answer: median {raw_m:.2f} s  ({', '.join(f'{t:.2f}' for t in raw_times)})")
     print(f"devloop ci (first, changed content):  median {first_m:.2f} s  ({', '.join(f'{t:.2f}' for t in first)})")
     print(f"ratio devloop / raw: {first_m / raw_m:.2f}  (goal <= 1.10)")
-    print(f"devloop ci again, unchanged:          median {second_m:.2f} s  = {100 * second_m / first_m:.0f} % of the "
-          f"first (goal <= 25 %); rebuilt in {sum(rebuilt)} of {len(rebuilt)} rounds (goal 0)")
+    print(
+        f"devloop ci again, unchanged:          median {second_m:.2f} s  = {100 * second_m / first_m:.0f} % of the "
+        f"first (goal <= 25 %); rebuilt in {sum(rebuilt)} of {len(rebuilt)} rounds (goal 0)"
+    )
     print(f"devloop --help: median {1000 * statistics.median(helps):.0f} ms (goal < 150 ms)")
 
 

@@ -76,7 +76,7 @@ def plan(
     output: Annotated[OutputOpt, typer.Option("-o", "--output", help="text or json.")] = OutputOpt.text,
 ) -> None:
     """Check the config and manifests and show what `up` would deploy. Touches nothing."""
-    from devloop.commands import plan as command
+    import devloop.commands.plan as command
 
     env = _env(ctx)
     _finish(run_command(env, lambda: command.run(env, output=output.value)))
@@ -88,7 +88,7 @@ def build(
     images: Annotated[list[str] | None, typer.Argument(help="Image refs to build (default: all).")] = None,
 ) -> None:
     """Build the project's images (skipping those already built) and print their tags."""
-    from devloop.commands import build as command
+    import devloop.commands.build as command
 
     env = _env(ctx)
     _finish(run_command(env, lambda: command.run(env, images=images or [])))
@@ -108,11 +108,12 @@ def up(
     parallel: Parallel = 3,
 ) -> None:
     """Build, deploy and watch: update on every change until stopped (workloads keep running)."""
-    from devloop.commands import up as command
+    import devloop.commands.up as command
 
     env = _env(ctx)
-    _finish(run_command(env, lambda: command.run(env, resources=tuple(resources or ()), watch=watch,
-                                                 parallel=parallel)))
+    _finish(
+        run_command(env, lambda: command.run(env, resources=tuple(resources or ()), watch=watch, parallel=parallel))
+    )
 
 
 @app.command()
@@ -124,12 +125,16 @@ def ci(
     parallel: Parallel = 3,
 ) -> None:
     """Build and deploy once, wait until every resource is ready; exit 0, or 1 at the first failure."""
-    from devloop.commands import ci as command
+    import devloop.commands.ci as command
 
     env = _env(ctx)
     seconds = parse_duration(timeout)
-    _finish(run_command(env, lambda: command.run(env, resources=tuple(resources or ()),
-                                                 timeout=seconds, down=down, parallel=parallel)))
+    _finish(
+        run_command(
+            env,
+            lambda: command.run(env, resources=tuple(resources or ()), timeout=seconds, down=down, parallel=parallel),
+        )
+    )
 
 
 @app.command()
@@ -141,11 +146,10 @@ def down(
     prune_images: Annotated[bool, typer.Option("--prune-images", help="Also remove images devloop built.")] = False,
 ) -> None:
     """Delete everything devloop deployed for this project."""
-    from devloop.commands import down as command
+    import devloop.commands.down as command
 
     env = _env(ctx)
-    _finish(run_command(env, lambda: command.run(env, prune_images=prune_images,
-                                                 delete_namespaces=delete_namespaces)))
+    _finish(run_command(env, lambda: command.run(env, prune_images=prune_images, delete_namespaces=delete_namespaces)))
 
 
 def parse_duration(text: str) -> float:

@@ -18,7 +18,9 @@ def run(env: Environment, *, images: list[str]) -> int:
     for ref in images:
         if ref not in known:
             close = difflib.get_close_matches(ref, known, n=1)
-            hint = f" Did you mean `{close[0]}`?" if close else f" Images in devloop.yaml: {', '.join(known) or 'none'}."
+            hint = (
+                f" Did you mean `{close[0]}`?" if close else f" Images in devloop.yaml: {', '.join(known) or 'none'}."
+            )
             raise UsageError(f"no image `{ref}` in devloop.yaml.{hint}")
     chosen = [image for image in project.config.images if not images or image.ref in images]
     sink = PlainSink(env.stderr)

@@ -85,7 +85,9 @@ def read_kube_context(env: Mapping[str, str], wanted: str | None) -> KubeContext
     ctx = contexts[name]
     cluster = clusters.get(str(ctx.get("cluster")), {})
     namespace = ctx.get("namespace")
-    return KubeContext(name=name, server=str(cluster.get("server", "")), namespace=str(namespace) if namespace else None)
+    return KubeContext(
+        name=name, server=str(cluster.get("server", "")), namespace=str(namespace) if namespace else None
+    )
 
 
 Choice = Literal["kubernetes", "docker"]

@@ -1,0 +1,21 @@
+"""`devloop down`: delete everything devloop deployed for this project (found by the project label)."""
+
+from __future__ import annotations
+
+from devloop.context import Environment
+from devloop.session import make_target
+
+
+def run(env: Environment, *, prune_images: bool, delete_namespaces: bool) -> int:
+    from devloop.commands.common import load_project
+
+    project = load_project(env)
+    target = make_target(env, project)
+    try:
+        removed = target.down(project.name, prune_images=prune_images, delete_namespaces=delete_namespaces)
+    finally:
+        target.close()
+    for item in removed:
+        env.out(f"removed {item}")
+    env.out(f"devloop down: {project.name}: removed {len(removed)} object(s) from {target.name}")
+    return 0
