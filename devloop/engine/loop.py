@@ -156,6 +156,7 @@ class Engine:
         self._snapshot_lock = threading.Lock()
         self._result: int | None = None
         self._started = clock()
+        self._warned: set[str] = set()
 
     # ----------------------------------------------------------------- public API
 
@@ -511,7 +512,9 @@ class Engine:
             deploy_started = time.monotonic()
             result = self.target.apply(self._deploy_request(resource))
             for warning in result.warnings:
-                self.sink.log(name, f"warning: {warning}")
+                if warning not in self._warned:  # targets repeat their warnings on every apply
+                    self._warned.add(warning)
+                    self.sink.log(name, f"warning: {warning}")
             deploy_seconds = time.monotonic() - deploy_started
             record = UpdateRecord(
                 "build" if build_seconds else "deploy",
