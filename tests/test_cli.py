@@ -67,3 +67,17 @@ def test_kubernetes_target_is_refused_clearly() -> None:
     result = devloop("-f", str(DATA), "--target", "kubernetes", "ci")
     assert result.returncode == 2
     assert "--target docker" in result.stderr
+
+
+def test_build_runs_the_test_stage_first(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "k8s.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: t/app}]}\n"
+    )
+    (tmp_path / "devloop.yaml").write_text(
+        "version: 1\nmanifests: [k8s.yaml]\nimages:\n  - ref: t/app\n    test: {cmd: 'echo checking; exit 3'}\n"
+    )
+    result = devloop("build", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "t/app │ test: checking" in result.stderr
+    assert "test stage of image t/app failed: `echo checking; exit 3` exited with 3" in result.stderr

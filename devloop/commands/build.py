@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 
 from devloop.commands.common import load_project
 from devloop.context import Environment
@@ -12,6 +13,7 @@ from devloop.errors import UsageError
 
 def run(env: Environment, *, images: list[str]) -> int:
     from devloop.build.builder import ImageBuilder, build_images
+    from devloop.build.testing import run_test_stage
 
     project = load_project(env)
     known = [image.ref for image in project.config.images]
@@ -25,6 +27,8 @@ def run(env: Environment, *, images: list[str]) -> int:
     chosen = [image for image in project.config.images if not images or image.ref in images]
     sink = PlainSink(env.stderr)
     sink.set_width([image.ref for image in chosen])
+    for image in chosen:  # a failing test stage blocks the build (config.md)
+        run_test_stage(image, functools.partial(sink.log, image.ref))
     builder = ImageBuilder(project.name, env=env.env)
     results = build_images(chosen, builder, sink.log, parallel=2)
     for result in results:
