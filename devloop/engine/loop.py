@@ -81,6 +81,9 @@ class EngineOptions:
     poll_interval: float = 0.5
     stream_logs: bool = True
     port_forwards: bool = True
+    # ci: a workload with a container that has no readiness probe counts as ready only after it kept
+    # running this long without a restart (a container that exits right after starting must not pass).
+    ci_settle: float = 2.0
 
 
 def select_resources(project: Project, only: Sequence[str]) -> list[str]:
@@ -157,6 +160,7 @@ class Engine:
         self._result: int | None = None
         self._started = clock()
         self._warned: set[str] = set()
+        self._ready_seen: dict[str, tuple[float, int]] = {}  # ci: (first seen ready, restarts then)
 
     # ----------------------------------------------------------------- public API
 
@@ -334,6 +338,7 @@ class Engine:
             self._set(event.resource, Status.READY)
         else:
             self._runtime.pop(event.resource, None)  # wait for a fresh status of the new deployment
+            self._ready_seen.pop(event.resource, None)
             self._set(event.resource, Status.STARTING)
 
     def _apply_runtime(self, name: str) -> None:
@@ -349,6 +354,11 @@ class Engine:
         if state.status is Status.FAILED and state.dirty:
             return
         phase = runtime.phase
+        seen = self._ready_seen.get(name)
+        if phase is not Phase.READY:
+            self._ready_seen.pop(name, None)
+        elif seen is None or seen[1] != runtime.restarts:
+            self._ready_seen[name] = (self._clock(), runtime.restarts)
         if phase is Phase.READY:
             state.ever_ready = True
             self._set(name, Status.READY)
@@ -388,10 +398,28 @@ class Engine:
         if self.options.mode != "ci" or self._result is not None:
             return
         outcome = decide.ci_outcome(self._states)
-        if outcome == "success":
+        if outcome == "success" and not self._unsettled():
             self._result = 0
         elif outcome == "failure":
             self._result = 1
+
+    def _unsettled(self) -> list[str]:
+        """ci: ready resources whose containers without a readiness probe have not yet kept running
+        for ``ci_settle`` seconds without a restart (running is weak evidence without a probe)."""
+        from devloop.config.resources import containers
+
+        now = self._clock()
+        waiting = []
+        for name, state in self._states.items():
+            workload = self._resource(name).workload
+            if state.status is not Status.READY or workload is None or not state.deployed:
+                continue
+            if all(c.get("readinessProbe") for c in containers(workload, init=False, ephemeral=False)):
+                continue
+            seen = self._ready_seen.get(name)
+            if seen is None or now - seen[0] < self.options.ci_settle:
+                waiting.append(name)
+        return waiting
 
     def _on_trigger(self, name: str) -> None:
         state = self._states.get(name)
