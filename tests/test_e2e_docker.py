@@ -1,0 +1,535 @@
+"""End to end: `devloop up`, `ci` and `down` as a user runs them (a real process) against the real Docker engine.
+
+Every test writes its own small project into tmp_path (busybox images built FROM scratch, a unique project name)
+and runs `devloop down --prune-images` for it at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import docker_env, images
+from tests.support.projects import (
+    Image,
+    configmap,
+    container,
+    deployment,
+    free_port,
+    httpd,
+    job,
+    service,
+    write_project,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT_LABEL = "devloop.dev/project"
+RESOURCE_LABEL = "devloop.dev/resource"
+#: How long a single devloop command may take before the test gives up on it (a hang guard, not a measure).
+HANG = 90.0
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DEVLOOP_TARGET"}
+    env["PYTHONPATH"] = str(REPO)
+    return {**env, **(extra or {})}
+
+
+def _argv(root: Path, args: Sequence[str], target: str = "docker") -> list[str]:
+    return [sys.executable, "-m", "devloop", "-f", str(root), "--target", target, *args]
+
+
+def run_devloop(
+    root: Path, *args: str, target: str = "docker", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _argv(root, args, target),
+        capture_output=True,
+        text=True,
+        env=_env(env),
+        stdin=subprocess.DEVNULL,
+        timeout=HANG,
+    )
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return f"--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+
+
+class Running:
+    """A devloop process started in its own session, its output (stdout and stderr) read by a thread."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=_env(env),
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_line(self, pattern: str, *, after: int = 0, timeout: float = 60.0) -> int:
+        """Index of the first line (from ``after`` on) matching the regex ``pattern``."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for i in range(after, len(self.lines)):
+                if regex.search(self.lines[i]):
+                    return i
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                raise AssertionError(f"devloop exited with {self.proc.returncode} before {pattern!r}:\n{self.text}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no line matching {pattern!r} within {timeout:.0f} s:\n{self.text}")
+            time.sleep(0.05)
+
+    def interrupt(self) -> int:
+        """Ctrl-C as a terminal sends it (SIGINT to the process group); the exit code."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            code = self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"devloop did not stop within 15 s of Ctrl-C:\n{self.text}") from None
+        self._reader.join(timeout=10)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._reader.join(timeout=10)
+
+
+class Project:
+    def __init__(self, root: Path, name: str, client: Any, request: pytest.FixtureRequest) -> None:
+        self.root = root
+        self.name = name
+        self.client = client
+        self._request = request
+
+    def ref(self, image: str) -> str:
+        return f"{self.name}/{image}"
+
+    def write(self, **kwargs: Any) -> Project:
+        write_project(self.root, self.name, **kwargs)
+        return self
+
+    def run(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return run_devloop(self.root, *args, **kwargs)
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> Running:
+        running = Running(_argv(self.root, args), env)
+        self._request.addfinalizer(running.kill)  # runs before `down` (finalizers run last in, first out)
+        return running
+
+    def containers(self, resource: str | None = None) -> list[Any]:
+        labels = [f"{PROJECT_LABEL}={self.name}"] + ([f"{RESOURCE_LABEL}={resource}"] if resource else [])
+        return list(self.client.containers.list(all=True, filters={"label": labels}))
+
+    def resources_running(self) -> set[str]:
+        return {c.labels.get(RESOURCE_LABEL, "") for c in self.containers() if c.status == "running"}
+
+    def leftovers(self) -> list[str]:
+        flt = {"label": f"{PROJECT_LABEL}={self.name}"}
+        return (
+            [f"container {c.name}" for c in self.client.containers.list(all=True, filters=flt)]
+            + [f"network {n.name}" for n in self.client.networks.list(filters=flt)]
+            + [f"volume {v.name}" for v in self.client.volumes.list(filters=flt)]
+        )
+
+
+@pytest.fixture
+def project(tmp_path: Path, unique_name: str, docker_client: Any, request: pytest.FixtureRequest) -> Iterator[Project]:
+    missing = images.busybox_missing()
+    if missing is not None:
+        docker_env.unavailable(f"{missing}: run scripts/setup-system")
+    proj = Project(tmp_path / unique_name, unique_name, docker_client, request)
+    yield proj
+    if (proj.root / "devloop.yaml").exists():
+        run_devloop(proj.root, "down", "--prune-images")
+
+
+def web_project(p: Project, *, www: str = "v1\n", **resource: Any) -> Project:
+    """One Deployment `web` (busybox httpd serving /www on 8080 with an HTTP readiness probe), its Service
+    and a ConfigMap it reads an environment variable from."""
+    env = [{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "web-config", "key": "greeting"}}}]
+    return p.write(
+        objects=[
+            deployment("web", [httpd("web", p.ref("web"), env=env)]),
+            service("web", 8080),
+            configmap("web-config", {"greeting": "hello from the configmap"}),
+        ],
+        images=[Image("web", p.ref("web"), lines=["COPY www /www"], files={"www/index.html": www})],
+        resources={"web": {"readiness_timeout": 30, **resource}},
+    )
+
+
+def get(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            body: bytes = resp.read()
+            return body.decode()
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def poll(fn: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not fn():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def summary(result: subprocess.CompletedProcess[str]) -> str:
+    """The summary `ci` prints at the end (from its verdict line on)."""
+    at = result.stdout.rfind("devloop ci:")
+    assert at >= 0, output(result)
+    return result.stdout[at:]
+
+
+def processes_mentioning(text: str) -> dict[int, str]:
+    """Processes on this machine whose command line contains ``text``."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found[int(entry.name)] = cmdline.strip()
+    return found
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid`` (children, their children ...)."""
+    found: dict[int, str] = {}
+    stack = [pid]
+    while stack:
+        for child, desc in docker_env.child_processes(stack.pop()).items():
+            if child not in found:
+                found[child] = desc
+                stack.append(child)
+    return found
+
+
+def session_members(sid: int) -> dict[int, str]:
+    """Processes of session ``sid`` (devloop runs as the leader of its own session; children it starts
+    without a session of their own stay in it, even once orphaned)."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()  # state ppid pgrp session ...
+        if len(fields) > 3 and int(fields[3]) == sid:
+            found[int(entry.name)] = stat[stat.find("(") + 1 : stat.rfind(")")]
+    return found
+
+
+def still_running(procs: dict[int, str]) -> dict[int, str]:
+    """Those of ``procs`` that still exist with the same command line (zombies count)."""
+    alive = {}
+    for pid, desc in procs.items():
+        try:
+            cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cmdline.strip() and cmdline.strip() in desc:
+            alive[pid] = desc
+    return alive
+
+
+# --------------------------------------------------------------------------------------------- ci and down
+
+
+def test_ci_deploys_and_down_removes_everything(project: Project) -> None:
+    web_project(project)
+    result = project.run("ci")
+    assert result.returncode == 0, output(result)
+    assert "devloop ci: all resources ready" in result.stdout
+    assert re.search(r"^\s+web\s+ready", summary(result), re.M), output(result)
+
+    containers = project.containers("web")
+    assert containers and all(c.status == "running" for c in containers)
+    assert all(c.labels[PROJECT_LABEL] == project.name for c in containers)
+    app = [c for c in containers if c.labels.get("devloop.dev/container") == "web"]
+    assert len(app) == 1
+    code, env_out = app[0].exec_run(["/bin/env"])
+    assert code == 0 and "GREETING=hello from the configmap" in env_out.decode().splitlines()
+
+    assert any(item.startswith("network ") for item in project.leftovers())
+    down = project.run("down")
+    assert down.returncode == 0, output(down)
+    assert project.leftovers() == []
+
+
+def test_second_ci_builds_and_replaces_nothing(project: Project) -> None:
+    web_project(project)
+    first = project.run("ci")
+    assert first.returncode == 0, output(first)
+    assert re.search(r"web\s+│ ready \(build [\d.]+ s", first.stdout), output(first)
+    image_ids = {i.id for i in project.client.images.list(name=project.ref("web"))}
+    container_ids = {c.id for c in project.containers()}
+
+    second = project.run("ci")
+    assert second.returncode == 0, output(second)
+    # the first run shows the builder's output and "ready (build ...)"; the second builds and replaces nothing
+    assert "writing image" not in second.stdout and "(build " not in second.stdout, output(second)
+    assert re.search(r"web\s+│ ready \(deploy [\d.]+ s, unchanged\)", second.stdout), output(second)
+    assert {i.id for i in project.client.images.list(name=project.ref("web"))} == image_ids
+    assert {c.id for c in project.containers()} == container_ids
+
+
+def test_service_names_resolve_and_depends_on_orders(project: Project) -> None:
+    ref = project.ref("app")
+    wait_for_api = container("wait-api", ref, ["sh", "-c", "wget -q -O- http://api:8080/ | grep api-answer"])
+    project.write(
+        objects=[
+            deployment("api", [httpd("api", ref)]),
+            service("api", 8080),
+            deployment("web", [httpd("web", ref)], init_containers=[wait_for_api]),
+        ],
+        images=[Image("app", ref, lines=["COPY www /www"], files={"www/index.html": "api-answer\n"})],
+        resources={"web": {"depends_on": ["api"], "readiness_timeout": 30}, "api": {"readiness_timeout": 30}},
+    )
+    result = project.run("ci")
+    assert result.returncode == 0, output(result)
+    lines = result.stdout.splitlines()
+    api_ready = next(i for i, line in enumerate(lines) if re.match(r"api\s+│ ready", line))
+    web_deploying = next(i for i, line in enumerate(lines) if re.match(r"web\s+│ deploying", line))
+    assert api_ready < web_deploying, output(result)
+    assert project.resources_running() == {"api", "web"}
+
+
+# --------------------------------------------------------------------------------------------- failures
+
+
+def test_broken_build_fails_naming_resource_and_step(project: Project) -> None:
+    project.write(
+        objects=[deployment("web", [httpd("web", project.ref("web"))])],
+        images=[Image("web", project.ref("web"), lines=["RUN echo about to fail && false"])],
+    )
+    result = project.run("ci")
+    assert result.returncode == 1, output(result)
+    text = summary(result)
+    line = next((ln for ln in text.splitlines() if re.match(r"\s+web\s+failed: ", ln)), "")
+    assert "build" in line and "RUN echo about to fail && false" in line, output(result)
+    assert project.containers() == []
+
+
+def test_crash_loop_fails_with_exit_code_and_last_log_line(project: Project) -> None:
+    ref = project.ref("app")
+    project.write(
+        objects=[deployment("crasher", [container("crasher", ref, ["sh", "-c", "echo dying; exit 3"])])],
+        images=[Image("app", ref)],
+    )
+    result = project.run("ci")
+    assert result.returncode == 1, output(result)
+    text = summary(result)
+    line = next((ln for ln in text.splitlines() if re.match(r"\s+crasher\s+failed", ln)), "")
+    assert "crash loop" in line and re.search(r"\bcode 3\b", line), output(result)
+    # the failure shows the container's last log lines (indented under the failed state)
+    assert re.search(r"^crasher\s+│\s{3}dying$", result.stdout, re.M), output(result)
+
+
+@pytest.mark.parametrize(("exit_code", "expected"), [(0, 0), (1, 1)])
+def test_job_outcome_is_the_ci_outcome(project: Project, exit_code: int, expected: int) -> None:
+    ref = project.ref("app")
+    project.write(
+        objects=[job("migrate", [container("migrate", ref, ["sh", "-c", f"echo migrating; exit {exit_code}"])])],
+        images=[Image("app", ref)],
+    )
+    result = project.run("ci")
+    assert result.returncode == expected, output(result)
+    state = "completed" if expected == 0 else "failed"
+    assert re.search(rf"^\s+migrate\s+{state}", summary(result), re.M), output(result)
+
+
+@pytest.mark.parametrize("passes", [True, False])
+def test_test_stage_gates_the_build(project: Project, passes: bool) -> None:
+    ref = project.ref("web")
+    cmd = "echo running the tests; true" if passes else "echo running the tests; false"
+    project.write(
+        objects=[deployment("web", [httpd("web", ref)])],
+        images=[
+            Image("web", ref, lines=["COPY www /www"], files={"www/index.html": "x"}, settings={"test": {"cmd": cmd}})
+        ],
+        resources={"web": {"readiness_timeout": 30}},
+    )
+    result = project.run("ci")
+    assert re.search(r"^web\s+│ test: running the tests$", result.stdout, re.M), output(result)
+    if passes:
+        assert result.returncode == 0, output(result)
+        assert project.resources_running() == {"web"}
+    else:
+        assert result.returncode == 1, output(result)
+        line = next((ln for ln in summary(result).splitlines() if re.match(r"\s+web\s+failed", ln)), "")
+        assert "test" in line and "false" in line, output(result)
+        assert project.containers() == []
+
+
+def test_readiness_timeout_fails(project: Project) -> None:
+    ref = project.ref("web")
+    never = {"exec": {"command": ["false"]}, "periodSeconds": 1}
+    project.write(
+        objects=[deployment("web", [httpd("web", ref, probe=False, readinessProbe=never)])],
+        images=[Image("web", ref, lines=["COPY www /www"], files={"www/index.html": "x"})],
+        resources={"web": {"readiness_timeout": 3}},
+    )
+    result = project.run("ci")
+    assert result.returncode == 1, output(result)
+    assert re.search(r"^\s+web\s+failed: not ready after 3 s", summary(result), re.M), output(result)
+
+
+# --------------------------------------------------------------------------------------------- up
+
+
+def test_up_syncs_rebuilds_and_leaves_workloads_on_ctrl_c(project: Project) -> None:
+    port = free_port()
+    ref = project.ref("web")
+    project.write(
+        objects=[deployment("web", [httpd("web", ref)]), service("web", 8080)],
+        images=[
+            Image(
+                "web",
+                ref,
+                lines=["COPY www /www"],
+                files={"www/index.html": "version one\n"},
+                settings={"live_update": {"sync": [{"src": "www", "dest": "/www"}]}},
+            )
+        ],
+        resources={"web": {"port_forwards": [f"{port}:8080"], "readiness_timeout": 30}},
+    )
+    url = f"http://127.0.0.1:{port}/"
+    tmp = project.root.parent / "tmp"
+    tmp.mkdir()
+    up = project.start("up", env={"TMPDIR": str(tmp)})
+    ready = up.wait_line(r"^web\s+│ ready")
+    poll(lambda: get(url) == "version one\n", f"{url} to serve version one")
+
+    # (a) a synced file: copied into the running container, no rebuild
+    (project.root / "web" / "www" / "index.html").write_text("version two\n")
+    poll(lambda: get(url) == "version two\n", f"{url} to serve version two (live update)")
+    synced = up.wait_line(r"^web\s+│ live update of ", after=ready)
+    assert not any(re.match(r"web\s+│ building", line) for line in up.lines[ready:synced]), up.text
+
+    # (b) a file outside every sync.src: a full build and redeploy
+    with (project.root / "web" / "Dockerfile").open("a") as dockerfile:
+        dockerfile.write("RUN echo rebuilt > /www/extra.html\n")
+    poll(lambda: get(url + "extra.html") == "rebuilt\n", f"{url}extra.html after the rebuild")
+    rebuilt = up.wait_line(r"^web\s+│ ready \(build ", after=synced)
+    assert any("RUN echo rebuilt" in line for line in up.lines[synced:rebuilt]), up.text
+
+    before = descendants(up.proc.pid)
+    code = up.interrupt()
+    assert code == 130, up.text
+    assert project.resources_running() == {"web"}, "up must leave the workloads running"
+    assert get(url) is None, "the port forward ends with devloop"
+    assert still_running(before) == {}, f"left behind: {still_running(before)}"
+    assert session_members(up.proc.pid) == {}
+    assert processes_mentioning(ref) == {}
+    assert list(tmp.iterdir()) == []
+
+
+def test_ctrl_c_during_a_build_stops_it_and_cleans_up(project: Project) -> None:
+    ref = project.ref("slow")
+    project.write(
+        objects=[deployment("slow", [httpd("slow", ref)])],
+        images=[Image("slow", ref, lines=[f"RUN echo {project.name} && sleep 30 && echo slept"])],
+    )
+    tmp = project.root.parent / "tmp"  # devloop's own temp folder: what is left in it is devloop's
+    tmp.mkdir()
+    ci = project.start("ci", env={"TMPDIR": str(tmp)})
+    ci.wait_line(rf"^slow\s+│ #\d+ [\d.]+ {project.name}$")  # the RUN step echoed: it now sleeps
+    children = descendants(ci.proc.pid)
+    assert any(" build " in desc for desc in children.values()), f"no docker build running: {children}"
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("devloop-build-")], "no build folder in use"
+    # the build step's shell (in the engine's build container) names the project: `sh -c "echo <name> && ..."`
+    assert any("sleep 30" in desc for desc in processes_mentioning(project.name).values())
+
+    code = ci.interrupt()
+    assert code == 130, ci.text
+    assert "devloop ci: interrupted" in ci.text
+    poll(lambda: not still_running(children), f"the build processes {still_running(children)} to end", 10)
+    poll(lambda: not processes_mentioning(project.name), f"{processes_mentioning(project.name)} to end", 10)
+    assert session_members(ci.proc.pid) == {}
+    assert list(tmp.iterdir()) == []
+    assert project.containers() == []
+
+
+def test_up_named_resource_deploys_it_and_its_dependencies(project: Project) -> None:
+    ref = project.ref("app")
+    project.write(
+        objects=[
+            deployment("api", [httpd("api", ref)]),
+            deployment("web", [httpd("web", ref)]),
+            deployment("other", [httpd("other", ref)]),
+        ],
+        images=[Image("app", ref, lines=["COPY www /www"], files={"www/index.html": "x"})],
+        resources={"web": {"depends_on": ["api"]}},
+    )
+    up = project.start("up", "web")
+    up.wait_line(r"^web\s+│ ready")
+    assert up.interrupt() == 130, up.text
+    assert project.resources_running() == {"api", "web"}
+    assert not re.search(r"^other\s+│", up.text, re.M), up.text
+
+
+# --------------------------------------------------------------------------------------------- no engine
+
+
+def minimal_project(root: Path) -> Path:
+    return write_project(root, "no-engine", objects=[deployment("web", [container("web", "busybox")])])
+
+
+def test_unreachable_engine_is_one_sentence_and_exit_1(tmp_path: Path) -> None:
+    root = minimal_project(tmp_path / "p")
+    result = run_devloop(root, "ci", env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert result.returncode == 1, output(result)
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, output(result)
+    assert "DOCKER_HOST" in result.stderr and "start" in result.stderr, output(result)
+
+
+def test_auto_target_without_engine_or_cluster_is_exit_2(tmp_path: Path) -> None:
+    root = minimal_project(tmp_path / "p")
+    result = run_devloop(
+        root, "ci", target="auto", env={"DOCKER_HOST": "unix:///nonexistent.sock", "KUBECONFIG": "/nonexistent"}
+    )
+    assert result.returncode == 2, output(result)
+    assert "Traceback" not in result.stderr
+    assert "Kubernetes" in result.stderr and "Docker" in result.stderr, output(result)
+    assert len(result.stderr.strip().splitlines()) == 1, output(result)
