@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,15 @@ def test_config_reload_deletes_removed_and_keeps_unchanged(tmp_path: Path) -> No
         time.sleep(0.1)
         assert target.applied == applied  # db and api unchanged: not re-applied
         assert "config reloaded" in sink.messages
+
+
+def test_container_age_parses_docker_timestamps() -> None:
+    from datetime import datetime
+
+    from devloop.engine.loop import container_age
+
+    now = datetime(2026, 1, 2, 3, 4, 10, tzinfo=UTC).timestamp()
+    assert container_age("2026-01-02T03:04:05.123456789Z", now) == pytest.approx(4.876543, abs=1e-5)
+    assert container_age("2026-01-02T04:04:05+01:00", now) == pytest.approx(5.0)
+    assert container_age("0001-01-01T00:00:00Z", now) is None
+    assert container_age("", now) is None

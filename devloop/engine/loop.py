@@ -417,8 +417,13 @@ class Engine:
             if all(c.get("readinessProbe") for c in containers(workload, init=False, ephemeral=False)):
                 continue
             seen = self._ready_seen.get(name)
-            if seen is None or now - seen[0] < self.options.ci_settle:
-                waiting.append(name)
+            if seen is not None and now - seen[0] >= self.options.ci_settle:
+                continue
+            runtime = self._runtime.get(name)
+            ages = [container_age(c.started_at, self._wall()) for c in runtime.containers] if runtime else []
+            if ages and all(age is not None and age >= self.options.ci_settle for age in ages):
+                continue  # already running long enough (e.g. unchanged by this run): no need to wait
+            waiting.append(name)
         return waiting
 
     def _on_trigger(self, name: str) -> None:
@@ -561,9 +566,7 @@ class Engine:
             self.post(UpdateFinished(name, generation, None, error=lines[0], error_lines=tuple(lines[1:])))
         except Exception as exc:
             log.debug("update of %s failed", name, exc_info=True)
-            self.post(
-                UpdateFinished(name, generation, None, error=f"unexpected error: {type(exc).__name__}: {exc}")
-            )
+            self.post(UpdateFinished(name, generation, None, error=f"unexpected error: {type(exc).__name__}: {exc}"))
 
     def _run_test(self, image: ImageSpec, name: str) -> None:
         if image.test is None or self._stopping.is_set():
@@ -745,6 +748,23 @@ class Engine:
         deadline = time.monotonic() + 5
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def container_age(started_at: str, now: float) -> float | None:
+    """Seconds since an RFC 3339 start time (Docker's nanosecond `StartedAt`), or None if unknown."""
+    import re
+    from datetime import datetime
+
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", started_at.strip())
+    if not match or started_at.startswith("0001-"):
+        return None
+    fraction = (match.group(2) or ".0")[:7]
+    zone = match.group(3) or "Z"
+    try:
+        moment = datetime.fromisoformat(match.group(1) + fraction + ("+00:00" if zone == "Z" else zone))
+    except ValueError:
+        return None
+    return now - moment.timestamp()
 
 
 def summary_lines(snapshot: Snapshot) -> list[str]:
