@@ -269,3 +269,38 @@ def test_container_age_parses_docker_timestamps() -> None:
     assert container_age("2026-01-02T04:04:05+01:00", now) == pytest.approx(5.0)
     assert container_age("0001-01-01T00:00:00Z", now) is None
     assert container_age("", now) is None
+
+
+def test_recreated_container_gets_the_synced_files_again(tmp_path: Path) -> None:
+    """Synced work is never silently lost: a container re-created from the same image (crash restart,
+    new replica) receives every file synced since the image was built, without a build."""
+    from devloop.engine.events import FilesChanged
+
+    project = make_project(tmp_path)
+    target, builder = FakeTarget(), FakeBuilder()
+    engine, sink = engine_for(project, target, builder, mode="up", watch=False)
+    ctx = project.config.images[0].context
+    with Runner(engine) as run:
+        run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "all ready")
+        engine.post(FilesChanged(frozenset({ctx / "app" / "a.py"}), frozenset({ctx / "app" / "old.py"})))
+        run.wait_for(lambda: len(target.copies) == 1, "the live update")
+        run.wait_for(lambda: run.status("api") is Status.READY, "ready after the live update")
+        engine.post(FilesChanged(frozenset({ctx / "app" / "b.py"}), frozenset()))
+        run.wait_for(lambda: len(target.copies) == 2, "the second live update")
+        run.wait_for(lambda: run.status("api") is Status.READY, "ready again")
+        target.recreate("api")
+        run.wait_for(lambda: len(target.copies) == 3, "a re-sync into the new container")
+        container, copies, deletes = target.copies[2]
+        assert container.endswith("-1")  # the re-created container
+        assert sorted(c.dest for c in copies) == ["/srv/app/a.py", "/srv/app/b.py"]
+        assert deletes == ("/srv/app/old.py",)
+        assert builder.builds == ["shop/api"]
+        assert any("re-syncing 3 path(s)" in text for _, text in sink.lines)
+        run.wait_for(lambda: run.status("api") is Status.READY, "ready after the re-sync")
+        # a full build folds the synced files into the image: nothing to re-sync afterwards
+        engine.post(FilesChanged(frozenset({ctx / "Dockerfile"}), frozenset()))
+        run.wait_for(lambda: len(builder.builds) == 2, "a rebuild")
+        run.wait_for(lambda: run.status("api") is Status.READY, "ready after the rebuild")
+        target.recreate("api")
+        time.sleep(0.3)
+        assert len(target.copies) == 3

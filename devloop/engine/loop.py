@@ -160,6 +160,12 @@ class Engine:
         self._result: int | None = None
         self._started = clock()
         self._warned: set[str] = set()
+        # Live update bookkeeping, so that synced work is never silently lost: per image ref, every
+        # container path written (-> local file) or deleted (-> None) since the image was built; and
+        # the containers seen per resource, to spot (re)created ones that need those files again.
+        self._synced: dict[str, dict[str, str | None]] = {}
+        self._containers_seen: dict[str, dict[str, str]] = {}
+        self._restarted_by_us: set[str] = set()
         self._ready_seen: dict[str, tuple[float, int]] = {}  # ci: (first seen ready, restarts then)
 
     # ----------------------------------------------------------------- public API
@@ -350,6 +356,9 @@ class Engine:
         state.restarts = runtime.restarts
         if state.status.busy or state.status is Status.MANUAL_PENDING:
             self._publish()
+            return
+        if runtime.phase in (Phase.RUNNING, Phase.READY) and self._check_new_containers(name, runtime):
+            self._set(name, Status.PENDING, "re-syncing live-updated files")
             return
         if state.status is Status.FAILED and state.dirty:
             return
@@ -601,6 +610,7 @@ class Engine:
                 seconds += time.monotonic() - started
             with self._refs_lock:
                 self._refs[ref] = deployed
+                self._synced.pop(ref, None)  # the image now holds the context as it is
         return seconds
 
     def _deploy_request(self, resource: Resource) -> DeployRequest:
@@ -636,13 +646,74 @@ class Engine:
                     code = self.target.exec(container, step.argv, self._emit(name))
                     if code != 0:
                         raise DevloopError(f"live update step `{step.display}` exited with {code} in {container.name}")
+                self._record_sync(update)
                 if update.restart:
+                    self._restarted_by_us.add(container.id)
                     self.target.restart(container)
                 self.sink.log(
                     name,
                     f"live update of {container.name}: {len(copies)} copied, {len(update.deletes)} deleted "
                     f"in {1000 * (time.monotonic() - started):.0f} ms",
                 )
+
+    def _record_sync(self, update: decide.ImageUpdate) -> None:
+        with self._refs_lock:
+            record = self._synced.setdefault(update.ref, {})
+            for deleted in update.deletes:
+                for dest in [d for d in record if d == deleted or d.startswith(deleted.rstrip("/") + "/")]:
+                    del record[dest]
+                record[deleted] = None
+            for local, dest in update.copies:
+                record[dest] = local
+
+    def _resync_update(self, ref: str) -> decide.ImageUpdate | None:
+        """Everything synced into ``ref``'s containers since its image was built, as one live update."""
+        image = self.project.config.image(ref)
+        with self._refs_lock:
+            record = dict(self._synced.get(ref, {}))
+        if not record or image is None or image.live_update is None:
+            return None
+        copies = tuple((local, dest) for dest, local in sorted(record.items()) if local is not None)
+        deletes = tuple(dest for dest, local in sorted(record.items()) if local is None)
+        return decide.ImageUpdate(
+            ref,
+            "live",
+            "re-sync",
+            copies=copies,
+            deletes=deletes,
+            restart=image.live_update.restart,
+            changed=tuple(dest for dest, _ in sorted(record.items())),
+        )
+
+    def _check_new_containers(self, name: str, runtime: RuntimeStatus) -> bool:
+        """Schedule a re-sync when a container of a live-updated image was (re)created or restarted
+        since we last saw it; returns True when one was scheduled."""
+        seen = self._containers_seen.setdefault(name, {})
+        fresh = []
+        for container in runtime.containers:
+            before = seen.get(container.id)
+            if before is None or before != container.started_at:
+                if container.id in self._restarted_by_us:
+                    self._restarted_by_us.discard(container.id)
+                else:
+                    fresh.append(container)
+            seen[container.id] = container.started_at
+        if not fresh:
+            return False
+        with self._refs_lock:
+            by_reference = {reference: ref for ref, reference in self._refs.items()}
+        state = self._states[name]
+        scheduled = False
+        for ref in sorted({by_reference[c.image] for c in fresh if c.image in by_reference}):
+            update = self._resync_update(ref)
+            if update is None or state.full_build:
+                continue
+            names = ", ".join(c.name for c in fresh)
+            self.sink.log(name, f"re-syncing {len(update.changed)} path(s) of {ref} into {names} (new since the build)")
+            state.pending_live.append(update)
+            state.dirty = True
+            scheduled = True
+        return scheduled
 
     def _delete_job(self, project: Project, name: str) -> None:
         try:

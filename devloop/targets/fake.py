@@ -49,6 +49,7 @@ class FakeTarget:
     restarts: list[str] = field(default_factory=list)
     forwards: list[_Forward] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # resource -> image it runs
+    recreated: dict[str, int] = field(default_factory=dict)  # resource -> times its container was re-created
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def describe(self) -> str:
@@ -81,7 +82,9 @@ class FakeTarget:
             phase = self.phases.get(resource.name, Phase.READY)
             image = self.images.get(resource.name, "")
             applies = self.applied.count(resource.name)
-        containers = (ContainerRef(id=f"{resource.name}-{applies}", name=resource.name, image=image),)
+            again = self.recreated.get(resource.name, 0)
+        cid = f"{resource.name}-{applies}-{again}"
+        containers = (ContainerRef(id=cid, name=cid, image=image, pod=resource.name),)
         reason = "crash loop: exited with 1" if phase is Phase.FAILED else ""
         return RuntimeStatus(phase=phase, reason=reason, containers=containers, detail=phase.value)
 
@@ -90,8 +93,13 @@ class FakeTarget:
     ) -> None:
         stop.wait(3600)
 
+    def recreate(self, resource: str) -> None:
+        """Simulate a crash restart on Kubernetes: a new container from the same image, files lost."""
+        with self.lock:
+            self.recreated[resource] = self.recreated.get(resource, 0) + 1
+
     def copy_files(self, container: ContainerRef, copies: Sequence[FileCopy], deletes: Sequence[str]) -> None:
-        if container.name in self.gone:
+        if container.pod in self.gone:
             raise ContainerGoneError(f"container {container.name} is gone")
         with self.lock:
             self.copies.append((container.name, tuple(copies), tuple(deletes)))
