@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from devloop.config.model import ImageSpec, Project
 from devloop.context import Environment
+from devloop.engine.events import FilesChanged
 from devloop.engine.loop import Builder, Engine, EngineOptions
 from devloop.engine.sink import Sink
 from devloop.targets.base import Target
@@ -122,14 +123,14 @@ def build_engine(
 
     cache = IgnoreCache()
 
-    def watcher_factory(project: Project, on_change: Callable[[frozenset[Path], frozenset[Path]], None]) -> Watcher:
+    def watcher_factory(project: Project, post: Callable[[FilesChanged], None]) -> Watcher:
         def ignored(path: Path, is_dir: bool = False) -> bool:
             return cache.rules(engine.project)(path, is_dir)
 
         return Watcher(
             project.config.root,
             ignored,
-            lambda batch: on_change(frozenset(batch.changed), frozenset(batch.deleted)),
+            lambda batch: post(FilesChanged(frozenset(batch.changed), frozenset(batch.deleted), batch.overflow)),
             debounce_ms=project.config.watch.debounce_ms,
         )
 

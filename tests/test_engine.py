@@ -304,3 +304,16 @@ def test_recreated_container_gets_the_synced_files_again(tmp_path: Path) -> None
         target.recreate("api")
         time.sleep(0.3)
         assert len(target.copies) == 3
+
+
+def test_watcher_overflow_rebuilds_every_image(tmp_path: Path) -> None:
+    from devloop.engine.events import FilesChanged
+
+    project = make_project(tmp_path)
+    target, builder = FakeTarget(), FakeBuilder()
+    engine, sink = engine_for(project, target, builder, mode="up", watch=False)
+    with Runner(engine) as run:
+        run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "all ready")
+        engine.post(FilesChanged(frozenset(), frozenset(), overflow=True))
+        run.wait_for(lambda: len(builder.builds) == 2, "a rebuild of the only image")
+        assert any("lost events" in m for m in sink.messages)

@@ -14,6 +14,7 @@ from devloop.targets.base import RuntimeStatus
 class FilesChanged:
     changed: frozenset[Path]
     deleted: frozenset[Path]
+    overflow: bool = False  # the watcher lost events: treat everything as changed
 
 
 @dataclass(frozen=True)

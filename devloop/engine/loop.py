@@ -68,7 +68,7 @@ class WatcherLike(Protocol):
 
 
 #: Makes a watcher for a project that calls back with (changed, deleted) absolute paths.
-WatcherFactory = Callable[[Project, Callable[[frozenset[Path], frozenset[Path]], None]], WatcherLike]
+WatcherFactory = Callable[[Project, Callable[[FilesChanged], None]], WatcherLike]
 
 
 @dataclass(frozen=True)
@@ -460,6 +460,16 @@ class Engine:
         return running
 
     def _on_files(self, event: FilesChanged) -> None:
+        if event.overflow:
+            # The kernel dropped file events: we cannot know what changed, so reload and rebuild all.
+            self.sink.message("the file watcher lost events (too many changes at once): reloading and rebuilding")
+            self._reload()
+            for name, rebuild in self._states.items():
+                if self._resource(name).images:
+                    rebuild.dirty = True
+                    rebuild.full_build = True
+                    rebuild.pending_live = []
+            return
         plan = decide.plan_batch(
             self.project,
             sorted(event.changed),
@@ -728,9 +738,7 @@ class Engine:
         monitor.start()
         self._threads.append(monitor)
         if self.options.watch and self._watcher_factory is not None:
-            self._watcher = self._watcher_factory(
-                self.project, lambda changed, deleted: self.post(FilesChanged(changed, deleted))
-            )
+            self._watcher = self._watcher_factory(self.project, self.post)
             self._watcher.start()
 
     def _monitor(self) -> None:
