@@ -165,3 +165,16 @@ def test_pause_elf_headers(arch: str, machine: int) -> None:
     (entry,) = struct.unpack_from("<Q", elf, 24)
     filesz, memsz = struct.unpack_from("<QQ", elf, 64 + 32)
     assert filesz == memsz == len(elf) and entry == 0x400000 + 120
+
+
+def test_probe_retries_quickly_until_first_ready_then_keeps_its_period() -> None:
+    from devloop.targets.docker.probes import ProbeState
+
+    probe = {"periodSeconds": 5, "failureThreshold": 3}
+    state = ProbeState(due=0.0)
+    state.record(False, probe, now=10.0)  # the server is not listening yet
+    assert state.due == pytest.approx(10.2)
+    state.record(True, probe, now=10.2)
+    assert state.ready and state.due == pytest.approx(15.2)
+    state.record(False, probe, now=15.2)  # once ready, failures follow the period (Kubernetes)
+    assert state.due == pytest.approx(20.2)

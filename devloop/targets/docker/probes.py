@@ -25,6 +25,7 @@ class ProbeState:
     failures: int = 0
     in_flight: bool = False
     last_error: str = ""
+    ever_ready: bool = False
 
     def record(self, ok: bool, probe: Mapping[str, Any], now: float, error: str = "") -> None:
         self.in_flight = False
@@ -39,7 +40,11 @@ class ProbeState:
             self.successes = 0
             if self.failures >= int(probe.get("failureThreshold") or 3):
                 self.ready = False
-        self.due = now + float(probe.get("periodSeconds") or 10)
+        period = float(probe.get("periodSeconds") or 10)
+        # Until the container has been ready once, probe again soon: a dev loop should not wait a whole
+        # period for a server that starts a few milliseconds after the first probe.
+        self.due = now + (period if self.ever_ready or ok else min(period, 0.2))
+        self.ever_ready = self.ever_ready or self.ready
 
 
 def initial_due(probe: Mapping[str, Any], now: float) -> float:
