@@ -152,17 +152,58 @@ def down(
     _finish(run_command(env, lambda: command.run(env, prune_images=prune_images, delete_namespaces=delete_namespaces)))
 
 
-def parse_duration(text: str) -> float:
-    """`30m`, `90s`, `1h`, `1h30m` or plain seconds."""
-    import re
+@app.command()
+def status(
+    ctx: typer.Context,
+    output: Annotated[OutputOpt, typer.Option("-o", "--output", help="text or json.")] = OutputOpt.text,
+) -> None:
+    """Show every resource's state in the running `up` of this project."""
+    import devloop.commands.status as command
 
-    value = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise typer.BadParameter(f"expected a duration like 30m, 90s or 1h, got {text!r}", param_hint="--timeout")
-    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    env = _env(ctx)
+    _finish(run_command(env, lambda: command.run(env, output=output.value)))
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    resource: Annotated[str | None, typer.Argument(help="Only this resource's lines.", show_default=False)] = None,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines until Ctrl-C.")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only lines of the last 30s, 5m, 1h...", show_default=False)
+    ] = None,
+) -> None:
+    """Print the logs the running `up` of this project keeps (build, test, runtime, live update)."""
+    import devloop.commands.logs as command
+
+    env = _env(ctx)
+    seconds = parse_duration(since, "--since") if since is not None else None
+    _finish(run_command(env, lambda: command.run(env, resource=resource, follow=follow, since=seconds)))
+
+
+@app.command()
+def trigger(
+    ctx: typer.Context,
+    resource: Annotated[str, typer.Argument(help="The resource to update now.", show_default=False)],
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until the update ended and show how it went.")
+    ] = True,
+) -> None:
+    """Ask the running `up` to update a resource now (live update when possible, else build)."""
+    import devloop.commands.trigger as command
+
+    env = _env(ctx)
+    _finish(run_command(env, lambda: command.run(env, resource=resource, wait=wait)))
+
+
+def parse_duration(text: str, option: str = "--timeout") -> float:
+    """`30m`, `90s`, `1h`, `1h30m` or plain seconds; a bad value is a usage error naming ``option``."""
+    from devloop.durations import parse_duration as parse
+
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 _GLOBAL_WITH_VALUE = ("-f", "--file", "--target", "--context", "--namespace")
