@@ -328,3 +328,21 @@ def test_apply_replaces_only_what_changed(
     assert any(r.startswith("volume") and "pvc" in r for r in removed), removed
     assert any(r.startswith("network") for r in removed)
     assert _leftovers(docker_client, unique_name) == []
+
+
+def test_sigterm_ignoring_pid1_is_detected(docker_client: Any, busybox_image: str) -> None:
+    """busybox `sleep` as PID 1 installs no SIGTERM handler, so SIGTERM cannot stop it: devloop stops such
+    containers at once instead of waiting the grace period; a shell that traps TERM is waited for."""
+    from devloop.targets.docker.runtime import ignores_sigterm
+
+    plain = docker_client.containers.run(busybox_image, ["sleep", "60"], detach=True)
+    trapping = docker_client.containers.run(
+        busybox_image, ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"], detach=True
+    )
+    try:
+        assert ignores_sigterm(docker_client.api, plain.id) is True
+        assert ignores_sigterm(docker_client.api, trapping.id) is False
+        assert ignores_sigterm(docker_client.api, "0" * 64) is False  # unknown container: cannot tell
+    finally:
+        plain.remove(force=True)
+        trapping.remove(force=True)

@@ -41,6 +41,38 @@ LOG_TAIL = 20
 _EXITED = re.compile(r"Exited \((-?\d+)\)")
 
 
+SIGTERM_MASK = 1 << (15 - 1)  # bit of SIGTERM in /proc/PID/status SigCgt
+
+
+def ignores_sigterm(api: Any, cid: str) -> bool:
+    """True when the container's main process (PID 1 in its namespace, which the kernel never sends
+    default-action signals to) installed no SIGTERM handler, so SIGTERM cannot stop it. Reads the host's
+    /proc (a local Linux engine); False whenever that cannot be told."""
+    try:
+        attrs = api.inspect_container(cid) or {}
+        pid = int((attrs.get("State") or {}).get("Pid") or 0)
+        if pid <= 0:
+            return False
+        # The engine may run elsewhere (DOCKER_HOST, a VM): make sure this PID is that container's process.
+        hostname = str((attrs.get("Config") or {}).get("Hostname") or "")
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            if not hostname or f"HOSTNAME={hostname}".encode() not in environ.read().split(b"\0"):
+                return False
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("SigCgt:"):
+                    return not int(line.split(":", 1)[1].strip(), 16) & SIGTERM_MASK
+    except (OSError, ValueError, docker_errors()):
+        return False
+    return False
+
+
+def docker_errors() -> type[Exception]:
+    import docker.errors
+
+    return docker.errors.APIError  # type: ignore[no-any-return]
+
+
 def exit_code(summary: dict[str, Any]) -> int | None:
     """The exit code of an exited container from a list summary ("Exited (3) 2 seconds ago")."""
     m = _EXITED.search(str(summary.get("Status", "")))
@@ -708,7 +740,9 @@ class ProjectRuntime:
             if grace is None:
                 grace = max((float(labels_of(s).get(L.GRACE, "2") or 2) for s in summaries), default=2.0)
             running = [s for s in summaries if s.get("State") in ("running", "restarting", "paused")]
-            if grace > 0:
+            # A PID 1 without a SIGTERM handler ignores SIGTERM: waiting the grace period for it is pure loss.
+            running = [s for s in running if not ignores_sigterm(self.api, s["Id"])]
+            if grace > 0 and running:
                 for s in running:
                     with contextlib.suppress(docker.errors.APIError):
                         self.api.kill(s["Id"], "SIGTERM")

@@ -30,7 +30,7 @@ from devloop.targets.docker.forward import PortForward
 from devloop.targets.docker.logs import follow_logs
 from devloop.targets.docker.pause import ensure_pause_image
 from devloop.targets.docker.pods import plan_resource, wanted_replicas
-from devloop.targets.docker.runtime import ProjectRuntime, group_pods, labels_of
+from devloop.targets.docker.runtime import ProjectRuntime, group_pods, ignores_sigterm, labels_of
 
 #: Object kinds that the docker target uses (workloads, and what pods reference or Services).
 USED_KINDS = frozenset(
@@ -312,6 +312,8 @@ class DockerTarget:
             grace = float(((attrs.get("Config") or {}).get("Labels") or {}).get(L.GRACE, "2") or 2)
             if rt is not None:
                 rt.mark_busy(container.id, True)
+            if ignores_sigterm(self.api, container.id):
+                grace = 0  # SIGTERM cannot stop it: do not wait for nothing
             try:
                 self.api.restart(container.id, timeout=int(grace + 0.999))
             finally:
