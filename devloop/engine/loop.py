@@ -150,6 +150,7 @@ class Engine:
         self._image_locks: dict[str, threading.Lock] = {}
         self._runtime: dict[str, RuntimeStatus] = {}
         self._stopping = threading.Event()
+        self._poke = threading.Event()  # wakes the monitor: a deploy finished, or we are stopping
         self._threads: list[threading.Thread] = []
         self._log_tokens: dict[str, StopToken] = {}
         self._forwards: dict[str, list[PortForwardHandle]] = {}
@@ -338,6 +339,7 @@ class Engine:
             self._set(event.resource, Status.READY)
             return
         state.deploy_started = self._clock()
+        self._poke.set()
         self._start_runtime_watchers(event.resource)
         runtime = self._runtime.get(event.resource)
         if event.record.kind == "live" and runtime is not None and runtime.phase is Phase.READY:
@@ -744,7 +746,14 @@ class Engine:
     def _monitor(self) -> None:
         """Poll the target for the runtime state of deployed resources; post changes."""
         last: dict[str, RuntimeStatus] = {}
-        while not self._stopping.wait(self.options.poll_interval):
+        while not self._stopping.is_set():
+            # Poll fast while something is coming up (readiness is what `ci` and the user wait for),
+            # and at once after a deploy finished; slowly when everything is settled.
+            settling = any(s.status in (Status.STARTING, Status.PENDING) for s in list(self._states.values()))
+            self._poke.wait(min(self.options.poll_interval, 0.1) if settling else self.options.poll_interval)
+            self._poke.clear()
+            if self._stopping.is_set():
+                return
             project = self.project
             for name in list(self._order):
                 state = self._states.get(name)
@@ -808,6 +817,7 @@ class Engine:
 
     def _shutdown(self) -> None:
         self._stopping.set()
+        self._poke.set()
         if self._watcher is not None:
             try:
                 self._watcher.stop()
