@@ -545,3 +545,22 @@ def test_dashboard_threads_on_a_pty(tmp_path: Path) -> None:
     written = out.getvalue()
     assert "\x1b[?1049h" in written and "\x1b[?1049l" in written  # alternate screen entered and left
     assert "hello from web" in written
+
+
+def test_dashboard_follows_the_real_terminal_size_not_columns_env() -> None:
+    """rich believes COLUMNS/LINES (readline exports them once at start-up); the dashboard asks the terminal."""
+    import fcntl
+    import struct
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    with os.fdopen(os.dup(slave), "w") as file:
+        console = Console(file=file, force_terminal=True, _environ={"COLUMNS": "80", "LINES": "24"})
+        assert console.size == (80, 24)
+        dash = Dashboard(sample, LogStore(), lambda name: None, lambda: None, console)
+        assert dash.size() == (100, 30)
+        assert console.size == (100, 30)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+        assert dash.size() == (60, 24)
+    os.close(master)
+    os.close(slave)

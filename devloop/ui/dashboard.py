@@ -14,6 +14,7 @@ It only reads snapshots and the log store; user intents go back through ``on_tri
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -177,6 +178,23 @@ class Dashboard:
 
     # ------------------------------------------------------------------------------------ drawing
 
+    def size(self) -> tuple[int, int]:
+        """The terminal's real size: rich believes COLUMNS/LINES when they are in the environment (some
+        libraries, readline for one, export them once at start-up), which would freeze the frame's size and
+        ignore resizes; a console that writes to no terminal keeps its own size."""
+        size = self.console.size
+        try:
+            fd = self.console.file.fileno()
+            if os.isatty(fd):
+                real = os.get_terminal_size(fd)
+                if real.columns > 0 and real.lines > 0:
+                    if (real.columns, real.lines) != (size.width, size.height):
+                        self.console.size = (real.columns, real.lines)  # Live's Screen crops to it
+                    return real.columns, real.lines
+        except (AttributeError, ValueError, OSError):  # no file descriptor: a string buffer in tests
+            pass
+        return size.width, size.height
+
     def frame(self, width: int | None = None, height: int | None = None) -> RenderableType:
         """The current picture (what the next refresh would draw)."""
         size = self.console.size
@@ -208,7 +226,7 @@ class Dashboard:
                 self._stop.wait(self._interval - since)
                 continue
             try:
-                size = self.console.size
+                size = self.size()
                 with self._ui_lock:
                     ui_key = (self._ui_version, bool(self._ui.message) and self._clock() < self._message_until)
                 key = (self._snapshot_fn().version, self._store.last_seq, size, ui_key, int(self._clock()))
@@ -217,7 +235,7 @@ class Dashboard:
                     last_draw = time.monotonic()
                     live = self._live
                     if live is not None:
-                        live.update(self.frame(size.width, size.height), refresh=True)
+                        live.update(self.frame(*size), refresh=True)
                         self.frames += 1
             except Exception as exc:  # drawing must never take devloop down
                 self.errors.append(exc)
