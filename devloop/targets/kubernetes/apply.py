@@ -1,0 +1,320 @@
+"""Server-side apply of a resource's objects, with change detection and pruning.
+
+* Objects are rendered (:func:`render`): the namespace filled in for namespaced kinds, the project
+  label added to pod templates (so pods are found by project and resource), restart-supervised
+  containers wrapped, and the hash of the rendered object kept as the annotation
+  ``devloop.dev/applied-hash``.
+* Order within a request: Namespaces, CustomResourceDefinitions, then the rest (the engine already
+  calls resources in dependency order, uncategorized first).
+* An object whose hash equals the last applied one (kept in memory, else read from the live
+  object's annotation) is not sent again: no needless rollouts.
+* Apply is ``PATCH`` with ``application/apply-patch+yaml``, field manager ``devloop``, ``force``.
+* Objects of the resource that left it (found by the project and resource labels) are deleted.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from devloop.config.resources import (
+    LABEL_MANAGED_BY,
+    LABEL_PROJECT,
+    LABEL_RESOURCE,
+    MANAGED_BY,
+    label_value,
+    pod_template,
+)
+from devloop.errors import DeployError
+from devloop.targets.kubernetes.rest import Kube, KubeError, ResourceInfo
+
+FIELD_MANAGER = "devloop"
+HASH_ANNOTATION = "devloop.dev/applied-hash"
+CREATED_BY_LABEL = "devloop.dev/created-by"
+
+#: Kinds searched (by label) when pruning a resource and in `down`; kinds applied this session are added.
+PRUNE_KINDS: tuple[tuple[str, str], ...] = (
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("apps/v1", "ReplicaSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("v1", "Pod"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "PersistentVolumeClaim"),
+    ("v1", "ServiceAccount"),
+    ("networking.k8s.io/v1", "Ingress"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+)
+CLUSTER_PRUNE_KINDS: tuple[tuple[str, str], ...] = (
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+)
+
+
+def order_key(kind: str) -> int:
+    return 0 if kind == "Namespace" else 1 if kind == "CustomResourceDefinition" else 2
+
+
+def ordered(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Namespaces, then CRDs, then the rest; stable."""
+    return sorted(objects, key=lambda o: order_key(str(o.get("kind", ""))))
+
+
+def object_hash(body: dict[str, Any]) -> str:
+    clean = copy.deepcopy(body)
+    annotations = (clean.get("metadata") or {}).get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(HASH_ANNOTATION, None)
+    return hashlib.sha256(json.dumps(clean, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:20]
+
+
+def render(
+    body: dict[str, Any],
+    *,
+    namespace: str,
+    namespaced: bool,
+    project: str,
+    wrap: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any]:
+    """The object as devloop applies it (see the module docstring); ``body`` is not changed.
+
+    ``wrap(container)`` may rewrite a container in place (restart supervisor) and returns True when
+    it did; wrapped container names are listed in the pod template annotation ``devloop.dev/supervised``.
+    """
+    from devloop.targets.kubernetes.live import SUPERVISED_ANNOTATION
+
+    out = copy.deepcopy(body)
+    metadata = out.setdefault("metadata", {})
+    if namespaced:
+        metadata["namespace"] = metadata.get("namespace") or namespace
+    else:
+        metadata.pop("namespace", None)
+    template = pod_template(out)
+    if template is not None and template is not out:
+        labels = template.setdefault("metadata", {}).setdefault("labels", {})
+        labels[LABEL_PROJECT] = label_value(project)
+    if template is not None and wrap is not None:
+        spec: dict[str, Any] = template["spec"] if isinstance(template.get("spec"), dict) else {}
+        wrapped = [str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, dict) and wrap(c)]
+        if wrapped:
+            annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
+            annotations[SUPERVISED_ANNOTATION] = ",".join(wrapped)
+    annotations = metadata.setdefault("annotations", {})
+    annotations.pop(HASH_ANNOTATION, None)
+    annotations[HASH_ANNOTATION] = object_hash(out)
+    return out
+
+
+def object_key(body: dict[str, Any]) -> tuple[str, str, str, str]:
+    meta = body.get("metadata") or {}
+    return (
+        str(body.get("apiVersion", "")),
+        str(body.get("kind", "")),
+        str(meta.get("namespace") or ""),
+        str(meta.get("name") or ""),
+    )
+
+
+@dataclass
+class Applied:
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Applier:
+    """Thread-safe; one per target."""
+
+    def __init__(self, kube: Kube, ensure_namespace: Callable[[str], None], default_namespace: str) -> None:
+        self.kube = kube
+        self.default_namespace = default_namespace
+        self.ensure_namespace = ensure_namespace
+        self._lock = threading.Lock()
+        self._hashes: dict[tuple[str, str, str, str], str] = {}
+        self._applied: dict[tuple[str, str], set[tuple[str, str, str, str]]] = {}  # (project, resource) -> keys
+        self._kinds: set[tuple[str, str]] = set()
+        self._namespaces: set[str] = set()
+
+    @property
+    def namespaces(self) -> set[str]:
+        with self._lock:
+            return set(self._namespaces)
+
+    @property
+    def kinds(self) -> set[tuple[str, str]]:
+        with self._lock:
+            return set(self._kinds)
+
+    def info(self, body: dict[str, Any]) -> ResourceInfo:
+        api_version, kind = str(body.get("apiVersion", "")), str(body.get("kind", ""))
+        try:
+            return self.kube.resource(api_version, kind)
+        except KubeError as exc:
+            raise DeployError(
+                f"cannot deploy {kind} {(body.get('metadata') or {}).get('name')}: {exc.message}"
+            ) from exc
+
+    def apply_objects(
+        self,
+        project: str,
+        resource: str,
+        rendered: Sequence[dict[str, Any]],
+        source: dict[tuple[str, str, str, str], str],
+    ) -> Applied:
+        result = Applied()
+        keys: set[tuple[str, str, str, str]] = set()
+        for body in ordered(rendered):
+            key = object_key(body)
+            keys.add(key)
+            label = f"{key[1]}/{key[3]}"
+            info = self.info(body)
+            namespace = key[2] or None
+            wanted = (body.get("metadata") or {}).get("annotations", {}).get(HASH_ANNOTATION)
+            with self._lock:
+                self._kinds.add((info.api_version, info.kind))
+                if namespace:
+                    self._namespaces.add(namespace)
+                known = self._hashes.get(key)
+            if known == wanted:
+                result.unchanged.append(label)
+                continue
+            live = self.kube.get(info.item(namespace, key[3])) if known is None else None
+            if (
+                live is not None
+                and ((live.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION) == wanted
+            ):
+                with self._lock:
+                    self._hashes[key] = str(wanted)
+                result.unchanged.append(label)
+                continue
+            if key[1] == "Namespace":
+                body = self._namespace_body(body, live if known is None else self.kube.get(info.item(None, key[3])))
+            self._apply_one(body, info, namespace, source.get(key, ""))
+            with self._lock:
+                self._hashes[key] = str(wanted)
+            result.changed.append(label)
+        previous = self._applied.get((project, resource))
+        with self._lock:
+            self._applied[(project, resource)] = keys
+        if previous is None or previous - keys:
+            result.pruned = self.prune(project, resource, keys)
+        return result
+
+    def _namespace_body(self, body: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+        """A Namespace from the manifests: marked created-by devloop when devloop creates it (or did)."""
+        live_labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+        if live is None or live_labels.get(CREATED_BY_LABEL) == MANAGED_BY:
+            body = copy.deepcopy(body)
+            body.setdefault("metadata", {}).setdefault("labels", {})[CREATED_BY_LABEL] = MANAGED_BY
+        return body
+
+    def _apply_one(self, body: dict[str, Any], info: ResourceInfo, namespace: str | None, source: str) -> None:
+        name = str((body.get("metadata") or {}).get("name") or "")
+        path = info.item(namespace, name)
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        for attempt in range(2):
+            try:
+                self.kube.request(
+                    "PATCH", path, query=query, body=json.dumps(body), content_type="application/apply-patch+yaml"
+                )
+                return
+            except KubeError as exc:
+                if attempt == 0 and exc.status == 404 and namespace and info.namespaced:
+                    self.ensure_namespace(namespace)  # the namespace is missing: create it, try again
+                    continue
+                where = f" (from {source})" if source else ""
+                raise DeployError(
+                    f"the cluster rejected {info.kind} {name}{where} in namespace {namespace or '-'}: {exc.message}; "
+                    "fix the manifest and save again."
+                ) from exc
+
+    def forget(self, project: str, resource: str) -> None:
+        with self._lock:
+            for key in self._applied.pop((project, resource), set()):
+                self._hashes.pop(key, None)
+
+    def forget_key(self, key: tuple[str, str, str, str]) -> None:
+        with self._lock:
+            self._hashes.pop(key, None)
+
+    # --- finding and deleting objects by label -------------------------------------------------------
+
+    def search_kinds(self) -> list[tuple[str, str]]:
+        kinds = list(PRUNE_KINDS) + list(CLUSTER_PRUNE_KINDS)
+        for kind in sorted(self.kinds):
+            if kind not in kinds and kind[1] != "Namespace":
+                kinds.append(kind)
+        return kinds
+
+    def find(self, selector: str, namespaces: Iterable[str]) -> list[tuple[ResourceInfo, dict[str, Any]]]:
+        """Every object of the searched kinds matching ``selector`` in ``namespaces`` (and cluster-scoped)."""
+        found: list[tuple[ResourceInfo, dict[str, Any]]] = []
+        spaces = sorted(set(namespaces))
+        for api_version, kind in self.search_kinds():
+            try:
+                info = self.kube.resource(api_version, kind)
+            except KubeError:
+                continue
+            for ns in spaces if info.namespaced else [None]:
+                try:
+                    items = self.kube.list(info.collection(ns), selector)
+                except KubeError as exc:
+                    if exc.status in (403, 404, 405):
+                        continue
+                    raise
+                found.extend((info, item) for item in items)
+        return found
+
+    def delete_object(self, info: ResourceInfo, item: dict[str, Any]) -> bool:
+        meta = item.get("metadata") or {}
+        try:
+            self.kube.request(
+                "DELETE",
+                info.item(meta.get("namespace") if info.namespaced else None, str(meta.get("name"))),
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+            )
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise DeployError(f"deleting {info.kind} {meta.get('name')} failed: {exc.message}") from exc
+        key = (info.api_version, info.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        self.forget_key(key)
+        return True
+
+    def prune(self, project: str, resource: str, keep: set[tuple[str, str, str, str]]) -> list[str]:
+        selector = (
+            f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_PROJECT}={label_value(project)},"
+            f"{LABEL_RESOURCE}={label_value(resource)}"
+        )
+        namespaces = self.namespaces | {self.default_namespace}
+        pruned = []
+        for info, item in self.find(selector, namespaces):
+            meta = item.get("metadata") or {}
+            if meta.get("ownerReferences"):
+                continue  # made by a controller (ReplicaSets, Job pods): goes with its owner
+            key = (
+                info.api_version,
+                info.kind,
+                str(meta.get("namespace") or "") if info.namespaced else "",
+                str(meta.get("name") or ""),
+            )
+            if key in keep or any(k[1:] == key[1:] for k in keep):
+                continue
+            if self.delete_object(info, item):
+                pruned.append(f"{info.kind}/{meta.get('name')}")
+        return pruned
+
+    def delete_resource(self, project: str, resource: str) -> list[str]:
+        self.forget(project, resource)
+        return self.prune(project, resource, set())

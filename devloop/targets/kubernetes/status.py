@@ -1,0 +1,341 @@
+"""Pure: a resource's live workload object and pods -> :class:`RuntimeStatus`, with failure reasons.
+
+The pods that count are those of the newest template: for a Deployment, the pods owned by its newest
+ReplicaSet (highest ``deployment.kubernetes.io/revision``); for a StatefulSet, those whose
+``controller-revision-hash`` is ``status.updateRevision``; otherwise every pod of the resource that is
+not being deleted. Failures (one sentence each): crash loop, image pull errors, container config and
+run errors, OOMKilled, a failed Job or pod, a pod unschedulable for over :data:`UNSCHEDULABLE_GRACE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from devloop.targets.base import ContainerRef, Phase, RuntimeStatus
+
+UNSCHEDULABLE_GRACE = 60.0
+PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable")
+CONFIG_REASONS = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError", "PreCreateHookError")
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+    pod: str = ""
+    container: str = ""
+    previous: bool = False  # the logs worth showing are those of the previous (crashed) instance
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def parse_time(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return _d(obj.get("metadata"))
+
+
+def owned_by(obj: dict[str, Any], uid: str) -> bool:
+    return any(_d(ref).get("uid") == uid for ref in _l(_meta(obj).get("ownerReferences")))
+
+
+def wanted_replicas(workload: dict[str, Any] | None, kind: str) -> int:
+    if kind in ("Job", "Pod", "CronJob"):
+        return 1
+    if workload is None:
+        return 1
+    if kind == "DaemonSet":
+        return int(_d(workload.get("status")).get("desiredNumberScheduled") or 0)
+    replicas = _d(workload.get("spec")).get("replicas")
+    return 1 if replicas is None else int(replicas)
+
+
+def current_pods(
+    kind: str,
+    workload: dict[str, Any] | None,
+    pods: Sequence[dict[str, Any]],
+    replicasets: Sequence[dict[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """The pods of the newest template of ``workload`` (see the module docstring), not being deleted."""
+    live = [p for p in pods if not _meta(p).get("deletionTimestamp")]
+    if workload is None:
+        return live if kind == "Pod" else []
+    uid = str(_meta(workload).get("uid") or "")
+    if kind == "Deployment":
+        owned = [rs for rs in replicasets if owned_by(rs, uid)] if uid else list(replicasets)
+        if not owned:
+            return []
+
+        def revision(rs: dict[str, Any]) -> int:
+            value = _d(_meta(rs).get("annotations")).get("deployment.kubernetes.io/revision", "0")
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+
+        newest = max(owned, key=lambda rs: (revision(rs), str(_meta(rs).get("creationTimestamp") or "")))
+        rs_uid = str(_meta(newest).get("uid") or "")
+        template_hash = _d(_meta(newest).get("labels")).get("pod-template-hash")
+        return [
+            p
+            for p in live
+            if (rs_uid and owned_by(p, rs_uid))
+            or (not rs_uid and template_hash and _d(_meta(p).get("labels")).get("pod-template-hash") == template_hash)
+        ]
+    if kind == "StatefulSet":
+        update_revision = _d(workload.get("status")).get("updateRevision")
+        mine = [p for p in live if not uid or owned_by(p, uid)]
+        if update_revision:
+            return [p for p in mine if _d(_meta(p).get("labels")).get("controller-revision-hash") == update_revision]
+        return mine
+    if kind == "Pod":
+        return [p for p in live if _meta(p).get("name") == _meta(workload).get("name")]
+    if uid:
+        return [p for p in live if owned_by(p, uid)]
+    return live
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    status = _d(pod.get("status"))
+    if status.get("phase") != "Running":
+        return False
+    return any(_d(c).get("type") == "Ready" and _d(c).get("status") == "True" for c in _l(status.get("conditions")))
+
+
+def container_failure(pod: dict[str, Any], cs: dict[str, Any], init: bool) -> Failure | None:
+    pod_name = str(_meta(pod).get("name") or "")
+    name = str(cs.get("name") or "")
+    what = f"{'init container' if init else 'container'} {name} of pod {pod_name}"
+    state = _d(cs.get("state"))
+    waiting = _d(state.get("waiting"))
+    terminated = _d(state.get("terminated"))
+    last = _d(_d(cs.get("lastState")).get("terminated"))
+    reason = str(waiting.get("reason") or "")
+    message = str(waiting.get("message") or "").strip()
+    restarts = int(cs.get("restartCount") or 0)
+    if terminated.get("reason") == "OOMKilled" or (waiting and last.get("reason") == "OOMKilled"):
+        return Failure(
+            f"{what} was OOMKilled (out of memory); raise its resources.limits.memory or use less memory",
+            pod_name,
+            name,
+            previous=bool(waiting),
+        )
+    if reason == "CrashLoopBackOff":
+        code = last.get("exitCode")
+        exited = f"exited with {code}" if code is not None else "keeps exiting"
+        return Failure(f"crash loop: {what} {exited} ({restarts} restarts)", pod_name, name, previous=True)
+    if reason in PULL_REASONS:
+        image = str(cs.get("image") or "")
+        detail = f": {message}" if message else ""
+        return Failure(f"image pull failed ({reason}) for {what}, image {image}{detail}", pod_name, name)
+    if reason in CONFIG_REASONS:
+        detail = f": {message}" if message else ""
+        return Failure(f"{reason} for {what}{detail}", pod_name, name)
+    return None
+
+
+def pod_failure(pod: dict[str, Any], now: datetime, restart_never_ok: bool = False) -> Failure | None:
+    status = _d(pod.get("status"))
+    for init, key in ((True, "initContainerStatuses"), (False, "containerStatuses")):
+        for cs in _l(status.get(key)):
+            found = container_failure(pod, _d(cs), init)
+            if found is not None:
+                return found
+    name = str(_meta(pod).get("name") or "")
+    if status.get("phase") == "Failed" and not restart_never_ok:
+        for cs in _l(status.get("containerStatuses")):
+            term = _d(_d(_d(cs).get("state")).get("terminated"))
+            if term and term.get("exitCode") not in (0, None):
+                return Failure(
+                    f"pod {name} failed: container {_d(cs).get('name')} exited with {term.get('exitCode')}",
+                    name,
+                    str(_d(cs).get("name") or ""),
+                )
+        return Failure(f"pod {name} failed: {status.get('reason') or ''} {status.get('message') or ''}".strip(), name)
+    for cond in _l(status.get("conditions")):
+        cond = _d(cond)
+        if (
+            cond.get("type") == "PodScheduled"
+            and cond.get("status") == "False"
+            and cond.get("reason") == "Unschedulable"
+        ):
+            since = parse_time(str(cond.get("lastTransitionTime") or ""))
+            if since is not None and (now - since).total_seconds() > UNSCHEDULABLE_GRACE:
+                return Failure(
+                    f"pod {name} cannot be scheduled for over {UNSCHEDULABLE_GRACE:.0f} s: "
+                    f"{cond.get('message') or 'unschedulable'}",
+                    name,
+                )
+    return None
+
+
+def container_refs(pod: dict[str, Any]) -> list[ContainerRef]:
+    """Running app containers of a pod, as live update targets ("namespace/pod/container")."""
+    meta = _meta(pod)
+    spec = _d(pod.get("spec"))
+    pod_ctx = _d(spec.get("securityContext"))
+    statuses = {str(_d(cs).get("name")): _d(cs) for cs in _l(_d(pod.get("status")).get("containerStatuses"))}
+    refs = []
+    for container in _l(spec.get("containers")):
+        container = _d(container)
+        name = str(container.get("name") or "")
+        cs = statuses.get(name)
+        running = _d(_d(cs.get("state")).get("running")) if cs else {}
+        if not running:
+            continue
+        ctx = _d(container.get("securityContext"))
+        uid = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
+        gid = ctx.get("runAsGroup", pod_ctx.get("runAsGroup"))
+        user = None
+        if uid is not None:
+            user = f"{uid}:{gid}" if gid is not None else str(uid)
+        refs.append(
+            ContainerRef(
+                id=f"{meta.get('namespace') or 'default'}/{meta.get('name')}/{name}",
+                name=f"{meta.get('name')}/{name}",
+                image=str(container.get("image") or (cs or {}).get("image") or ""),
+                pod=str(meta.get("name") or ""),
+                user=user,
+                started_at=str(running.get("startedAt") or ""),
+            )
+        )
+    return refs
+
+
+def restarts_of(pods: Sequence[dict[str, Any]]) -> int:
+    total = 0
+    for pod in pods:
+        for key in ("containerStatuses", "initContainerStatuses"):
+            for cs in _l(_d(pod.get("status")).get(key)):
+                total += int(_d(cs).get("restartCount") or 0)
+    return total
+
+
+def job_condition(job: dict[str, Any]) -> tuple[str, str] | None:
+    """("Complete"|"Failed", message) when the Job finished."""
+    for cond in _l(_d(job.get("status")).get("conditions")):
+        cond = _d(cond)
+        if (
+            cond.get("type") in ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget")
+            and cond.get("status") == "True"
+        ):
+            kind = "Complete" if cond.get("type") in ("Complete", "SuccessCriteriaMet") else "Failed"
+            return kind, str(cond.get("message") or cond.get("reason") or "")
+    return None
+
+
+def rollout_observed(workload: dict[str, Any]) -> bool:
+    generation = _meta(workload).get("generation")
+    observed = _d(workload.get("status")).get("observedGeneration")
+    if generation is None or observed is None:
+        return True
+    return int(observed) >= int(generation)
+
+
+def runtime_status(
+    kind: str,
+    workload: dict[str, Any] | None,
+    pods: Sequence[dict[str, Any]],
+    replicasets: Sequence[dict[str, Any]] = (),
+    now: datetime | None = None,
+) -> tuple[RuntimeStatus, Failure | None]:
+    """The status of one resource and, when FAILED, the failure (to fetch its last log lines)."""
+    now = now or datetime.now(UTC)
+    if workload is None and kind != "":
+        return RuntimeStatus(Phase.ABSENT, detail="not deployed"), None
+    assert workload is not None
+    if kind == "CronJob":
+        schedule = _d(workload.get("spec")).get("schedule", "")
+        return RuntimeStatus(Phase.READY, detail=f"schedule {schedule}"), None
+    wanted = wanted_replicas(workload, kind)
+    mine = current_pods(kind, workload, pods, replicasets)
+    restarts = restarts_of(mine)
+    refs = tuple(ref for pod in mine for ref in container_refs(pod))
+    if kind == "Job":
+        done = job_condition(workload)
+        if done is not None and done[0] == "Complete":
+            return RuntimeStatus(Phase.COMPLETED, wanted_replicas=1, restarts=restarts, detail="completed"), None
+        if done is not None:
+            failure = None
+            for pod in mine:
+                failure = pod_failure(pod, now)
+                if failure is not None:
+                    break
+            name = _meta(workload).get("name")
+            reason = f"Job {name} failed: {done[1]}".rstrip(": ")
+            if failure is not None:
+                reason += f" ({failure.reason})"
+                failure = Failure(reason, failure.pod, failure.container, failure.previous)
+            else:
+                failed_pod = next((p for p in mine if _d(p.get("status")).get("phase") == "Failed"), None)
+                container = ""
+                if failed_pod is not None:
+                    statuses = _l(_d(failed_pod.get("status")).get("containerStatuses"))
+                    container = str(_d(statuses[0]).get("name") or "") if statuses else ""
+                failure = Failure(reason, str(_meta(failed_pod or {}).get("name") or ""), container)
+            return (
+                RuntimeStatus(Phase.FAILED, reason=reason, wanted_replicas=1, restarts=restarts, detail="failed"),
+                failure,
+            )
+    for pod in mine:
+        failure = pod_failure(pod, now, restart_never_ok=kind == "Job")
+        if failure is not None:
+            return (
+                RuntimeStatus(
+                    Phase.FAILED,
+                    reason=failure.reason,
+                    wanted_replicas=wanted,
+                    restarts=restarts,
+                    containers=refs,
+                    detail=f"{sum(1 for p in mine if pod_ready(p))}/{wanted} ready",
+                ),
+                failure,
+            )
+    if kind == "Pod" and mine and _d(mine[0].get("status")).get("phase") == "Succeeded":
+        return RuntimeStatus(Phase.COMPLETED, wanted_replicas=1, restarts=restarts, detail="completed"), None
+    ready = sum(1 for p in mine if pod_ready(p))
+    running = sum(1 for p in mine if _d(p.get("status")).get("phase") == "Running")
+    detail = f"{ready}/{wanted} ready"
+    observed = rollout_observed(workload)
+    if kind == "Job":
+        phase = Phase.RUNNING if running else Phase.PENDING
+        return RuntimeStatus(
+            phase, wanted_replicas=1, ready_replicas=ready, restarts=restarts, containers=refs, detail=detail
+        ), None
+    extra = [p for p in pods if p not in mine and not _meta(p).get("deletionTimestamp")]
+    if observed and ready == wanted and len(mine) == wanted:
+        return (
+            RuntimeStatus(
+                Phase.READY,
+                ready_replicas=ready,
+                wanted_replicas=wanted,
+                restarts=restarts,
+                containers=refs,
+                detail=detail,
+            ),
+            None,
+        )
+    phase = Phase.RUNNING if running else Phase.PENDING
+    if extra and ready == wanted:
+        detail += f", {len(extra)} old pod(s) stopping"
+    return (
+        RuntimeStatus(
+            phase, ready_replicas=ready, wanted_replicas=wanted, restarts=restarts, containers=refs, detail=detail
+        ),
+        None,
+    )
