@@ -564,3 +564,13 @@ def test_dashboard_follows_the_real_terminal_size_not_columns_env() -> None:
         assert dash.size() == (60, 24)
     os.close(master)
     os.close(slave)
+
+
+def test_dashboard_recent_lines_interleave_in_order() -> None:
+    store = LogStore(per_resource=50)
+    for i in range(300):
+        store.append(["web", "api", "", "worker"][i % 4] if i % 7 else "db", f"line {i}")
+    dash = make_dashboard(Calls(), store)
+    recent = dash.recent_lines(sample(), None, 40)
+    assert recent == store.lines(None, limit=40)
+    assert dash.recent_lines(sample(), "web", 5) == store.lines("web", limit=5)

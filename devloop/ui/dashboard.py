@@ -14,6 +14,8 @@ It only reads snapshots and the log store; user intents go back through ``on_tri
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import threading
 import time
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
-from devloop.engine.logstore import LogStore
+from devloop.engine.logstore import LogEntry, LogStore
 from devloop.engine.state import Snapshot
 from devloop.ui.keys import KeyReader
 from devloop.ui.render import UiState, render, resource_names, selected_name
@@ -208,7 +210,7 @@ class Dashboard:
             ui = replace(self._ui)
         selected = selected_name(snapshot, ui)
         only = selected if ui.logs_selected else None
-        logs = self._store.lines(only, limit=max(1, height))
+        logs = self.recent_lines(snapshot, only, max(1, height))
         if only is not None:
             dropped = {only: self._store.dropped(only)}
         else:
@@ -216,6 +218,21 @@ class Dashboard:
             dropped[""] = self._store.dropped("")
             dropped = {name or "devloop": n for name, n in dropped.items() if n}
         return render(snapshot, logs, ui, width, height, dropped=dropped, now=now)
+
+    def recent_lines(self, snapshot: Snapshot, only: str | None, limit: int) -> list[LogEntry]:
+        """The newest ``limit`` lines of one resource, or of all of them interleaved in order.
+
+        For all of them it takes each resource's newest ``limit`` and merges those, which costs
+        resources x limit, instead of asking the store to sort every line it holds (300 full buffers
+        are 1.5 million lines: 0.6 s a frame, holding the store's lock while the engine writes).
+        """
+        if only is not None:
+            return self._store.lines(only, limit=limit)
+        names = [view.name for view in snapshot.resources]
+        tails = [self._store.lines(name, limit=limit) for name in [*names, ""]]
+        newest = heapq.nlargest(limit, itertools.chain.from_iterable(tails), key=lambda e: e.seq)
+        newest.reverse()
+        return newest
 
     def _refresh_loop(self) -> None:
         last_key: tuple[Any, ...] | None = None

@@ -401,9 +401,9 @@ def _logs(
         total = sum(lost.values())
         which = ", ".join(f"{name} {n}" for name, n in sorted(lost.items(), key=lambda kv: -kv[1])[:4])
         mark = "..." if ui.ascii else "…"
-        note = f"{mark} {total} older line{'s' if total != 1 else ''} dropped ({which}); `devloop logs` keeps the rest"
-        if len(lost) == 1 and ui.logs_selected:
-            note = f"{mark} {total} older line{'s' if total != 1 else ''} dropped; the buffer keeps the newest"
+        note = f"{mark} {total} older line{'s' if total != 1 else ''} dropped ({which}): the buffer keeps the newest"
+        if ui.logs_selected:
+            note = f"{mark} {total} older line{'s' if total != 1 else ''} dropped: the buffer keeps the newest"
         lines.append(_fit(Text(note, style="yellow"), width))
         room -= 1
     if room <= 0:
