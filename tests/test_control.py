@@ -319,6 +319,35 @@ def test_logs_follow_receives_a_line_appended_after_the_request(
     stream.close()  # the client goes away; the server notices and ends that connection
 
 
+@pytest.mark.parametrize("resource", [None, "web"])
+def test_logs_follow_says_how_many_lines_a_slow_reader_lost(
+    config: Path, runtime_dir: Path, resource: str | None
+) -> None:
+    stub = Stub(store=LogStore(per_resource=50))
+    with make_server(stub, config, runtime_dir) as server:
+        stream = ControlClient(server.endpoint, "shop").logs(resource, follow=True)
+        assert next(stream)["ok"] is True
+        for i in range(20):  # more than the socket buffers hold while this reader does not read
+            stub.store.append("web", f"big{i} " + "x" * 50_000)
+        for i in range(500):  # meanwhile the store keeps only the newest 50 of each resource
+            stub.store.append("web", f"s{i}")
+            stub.store.append("api", f"a{i}")
+        received, lost = 0, 0
+        for message in stream:
+            if "dropped_here" in message:
+                lost += int(message["dropped_here"])
+                continue
+            entry = message["log"]
+            assert resource is None or entry["resource"] == resource
+            received += 1
+            if entry["text"] == ("a499" if resource is None else "s499"):
+                break
+        stream.close()
+    appended = 520 + (500 if resource is None else 0)
+    assert lost > 0
+    assert received + lost == appended
+
+
 def test_trigger_reaches_trigger_fn(served: tuple[Stub, ControlServer, ControlClient]) -> None:
     stub, _, client = served
     answers = list(client.trigger("web", wait=False))
@@ -447,6 +476,28 @@ def test_cli_status_logs_trigger(config: Path, runtime_dir: Path) -> None:
         assert stub.triggered == ["web"]
         result = cli(["trigger", "wbe"], config.parent, runtime_dir)
         assert result.returncode == 2 and "did you mean `web`?" in result.stderr
+
+
+def test_logs_command_notes_dropped_lines(config: Path, runtime_dir: Path) -> None:
+    import io
+
+    from devloop.commands import logs
+    from devloop.context import Environment
+
+    stub = Stub(store=LogStore(per_resource=2))
+    for text in ("one", "two", "three"):
+        stub.store.append("web", text)
+    with make_server(stub, config, runtime_dir):
+        out = io.StringIO()
+        env = Environment(
+            stdout=out, stderr=io.StringIO(), env={"XDG_RUNTIME_DIR": str(runtime_dir)}, cwd=config.parent
+        )
+        assert logs.run(env, resource="web", follow=False, since=None) == 0
+    assert out.getvalue().splitlines() == [
+        "devloop │ … 1 older line(s) were dropped (each resource keeps only its newest lines)",
+        "web     │ two",
+        "web     │ three",
+    ]
 
 
 def test_cli_trigger_waits_and_reports_the_outcome(config: Path, runtime_dir: Path) -> None:

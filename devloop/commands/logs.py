@@ -35,6 +35,11 @@ def run(env: Environment, *, resource: str | None, follow: bool, since: float | 
                         f"{'devloop'.ljust(width)} │ … {dropped} older line(s) were dropped "
                         "(each resource keeps only its newest lines)\n"
                     )
+            elif "dropped_here" in message:
+                env.stdout.write(
+                    f"{'devloop'.ljust(width)} │ … {message['dropped_here']} line(s) dropped here: "
+                    "they came faster than this reader took them\n"
+                )
             elif message.get("end") == "stopped":
                 env.stdout.flush()
                 env.err(f"devloop: the `devloop up` of {client.project_name} stopped; no more logs.")

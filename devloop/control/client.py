@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,14 @@ class ControlClient:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
-            sock.connect(path)
+            for attempt in range(50):
+                try:
+                    sock.connect(path)
+                    break
+                except BlockingIOError:  # the server's backlog is full for a moment: many clients at once
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.02)
         except FileNotFoundError:
             sock.close()
             raise self._not_running(f"looked for {path}") from None

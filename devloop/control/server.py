@@ -97,7 +97,7 @@ class ControlServer:
             try:
                 listener.bind(os.fspath(self.endpoint.socket))
                 os.chmod(self.endpoint.socket, 0o600)
-                listener.listen(16)
+                listener.listen(128)
                 listener.setblocking(False)
             except OSError:
                 listener.close()
@@ -354,25 +354,38 @@ class ControlServer:
         dropped = (
             self._store.dropped(resource) if resource is not None else sum(self._store.dropped(n) for n in [*names, ""])
         )
+        dropped_before = self._store.dropped(resource) if resource is not None else 0
         mark = self._store.last_seq
-        backlog = [e for e in self._store.lines(resource, since=since) if e.seq <= mark]
+        kept = [e for e in self._store.lines(resource) if e.seq <= mark]
+        backlog = [e for e in kept if since is None or e.time >= since]
         head = {"ok": True, "names": names, "dropped": dropped}
         self._send_entries(conn, backlog, head)
         if not request.get("follow"):
             self._send(conn, {"end": "done"})
             return
+        retained = len(kept)
         while True:
             if self._closing.is_set():
                 self._send(conn, {"end": "stopped"})
                 return
-            if self._store.wait(mark, POLL):
-                self._closing.wait(COALESCE)  # let a burst gather: one read and one write per batch
-                newest = self._store.last_seq
-                fresh = [e for e in self._store.lines(resource, after=mark) if e.seq <= newest]
-                mark = newest
-                self._send_entries(conn, fresh)
-            else:
+            if not self._store.wait(mark, POLL):
                 self._check_client(conn)
+                continue
+            self._closing.wait(COALESCE)  # let a burst gather: one read and one write per batch
+            newest = self._store.last_seq
+            if resource is None:  # seqs are contiguous over all resources: a gap is lines dropped unsent
+                fresh = [e for e in self._store.lines(None, after=mark) if e.seq <= newest]
+                lost = (newest - mark) - len(fresh)
+            else:  # the store drops oldest first: drops beyond the lines already sent were never sent
+                dropped_now = self._store.dropped(resource)
+                pool = [e for e in self._store.lines(resource) if e.seq <= newest]
+                fresh = [e for e in pool if e.seq > mark]
+                lost = max(0, dropped_now - dropped_before - retained)
+                dropped_before, retained = dropped_now, len(pool)
+            mark = newest
+            if lost > 0:
+                self._send(conn, {"dropped_here": lost})
+            self._send_entries(conn, fresh)
 
     def _send_entries(self, conn: socket.socket, entries: list[Any], head: dict[str, Any] | None = None) -> None:
         chunk: list[bytes] = [protocol.encode(head)] if head is not None else []
