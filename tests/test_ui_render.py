@@ -29,7 +29,7 @@ from devloop.ui.render import (
 )
 
 NOW = 1_700_000_000.0
-WHERE = "docker engine 20.10.24 at unix://var/run/docker.sock"
+WHERE = "docker engine 20.10.24 at http+docker://localhost"
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
 
@@ -574,3 +574,11 @@ def test_dashboard_recent_lines_interleave_in_order() -> None:
     recent = dash.recent_lines(sample(), None, 40)
     assert recent == store.lines(None, limit=40)
     assert dash.recent_lines(sample(), "web", 5) == store.lines("web", limit=5)
+
+
+def test_docs_capture_is_the_real_rendering() -> None:
+    """docs/dashboard.md shows this very frame; regenerate the block there when the rendering changes."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "dashboard.md").read_text()
+    block = doc.split("```text\n", 1)[1].split("```", 1)[0]
+    text, _ = screen(sample(), UiState(selected="worker"), width=80, height=34, dropped={"web": 1200})
+    assert block.rstrip("\n").split("\n") == [line.rstrip() for line in text.rstrip("\n").split("\n")]
