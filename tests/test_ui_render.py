@@ -582,3 +582,22 @@ def test_docs_capture_is_the_real_rendering() -> None:
     block = doc.split("```text\n", 1)[1].split("```", 1)[0]
     text, _ = screen(sample(), UiState(selected="worker"), width=80, height=34, dropped={"web": 1200})
     assert block.rstrip("\n").split("\n") == [line.rstrip() for line in text.rstrip("\n").split("\n")]
+
+
+def test_dashboard_without_a_keyboard_still_draws() -> None:
+    """stdin at end of input (or without a file descriptor): no key thread work, frames still drawn."""
+    out = io.StringIO()
+    console = Console(file=out, width=80, height=24, force_terminal=True, color_system=None)
+    with open(os.devnull) as devnull:
+        for source in (devnull, io.StringIO("q")):
+            dash = Dashboard(sample, LogStore(), lambda name: None, lambda: None, console, source)
+            dash.start()
+            try:
+                for _ in range(1000):  # up to 10 s
+                    if dash.frames or dash.errors:
+                        break
+                    threading.Event().wait(0.01)
+            finally:
+                dash.stop()
+            assert dash.frames >= 1 and not dash.errors
+    assert "j/k select" in out.getvalue()

@@ -53,7 +53,7 @@ class Dashboard:
         self._on_trigger = on_trigger
         self._on_quit = on_quit
         self.console = console
-        self._fd = input if isinstance(input, int) or input is None else input.fileno()
+        self._fd = _fileno(input)
         self._interval = 1.0 / max(0.5, fps)
         self._clock = clock
         encoding = (console.encoding or "").lower()
@@ -275,3 +275,13 @@ class Dashboard:
                         self.errors.append(exc)
         finally:
             keys.close()
+
+
+def _fileno(input: IO[Any] | int | None) -> int | None:
+    """The file descriptor keys are read from; None when there is none (no keys, the dashboard still draws)."""
+    if input is None or isinstance(input, int):
+        return input
+    try:
+        return input.fileno()
+    except (AttributeError, ValueError, OSError):  # closed, or a pseudo-file (a test's captured stdin)
+        return None
