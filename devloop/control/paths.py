@@ -106,7 +106,10 @@ def find_endpoint(
             continue
         for name in names:
             if name.endswith(suffix):
-                check_private_dir(directory)
+                try:
+                    check_private_dir(directory)
+                except FileNotFoundError:  # the last `up` just stopped and removed it
+                    break
                 return Endpoint(directory, name[: -len(".sock")])
     return None
 
@@ -115,6 +118,8 @@ def check_private_dir(directory: Path) -> None:
     """Refuse a directory that is a symlink, not ours, or reachable by others (someone may have planted it)."""
     try:
         st = os.lstat(directory)
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise ControlError(f"cannot use the control directory {directory}: {exc.strerror}.") from None
     if not stat.S_ISDIR(st.st_mode):
@@ -132,7 +137,7 @@ def check_private_dir(directory: Path) -> None:
 
 
 def ensure_private_dir(directory: Path) -> None:
-    """Create ``directory`` with mode 0700 (and its parent when it is ours to make), or check an existing one."""
+    """Create ``directory`` with mode 0700, or check an existing one (FileNotFoundError: it vanished meanwhile)."""
     try:
         os.mkdir(directory, 0o700)
     except FileExistsError:

@@ -85,7 +85,6 @@ class ControlServer:
 
     def start(self) -> None:
         """Take the endpoint (refusing when another `up` of this project holds it) and start accepting."""
-        ensure_private_dir(self.endpoint.directory)
         self._take_lock()
         try:
             self._remove_files()  # a crashed `up` left them; its lock is gone, so nobody listens
@@ -147,6 +146,8 @@ class ControlServer:
                 os.close(fd)
         self._wake_r = self._wake_w = -1
         self._cleanup_files()
+        with contextlib.suppress(OSError):  # the last `up` of this user leaves no trace (other ups' files stay)
+            os.rmdir(self.endpoint.directory)
 
     def __enter__(self) -> ControlServer:
         self.start()
@@ -160,7 +161,15 @@ class ControlServer:
     def _take_lock(self) -> None:
         path = self.endpoint.lock
         for _ in range(10):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                ensure_private_dir(self.endpoint.directory)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            except FileNotFoundError:  # another `up` just removed the empty directory: make it again
+                continue
+            except OSError as exc:
+                raise ControlError(
+                    f"cannot create the lock file {path}: {exc.strerror or exc}; check that the folder is yours."
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
