@@ -7,6 +7,8 @@ stays bounded however chatty a service is, and readers can say that lines were d
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
 from collections import deque
@@ -62,11 +64,16 @@ class LogStore:
         """Lines of one resource (or all, interleaved in order) with seq > ``after`` and time >= ``since``;
         the newest ``limit`` when given."""
         with self._cond:
-            if resource is not None:
-                pool = list(self._lines.get(resource, ()))
-            else:
-                pool = sorted((e for q in self._lines.values() for e in q), key=lambda e: e.seq)
-        out = [e for e in pool if e.seq > after and (since is None or e.time >= since)]
+            queues = [self._lines.get(resource, deque())] if resource is not None else list(self._lines.values())
+            if limit is not None:
+                # Only the newest ``limit`` of each queue can be among the newest ``limit`` overall: copy
+                # just those (a frame of a busy dashboard must not copy every stored line).
+                queues = [deque(itertools.islice(reversed(q), limit)) for q in queues]
+                for q in queues:
+                    q.reverse()
+            pools = [list(q) for q in queues]
+        merged = pools[0] if len(pools) == 1 else list(heapq.merge(*pools, key=lambda e: e.seq))
+        out = [e for e in merged if e.seq > after and (since is None or e.time >= since)]
         return out[-limit:] if limit is not None else out
 
     def wait(self, after: int, timeout: float) -> bool:

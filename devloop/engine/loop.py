@@ -156,6 +156,7 @@ class Engine:
         self._forwards: dict[str, list[PortForwardHandle]] = {}
         self._watcher: WatcherLike | None = None
         self._version = 0
+        self._where: str | None = None
         self._snapshot = self._make_snapshot()
         self._snapshot_lock = threading.Lock()
         self._result: int | None = None
@@ -249,10 +250,12 @@ class Engine:
         )
 
     def _describe_target(self) -> str:
-        try:
-            return self.target.describe()
-        except Exception:  # describing must never break the loop
-            return self.target.name
+        if self._where is None:
+            try:
+                self._where = self.target.describe()  # once: it may be a call to the engine or cluster
+            except Exception:  # describing must never break the loop
+                return self.target.name
+        return self._where
 
     # ----------------------------------------------------------------- the loop
 
@@ -653,12 +656,14 @@ class Engine:
                 started = time.monotonic()
                 copies = [FileCopy(local, dest) for local, dest in update.copies]
                 self.target.copy_files(container, copies, list(update.deletes))
+                # recorded as soon as the files are in: a failing run step must not make a re-created
+                # container lose them (they stay in this one, and the fixing save syncs only its own files)
+                self._record_sync(update)
                 for step in update.run:
                     self.sink.log(name, f"run: {step.display}")
                     code = self.target.exec(container, step.argv, self._emit(name))
                     if code != 0:
                         raise DevloopError(f"live update step `{step.display}` exited with {code} in {container.name}")
-                self._record_sync(update)
                 if update.restart:
                     self._restarted_by_us.add(container.id)
                     self.target.restart(container)
