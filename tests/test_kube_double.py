@@ -396,7 +396,7 @@ def test_crash_loop_and_image_pull_failure(core: Any, ns: str, image: str, regis
         "spec": {"containers": [{"name": "main", "image": f"{registry_addr}/devloop-kube-double/none:nope"}]},
     }
     apply(core.patch_namespaced_pod, "crash", ns, crash)
-    apply(core.patch_namespaced_pod, "missing", ns, missing)
+    created_rv = apply(core.patch_namespaced_pod, "missing", ns, missing).metadata.resource_version
 
     def crash_looping() -> Any:
         cs = container_status(core, ns, "crash")
@@ -408,16 +408,23 @@ def test_crash_loop_and_image_pull_failure(core: Any, ns: str, image: str, regis
     assert cs.last_state.terminated.exit_code == 3 and not cs.ready
     assert "dying" in core.read_namespaced_pod_log("crash", ns, previous=True)
 
-    reasons: set[str] = set()
-
-    def pull_backoff() -> bool:
-        cs = container_status(core, ns, "missing")
-        if cs and cs.state.waiting:
-            reasons.add(cs.state.waiting.reason)
-        return "ImagePullBackOff" in reasons
-
-    wait_for("ImagePullBackOff", pull_backoff)
-    assert "ErrImagePull" in reasons
+    # every state the pod went through, from a watch starting at its creation
+    reasons: list[str] = []
+    watch = kubernetes.watch.Watch()
+    for event in watch.stream(
+        core.list_namespaced_pod,
+        ns,
+        field_selector="metadata.name=missing",
+        resource_version=created_rv,
+        timeout_seconds=30,
+    ):
+        statuses = event["object"].status.container_statuses or []
+        waiting = statuses[0].state.waiting if statuses else None
+        if waiting and waiting.reason not in reasons:
+            reasons.append(waiting.reason)
+        if "ImagePullBackOff" in reasons:
+            watch.stop()
+    assert reasons[-2:] == ["ErrImagePull", "ImagePullBackOff"]
     assert core.read_namespaced_pod("missing", ns).status.phase == "Pending"
 
 
