@@ -546,10 +546,9 @@ def test_render_fills_namespace_labels_pods_and_hashes_stably() -> None:
         project="shop",
     )
     assert "namespace" not in role["metadata"]
-    kinds = [
-        o["kind"] for o in ordered([{"kind": "Service"}, {"kind": "CustomResourceDefinition"}, {"kind": "Namespace"}])
-    ]
-    assert kinds == ["Namespace", "CustomResourceDefinition", "Service"]
+    objects = [{"kind": "Deployment"}, {"kind": "Service"}, {"kind": "CustomResourceDefinition"}, {"kind": "Namespace"}]
+    kinds = [o["kind"] for o in ordered(objects)]
+    assert kinds == ["Namespace", "CustomResourceDefinition", "Service", "Deployment"]
 
 
 def test_exec_status_parsing() -> None:

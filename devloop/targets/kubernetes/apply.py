@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from devloop.config.model import WORKLOAD_KINDS
 from devloop.config.resources import (
     LABEL_MANAGED_BY,
     LABEL_PROJECT,
@@ -62,11 +63,15 @@ CLUSTER_PRUNE_KINDS: tuple[tuple[str, str], ...] = (
 
 
 def order_key(kind: str) -> int:
-    return 0 if kind == "Namespace" else 1 if kind == "CustomResourceDefinition" else 2
+    if kind == "Namespace":
+        return 0
+    if kind == "CustomResourceDefinition":
+        return 1
+    return 3 if kind in WORKLOAD_KINDS else 2
 
 
 def ordered(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Namespaces, then CRDs, then the rest; stable."""
+    """Namespaces, then CRDs, then the rest, workloads last (what their pods reference exists first); stable."""
     return sorted(objects, key=lambda o: order_key(str(o.get("kind", ""))))
 
 

@@ -145,8 +145,12 @@ class Kube:
             headers["Content-Type"] = content_type
         payload: Any = None
         if body is not None:
-            payload = body if isinstance(body, str | bytes) else json.dumps(body)
+            # JSON content types: the client's REST layer serialises the object itself; other types
+            # (apply-patch+yaml) are sent as the string given
             headers.setdefault("Content-Type", "application/json")
+            payload = (
+                body if isinstance(body, str | bytes) or headers["Content-Type"].endswith("json") else json.dumps(body)
+            )
         _, url, header_params, _, _ = self.api_client.param_serialize(
             method=method,
             resource_path=path,

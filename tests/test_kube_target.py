@@ -1,0 +1,367 @@
+"""The kubernetes target end to end: `devloop ci`, `up` and `down` as a user runs them (a real process, the real
+`kubernetes` client) against the Kubernetes API double (tests/kube_double), whose pods are real Docker
+containers pulling the images devloop pushed to the test registry.
+
+With DEVLOOP_TEST_KUBE_CONTEXT=<context> (e.g. kind-devloop) the same tests run against that real cluster
+instead (KUBECONFIG as usual); see CONTRIBUTING.md. Every test works in its own namespace and tears it down.
+The safety tests (refused context, unreachable cluster) need neither.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support import docker_env, images
+from tests.support.projects import (
+    HTTP_READY,
+    Image,
+    configmap,
+    container,
+    deployment,
+    free_port,
+    job,
+    service,
+    write_project,
+)
+from tests.test_e2e_docker import HANG, Running, _argv, get, output, run_devloop
+
+REAL_CONTEXT = os.environ.get("DEVLOOP_TEST_KUBE_CONTEXT", "")
+PROJECT_LABEL = "devloop.dev/project"
+
+
+@dataclass
+class Cluster:
+    kubeconfig: str
+    context: str
+
+    def env(self) -> dict[str, str]:
+        return {"KUBECONFIG": self.kubeconfig}
+
+    def api(self) -> Any:
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=self.kubeconfig, context=self.context, client_configuration=configuration)
+        return client.ApiClient(configuration)
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    if REAL_CONTEXT:
+        paths = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        yield Cluster(paths, REAL_CONTEXT)
+        return
+    double = request.getfixturevalue("kube_double")
+    yield Cluster(str(double.kubeconfig_path), double.context)
+
+
+class KubeProject:
+    def __init__(self, root: Path, name: str, cluster: Cluster, request: pytest.FixtureRequest) -> None:
+        self.root = root
+        self.name = name
+        self.namespace = name
+        self.cluster = cluster
+        self._request = request
+
+    def ref(self, image: str) -> str:
+        return f"{self.name}/{image}"
+
+    def write(self, **kwargs: Any) -> KubeProject:
+        kubernetes = {"context": self.cluster.context, "namespace": self.namespace, **kwargs.pop("kubernetes", {})}
+        write_project(self.root, self.name, kubernetes=kubernetes, **kwargs)
+        return self
+
+    def run(self, *args: str) -> Any:
+        return run_devloop(self.root, *args, target="kubernetes", env=self.cluster.env())
+
+    def start(self, *args: str) -> Running:
+        running = Running(_argv(self.root, args, "kubernetes"), self.cluster.env())
+        self._request.addfinalizer(running.kill)
+        return running
+
+    def pods(self) -> list[Any]:
+        from kubernetes import client
+
+        with self.cluster.api() as api:
+            items = (
+                client.CoreV1Api(api)
+                .list_namespaced_pod(self.namespace, label_selector=f"{PROJECT_LABEL}={self.name}")
+                .items
+            )
+        return [p for p in items if p.metadata.deletion_timestamp is None]
+
+    def deployments(self) -> list[str]:
+        from kubernetes import client
+
+        with self.cluster.api() as api:
+            items = (
+                client.AppsV1Api(api)
+                .list_namespaced_deployment(self.namespace, label_selector=f"{PROJECT_LABEL}={self.name}")
+                .items
+            )
+        return [d.metadata.name for d in items]
+
+    def namespace_exists(self) -> bool:
+        from kubernetes import client
+
+        with self.cluster.api() as api:
+            names = [n.metadata.name for n in client.CoreV1Api(api).list_namespace().items]
+        return self.namespace in names
+
+
+@pytest.fixture
+def kproject(
+    tmp_path: Path, unique_name: str, cluster: Cluster, request: pytest.FixtureRequest
+) -> Iterator[KubeProject]:
+    missing = images.busybox_missing()
+    if missing is not None:
+        docker_env.unavailable(f"{missing}: run scripts/setup-system")
+    proj = KubeProject(tmp_path / unique_name, unique_name, cluster, request)
+    yield proj
+    if (proj.root / "devloop.yaml").exists():
+        proj.run("down", "--delete-namespaces", "--prune-images")
+
+
+def web(
+    p: KubeProject, *, www: str = "v1\n", live_update: dict[str, Any] | None = None, **resource: Any
+) -> KubeProject:
+    """A Deployment `web`: busybox httpd on 8080 (a readiness probe), printing `started` each time it starts;
+    its Service and a ConfigMap it reads an environment variable from."""
+    env = [{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "web-config", "key": "greeting"}}}]
+    app = container(
+        "web",
+        p.ref("web"),
+        ["sh", "-c", 'echo "started $GREETING"; exec httpd -f -p 8080 -h /www'],
+        env=env,
+        ports=[{"containerPort": 8080}],
+        readinessProbe=dict(HTTP_READY),
+    )
+    settings = {"live_update": live_update} if live_update else {}
+    return p.write(
+        objects=[deployment("web", [app]), service("web", 8080), configmap("web-config", {"greeting": "hello"})],
+        images=[Image("web", p.ref("web"), lines=["COPY www /www"], files={"www/index.html": www}, settings=settings)],
+        resources={"web": {"readiness_timeout": 60, **resource}},
+    )
+
+
+def wait_for(check: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {timeout:.0f} s")
+
+
+# ------------------------------------------------------------------------------------------- ci / up / down
+
+
+def test_ci_deploys_waits_until_ready_and_down_removes_everything(kproject: KubeProject) -> None:
+    p = web(kproject)
+    objects = yaml.safe_load_all((p.root / "k8s.yaml").read_text())
+    migrate = job("migrate", [container("migrate", p.ref("web"), ["sh", "-c", "echo migrated"])])
+    write_project(
+        p.root,
+        p.name,
+        objects=[*objects, migrate],
+        kubernetes={"context": p.cluster.context, "namespace": p.namespace},
+        images=[Image("web", p.ref("web"), lines=["COPY www /www"], files={"www/index.html": "v1\n"})],
+        resources={"web": {"readiness_timeout": 60}},
+    )
+    result = p.run("ci", "--timeout", "120")
+    assert result.returncode == 0, output(result)
+    assert p.deployments() == ["web"]
+    assert p.namespace_exists()  # devloop created the namespace
+
+    again = p.run("ci", "--timeout", "120")  # nothing changed: nothing is re-applied, no new rollout
+    assert again.returncode == 0, output(again)
+    pods_before = {pod.metadata.name for pod in p.pods()}
+
+    down = p.run("down")
+    assert down.returncode == 0, output(down)
+    assert "Deployment web" in down.stdout and "Service web" in down.stdout
+    assert p.deployments() == [] and p.pods() == []
+    assert pods_before  # there were pods, now gone
+    assert p.namespace_exists()  # kept without --delete-namespaces
+    gone = p.run("down", "--delete-namespaces")
+    assert gone.returncode == 0, output(gone)
+    assert f"namespace {p.namespace}" in gone.stdout
+
+
+def test_ci_fails_with_the_crash_loop_reason_and_logs(kproject: KubeProject) -> None:
+    p = kproject.write(
+        objects=[
+            deployment("crash", [container("crash", kproject.ref("crash"), ["sh", "-c", "echo boom-$((1+1)); exit 3"])])
+        ],
+        images=[Image("crash", kproject.ref("crash"))],
+    )
+    result = p.run("ci", "--timeout", "120")
+    assert result.returncode == 1, output(result)
+    text = result.stdout + result.stderr
+    assert "crash loop" in text and "exited with 3" in text, output(result)
+    assert "boom-2" in text
+
+
+def test_ci_fails_with_the_image_pull_reason(kproject: KubeProject) -> None:
+    p = kproject.write(
+        objects=[deployment("ghost", [container("ghost", "127.0.0.1:5001/devloop-test/missing:nope", ["true"])])]
+    )
+    result = p.run("ci", "--timeout", "120")
+    assert result.returncode == 1, output(result)
+    assert "image pull failed" in result.stdout + result.stderr, output(result)
+
+
+# ------------------------------------------------------------------------------------------- up: live update, forwards
+
+
+def test_up_live_update_over_exec_restart_keeps_files_and_forward_follows_new_pods(kproject: KubeProject) -> None:
+    port = free_port()
+    p = web(
+        kproject,
+        live_update={"sync": [{"src": "www", "dest": "/www"}], "restart": True},
+        port_forwards=[f"{port}:8080"],
+    )
+    running = p.start("up")
+    running.wait_line(r"web.*ready", timeout=HANG)
+    url = f"http://127.0.0.1:{port}/index.html"
+    assert wait_for(lambda: get(url) == "v1\n", "the forward serves v1")
+    first_pods = {pod.metadata.name for pod in p.pods()}
+    starts = running.text.count("started hello")
+
+    (p.root / "web" / "www" / "index.html").write_text("v2\n")
+    (p.root / "web" / "www" / "new.html").write_text("new\n")
+    wait_for(lambda: get(url) == "v2\n", "the live-updated file is served")
+    assert get(f"http://127.0.0.1:{port}/new.html") == "new\n"
+    assert {pod.metadata.name for pod in p.pods()} == first_pods  # the same pod: no rebuild, no rollout
+    # restart: true restarted the main process inside the same container (it printed `started` again),
+    # and the synced files survived the restart
+    wait_for(lambda: running.text.count("started hello") > starts, "the process restarted")
+    assert get(url) == "v2\n"
+    assert all(cs.restart_count == 0 for pod in p.pods() for cs in pod.status.container_statuses or [])
+
+    (p.root / "web" / "www" / "new.html").unlink()
+    wait_for(lambda: get(f"http://127.0.0.1:{port}/new.html") is None, "the deleted file is gone")
+
+    # a manifest change rolls out a new pod: the same local port now reaches the new pod
+    docs = list(yaml.safe_load_all((p.root / "k8s.yaml").read_text()))
+    docs[2]["data"]["greeting"] = "hi again"
+    docs[0]["spec"]["template"]["metadata"]["annotations"] = {"rev": "2"}
+    (p.root / "k8s.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    wait_for(lambda: {pod.metadata.name for pod in p.pods()} - first_pods, "a new pod", timeout=HANG)
+    wait_for(lambda: "started hi again" in running.text, "the new pod started")
+    assert wait_for(lambda: get(url) in ("v1\n", "v2\n"), "the forward reaches the new pod")
+    assert running.interrupt() == 130, running.text
+
+
+# ------------------------------------------------------------------------------------------- safety
+
+
+class Recorder:
+    """A TCP listener that records every connection made to it (and never answers)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("0.0.0.0", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for conn in self._held:
+            conn.close()
+        self.sock.close()
+
+
+def safety_project(tmp_path: Path, name: str, server: str) -> tuple[Path, dict[str, str]]:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": name,
+                "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+                "clusters": [{"name": name, "cluster": {"server": server}}],
+                "users": [{"name": name, "user": {"token": "x"}}],
+            }
+        )
+    )
+    root = write_project(
+        tmp_path / "proj", "safety", objects=[deployment("web", [container("web", "busybox", ["true"])])]
+    )
+    return root, {"KUBECONFIG": str(kubeconfig)}
+
+
+def host_address() -> str:
+    """A non-loopback address of this machine (so the context does not count as local)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            address: str = s.getsockname()[0]
+        except OSError:
+            address = ""
+    if not address or address.startswith("127."):
+        pytest.skip("this machine has no non-loopback address to pose as a remote cluster")
+    return address
+
+
+@pytest.mark.parametrize("command", ["ci", "up", "down"])
+def test_refused_context_exits_2_before_any_connection(tmp_path: Path, command: str) -> None:
+    recorder = Recorder()
+    try:
+        root, env = safety_project(tmp_path, "prod-cluster", f"https://{host_address()}:{recorder.port}")
+        args = [command] + (["--no-watch"] if command == "up" else [])
+        result = run_devloop(root, *args, target="kubernetes", env=env)
+        time.sleep(0.3)  # let the recorder accept anything that might have been attempted
+        assert result.returncode == 2, output(result)
+        assert "prod-cluster" in result.stderr and "allow_contexts" in result.stderr
+        assert recorder.connections == 0
+    finally:
+        recorder.close()
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent"])
+def test_unreachable_cluster_fails_fast_naming_context_and_server(tmp_path: Path, kind: str) -> None:
+    recorder = Recorder() if kind == "silent" else None
+    port = recorder.port if recorder else free_port()
+    try:
+        server = f"https://127.0.0.1:{port}"
+        root, env = safety_project(tmp_path, "kind-gone", server)
+        started = time.monotonic()
+        result = run_devloop(root, "ci", target="kubernetes", env=env)
+        seconds = time.monotonic() - started
+        assert result.returncode == 1, output(result)
+        assert "kind-gone" in result.stderr and server in result.stderr, output(result)
+        print(f"unreachable ({kind}) cluster reported after {seconds:.1f} s")
+    finally:
+        if recorder:
+            recorder.close()
