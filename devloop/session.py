@@ -21,6 +21,7 @@ from devloop.targets.base import Target
 
 if TYPE_CHECKING:
     from devloop.engine.ignore import WatchIgnore
+    from devloop.targets.resolve import KubeContext
 
 
 @dataclass
@@ -43,6 +44,8 @@ def choose_target(env: Environment, project: Project) -> str:
     kube = None
     if choice in ("auto", "kubernetes"):
         kube = read_kube_context(env.env, env.options.context or project.config.kubernetes.context)
+        if choice == "auto" and kube is not None and not _context_allowed(kube, project):
+            kube = None  # auto never picks a context that is neither local nor allowed (cli.md)
     answers = choice != "kubernetes" and docker_available(env.env)
     return resolve_target(choice, kube_context=kube, docker_answers=answers, docker_host=docker_host(env))
 
@@ -53,7 +56,19 @@ def make_target(env: Environment, project: Project) -> Target:
         from devloop.targets.docker import DockerTarget
 
         return DockerTarget(env=env.env)
-    raise AssertionError(name)  # resolve_target refuses what this version cannot do
+    from devloop.targets.kubernetes import KubernetesTarget
+
+    # KubernetesTarget pins the context and refuses (exit 2) one that is neither local nor allowed before
+    # anything connects: the constructor only reads the kubeconfig.
+    return KubernetesTarget(
+        env=env.env, context=env.options.context, namespace=env.options.namespace, config=project.config
+    )
+
+
+def _context_allowed(kube: KubeContext, project: Project) -> bool:
+    from devloop.targets.resolve import is_local_context
+
+    return is_local_context(kube) or kube.name in project.config.kubernetes.allow_contexts
 
 
 def make_builder(env: Environment, project: Project) -> Builder:

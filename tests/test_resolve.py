@@ -69,5 +69,7 @@ def test_resolution_order() -> None:
     with pytest.raises(TargetUnavailableError) as err:
         resolve.resolve_target("docker", kube_context=None, docker_answers=False, docker_host="h")
     assert err.value.exit_code == 1
+    assert resolve.resolve_target("kubernetes", kube_context=kube, docker_answers=True, docker_host="h") == "kubernetes"
+    assert resolve.resolve_target("auto", kube_context=kube, docker_answers=True, docker_host="h") == "kubernetes"
     with pytest.raises(UsageError):
-        resolve.resolve_target("kubernetes", kube_context=kube, docker_answers=True, docker_host="h")
+        resolve.resolve_target("elsewhere", kube_context=kube, docker_answers=True, docker_host="h")

@@ -16,7 +16,7 @@ LOCAL_CONTEXT_NAMES = ("docker-desktop", "docker-for-desktop", "rancher-desktop"
 LOCAL_CONTEXT_PREFIXES = ("kind-", "k3d-", "colima")
 
 #: Whether this version of devloop can deploy to a Kubernetes cluster (the kubernetes target).
-KUBERNETES_SUPPORTED = False
+KUBERNETES_SUPPORTED = True
 
 
 @dataclass(frozen=True)
