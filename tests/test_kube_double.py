@@ -334,6 +334,18 @@ def test_deployment_pod_logs_exec_and_portforward(core: Any, apps: Any, ns: str,
     follow.close()
 
     assert run(["sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, "out\n", "err\n")
+    missing = stream(
+        core.connect_get_namespaced_pod_exec,
+        name,
+        ns,
+        command=["no-such-tool"],
+        stdout=True,
+        stderr=True,
+        _preload_content=False,
+    )
+    missing.run_forever(timeout=10)
+    error = json.loads(missing.read_channel(3))  # a real cluster answers InternalError, not an exit code
+    assert error["reason"] == "InternalError" and "no-such-tool" in error["message"]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         data = b"synced over exec\n"
@@ -518,3 +530,66 @@ def test_stop_removes_every_container(docker_client: Any, registry_addr: str, im
     assert not Path(double.kubeconfig_path).exists()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", double.port), timeout=2).close()
+
+
+def test_statefulset_and_daemonset(core: Any, apps: Any, ns: str, image: str) -> None:
+    template = {
+        "metadata": {"labels": {"app": "db"}},
+        "spec": {
+            "terminationGracePeriodSeconds": 0,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": image,
+                    "command": ["sh", "-c", "exec sleep 600"],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                }
+            ],
+        },
+    }
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 2,
+            "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": template,
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                }
+            ],
+        },
+    }
+    ds_template = {
+        "metadata": {"labels": {"app": "agent"}},
+        "spec": {
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "main", "image": image, "command": ["sleep", "600"]}],
+        },
+    }
+    ds = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": ds_template},
+    }
+    apply(apps.patch_namespaced_stateful_set, "db", ns, sts)
+    apply(apps.patch_namespaced_daemon_set, "agent", ns, ds)
+    status = wait_for(
+        "2 ready StatefulSet pods",
+        lambda: (s := apps.read_namespaced_stateful_set("db", ns).status).ready_replicas == 2 and s,
+    )
+    assert status.current_revision == status.update_revision and status.observed_generation == 1
+    pods = sorted(p.metadata.name for p in core.list_namespaced_pod(ns, label_selector="app=db").items)
+    assert pods == ["db-0", "db-1"]
+    claims = sorted(c.metadata.name for c in core.list_namespaced_persistent_volume_claim(ns).items)
+    assert claims == ["data-db-0", "data-db-1"]
+    ds_status = wait_for(
+        "the DaemonSet pod ready",
+        lambda: (s := apps.read_namespaced_daemon_set("agent", ns).status).number_ready == 1 and s,
+    )
+    assert ds_status.desired_number_scheduled == 1 and ds_status.updated_number_scheduled == 1

@@ -6,9 +6,10 @@ joined to the sandbox's network namespace. The containers are planned with the d
 :func:`devloop.targets.docker.pods.plan_resource` (env, envFrom, ConfigMap/Secret files, emptyDir and claim
 volumes, security context, limits) and readiness probes run with its ``probes`` module.
 
-Images that name a registry host (``127.0.0.1:5001/app:tag``) are always pulled, as a node would: an image
-that was not pushed fails with ErrImagePull, then ImagePullBackOff. Other references are used when the local
-engine has them (as on a cluster sharing the engine), else pulled. Each restart makes a new container (so
+Images that name a registry host (``127.0.0.1:5001/app:tag``) are always pulled (unless imagePullPolicy is
+Never), as a node without them would: an image that was not pushed fails with ErrImagePull, then
+ImagePullBackOff. Other references are used when the local engine has them (as on a cluster sharing the
+engine), else pulled. Each restart makes a new container (so
 ``previous`` logs are the last run's); restarts back off 1, 2, 4, 8, 10 s with state CrashLoopBackOff.
 Everything carries the label ``devloop.dev/kube-double=<double id>``.
 """
@@ -381,12 +382,23 @@ class PodWorker:
         delay = 1.0
         while True:
             error = ""
-            needs_pull = qualified(c.image)
+            policy = str(self.container_spec(c).get("imagePullPolicy") or "")
+            needs_pull = qualified(c.image) and policy != "Never"
             if not needs_pull:
                 try:
                     api.inspect_image(c.image)
                 except docker.errors.ImageNotFound:
                     needs_pull = True
+                    if policy == "Never":
+                        c.state = {
+                            "waiting": {
+                                "reason": "ErrImageNeverPull",
+                                "message": (f'Container image "{c.image}" is not present with pull policy of Never'),
+                            }
+                        }
+                        self.write_status()
+                        self.sleep(1.0)
+                        continue
             if needs_pull:
                 try:
                     repo, tag = c.image, None
