@@ -227,6 +227,7 @@ def test_second_server_for_the_same_project_is_refused(
     assert f"pid {os.getpid()}" in message
     assert "already running for project shop" in message
     assert info.value.exit_code == 1
+    other.close()  # closing the refused one must not remove the files of the running one
     # the first one is untouched and still answers
     assert client.status()[0].project == "shop"
     assert server.socket_path.exists()

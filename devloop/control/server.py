@@ -209,12 +209,13 @@ class ControlServer:
                 os.unlink(path)
 
     def _cleanup_files(self) -> None:
+        if self._lock_fd is None:  # never started, or refused: the files are another `up`'s
+            return
         self._remove_files()
-        if self._lock_fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.endpoint.lock)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.endpoint.lock)
+        os.close(self._lock_fd)
+        self._lock_fd = None
 
     # ------------------------------------------------------------------ accepting
 
