@@ -106,13 +106,19 @@ def up(
     resources: Resources = None,
     watch: Annotated[bool, typer.Option("--watch/--no-watch", help="Update on file changes.")] = True,
     parallel: Parallel = 3,
+    tui: Annotated[
+        bool | None,
+        typer.Option("--tui/--no-tui", help="Dashboard (default on a terminal) or plain lines.", show_default=False),
+    ] = None,
 ) -> None:
     """Build, deploy and watch: update on every change until stopped (workloads keep running)."""
     import devloop.commands.up as command
 
     env = _env(ctx)
     _finish(
-        run_command(env, lambda: command.run(env, resources=tuple(resources or ()), watch=watch, parallel=parallel))
+        run_command(
+            env, lambda: command.run(env, resources=tuple(resources or ()), watch=watch, parallel=parallel, tui=tui)
+        )
     )
 
 

@@ -71,6 +71,8 @@ def candidate_dirs(env: Mapping[str, str] | None = None, *, tmp_root: str | None
             out.append(Path(xdg) / "devloop")
     root = tmp_root if tmp_root is not None else tempfile.gettempdir()
     out.append(Path(root) / f"devloop-{os.getuid()}")
+    if tmp_root is None and os.path.realpath(root) != "/tmp" and os.path.isdir("/tmp"):
+        out.append(Path("/tmp") / f"devloop-{os.getuid()}")  # a TMPDIR too long for a socket path
     return out
 
 
