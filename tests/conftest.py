@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.kube_double.fixture import kube_double  # noqa: F401 - the fixture, see tests/kube_double/fixture.py
+from tests.kube_double.fixture import kube_cluster, kube_double  # noqa: F401 - fixtures, see tests/kube_double/fixture.py
 from tests.support import docker_env, images
 
 DOCKER_FIXTURES = frozenset({"docker_client", "registry_addr"})

@@ -341,6 +341,7 @@ class KubeDouble:
         self.kubelet = Kubelet(self, docker_client)
         self._thread: threading.Thread | None = None
         self.stopped = False
+        self.is_double = True
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
