@@ -29,7 +29,7 @@ from devloop.ui.render import (
 )
 
 NOW = 1_700_000_000.0
-WHERE = "docker engine 20.10.24 at http+docker://localhost"
+WHERE = "docker 20.10.24 (unix:///var/run/docker.sock)"
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
 
@@ -172,7 +172,7 @@ def test_header_has_project_where_and_counts() -> None:
     assert "shop" in header and WHERE in header
     assert "3 ready · 5 updating · 1 failed of 11" in header  # ready+completed; busy+starting
     narrow = rows(screen(sample(), width=80)[0])
-    assert "shop" in narrow[0] and "docker engine" in narrow[0]
+    assert "shop" in narrow[0] and "docker 20.10.24" in narrow[0]
     assert narrow[1].startswith("3 ready · 5 updating · 1 failed")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tarfile
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -120,7 +121,10 @@ class DockerTarget:
     def describe(self) -> str:
         with engine_call("asking the Docker engine for its version"):
             version = self.client.version()
-        return f"docker engine {version.get('Version', '?')} at {self.api.base_url}"
+        number = str(version.get("Version", "?")).split("+")[0]  # "20.10.24+dfsg1" -> "20.10.24"
+        env = self._env if self._env is not None else os.environ
+        where = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        return f"docker {number} ({where})"
 
     def prepare(self, project: Project) -> None:
         self._ensure_network(project)
