@@ -346,3 +346,21 @@ def test_sigterm_ignoring_pid1_is_detected(docker_client: Any, busybox_image: st
     finally:
         plain.remove(force=True)
         trapping.remove(force=True)
+
+
+def test_pod_that_lost_its_container_is_recreated(
+    target: DockerTarget, unique_name: str, busybox_image: str, docker_client: Any
+) -> None:
+    """An app container removed behind devloop's back comes back, as a ReplicaSet would re-create its pod."""
+    app = deployment("keep", [{"name": "main", "image": busybox_image, "command": ["sleep", "3600"]}])
+    proj = project(unique_name, [app])
+    deploy(target, proj, "keep")
+    (before,) = wait_phase(target, proj, "keep", Phase.READY).containers
+    docker_client.containers.get(before.id).remove(force=True)
+
+    def replaced() -> Any:
+        status = target.status(proj, proj.resources[-1])
+        ids = [c.id for c in status.containers]
+        return status if status.phase is Phase.READY and ids and before.id not in ids else None
+
+    wait_for(replaced, "a re-created pod", timeout=30)

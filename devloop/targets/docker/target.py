@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import tarfile
+import logging
 import os
+import tarfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +34,11 @@ from devloop.targets.docker.logs import follow_logs
 from devloop.targets.docker.pause import ensure_pause_image
 from devloop.targets.docker.pods import plan_resource, wanted_replicas
 from devloop.targets.docker.runtime import ProjectRuntime, group_pods, ignores_sigterm, labels_of
+
+log = logging.getLogger("devloop.docker")
+
+#: seconds between two attempts to re-create pods that lost a container behind devloop's back
+RECONCILE_EVERY = 5.0
 
 #: Object kinds that the docker target uses (workloads, and what pods reference or Services).
 USED_KINDS = frozenset(
@@ -69,6 +76,9 @@ class DockerTarget:
         self._forwards: list[PortForward] = []
         self._closing = threading.Event()
         self._owners: dict[str, tuple[int, int]] = {}
+        self._last_requests: dict[tuple[str, str], DeployRequest] = {}
+        self._reconciled: dict[tuple[str, str], float] = {}
+        self._reconcilers: list[threading.Thread] = []
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -136,6 +146,7 @@ class DockerTarget:
 
     def apply(self, request: DeployRequest) -> DeployResult:
         project, resource = request.project, request.resource
+        self._last_requests[(request.project.name, request.resource.name)] = request
         workload = _workload(request)
         ignored = sorted({f"{o.kind}/{o.name}" for o in request.objects if o.kind not in USED_KINDS})
         warnings: list[str] = []
@@ -187,6 +198,7 @@ class DockerTarget:
         return DeployResult(True, ", ".join(parts), tuple(warnings))
 
     def delete(self, project: Project, resource_name: str) -> None:
+        self._last_requests.pop((project.name, resource_name), None)
         rt = self._runtime(project)
         with engine_call(f"deleting resource {resource_name}"), rt.lock:
             existing = self.api.containers(all=True, filters={"label": L.resource_filter(project.name, resource_name)})
@@ -199,7 +211,10 @@ class DockerTarget:
             return RuntimeStatus(Phase.READY, detail="no workload")
         try:
             rt = self._runtime(project)
-            return rt.status(resource.name, wanted, workload.kind)
+            status = rt.status(resource.name, wanted, workload.kind)
+            if status.phase in (Phase.ABSENT, Phase.PENDING, Phase.RUNNING) and workload.kind not in ("Job", "CronJob"):
+                self._reconcile_if_incomplete(project, resource, rt, wanted)
+            return status
         except Exception as exc:
             if is_connection_error(exc) or type(exc).__name__ == "TargetUnavailableError":
                 return RuntimeStatus(
@@ -209,6 +224,33 @@ class DockerTarget:
                     detail="engine unreachable",
                 )
             raise
+
+    def _reconcile_if_incomplete(self, project: Project, resource: Resource, rt: ProjectRuntime, wanted: int) -> None:
+        """Like a ReplicaSet: a pod that lost its sandbox or an app container (removed behind devloop's back)
+        is re-created from the last deploy of the resource, at most every few seconds, in the background."""
+        from devloop.config.resources import containers
+
+        key = (project.name, resource.name)
+        request = self._last_requests.get(key)
+        if request is None or resource.workload is None:
+            return
+        apps = len(containers(resource.workload, init=False, ephemeral=False))
+        members = [s for s in rt.snapshot() if labels_of(s).get(L.RESOURCE) == resource.name]
+        complete = sum(1 for pod in group_pods(members).values() if pod.sandbox is not None and len(pod.apps) == apps)
+        now = time.monotonic()
+        if complete >= wanted or now - self._reconciled.get(key, 0.0) < RECONCILE_EVERY:
+            return
+        self._reconciled[key] = now
+
+        def work() -> None:
+            try:
+                self.apply(request)
+            except Exception as exc:  # reported by the next status; never kill the caller
+                log.debug("re-creating pods of %s failed: %s", resource.name, exc)
+
+        thread = threading.Thread(target=work, name=f"devloop-reconcile-{resource.name}", daemon=True)
+        self._reconcilers = [t for t in self._reconcilers if t.is_alive()] + [thread]
+        thread.start()
 
     def stream_logs(
         self, project: Project, resource: Resource, on_line: Callable[[LogLine], None], stop: StopToken
@@ -365,6 +407,8 @@ class DockerTarget:
     def down(self, project_name: str, *, prune_images: bool = False, delete_namespaces: bool = False) -> list[str]:
         import docker.errors
 
+        for key in [k for k in self._last_requests if k[0] == project_name]:
+            self._last_requests.pop(key, None)
         with self._lock:
             rt = self._runtimes.pop(project_name, None)
             self._networks.pop(project_name, None)
@@ -398,6 +442,9 @@ class DockerTarget:
 
     def close(self) -> None:
         self._closing.set()
+        self._last_requests.clear()
+        for thread in self._reconcilers:
+            thread.join(timeout=10)
         with self._lock:
             forwards = list(self._forwards)
             self._forwards.clear()
