@@ -317,3 +317,30 @@ def test_watcher_overflow_rebuilds_every_image(tmp_path: Path) -> None:
         engine.post(FilesChanged(frozenset(), frozenset(), overflow=True))
         run.wait_for(lambda: len(builder.builds) == 2, "a rebuild of the only image")
         assert any("lost events" in m for m in sink.messages)
+
+
+def test_failed_run_step_is_not_cleared_by_a_runtime_change(tmp_path: Path) -> None:
+    from devloop.config.model import RunStep
+    from devloop.engine.events import FilesChanged
+
+    project = make_project(tmp_path)
+    image = project.config.images[0]
+    assert image.live_update is not None
+    failing = LiveUpdate(sync=image.live_update.sync, run=(RunStep("check"),))
+    config = project.config
+    images = (ImageSpec(ref=image.ref, context=image.context, dockerfile=image.dockerfile, live_update=failing),)
+    project = assemble(
+        Config(path=config.path, name=config.name, images=images, resources=config.resources),
+        [r.objects[0] for r in project.resources],
+    )
+    target, builder = FakeTarget(exec_codes={"check": 3}), FakeBuilder()
+    engine, sink = engine_for(project, target, builder, mode="up", watch=False)
+    with Runner(engine) as run:
+        run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "all ready")
+        engine.post(FilesChanged(frozenset({image.context / "app" / "a.py"}), frozenset()))
+        run.wait_for(lambda: run.status("api") is Status.FAILED, "the run step failing")
+        target.recreate("api")  # a runtime change (new container) must not turn it green
+        time.sleep(0.3)
+        assert run.status("api") is Status.FAILED, (sink.lines, sink.states[-4:])
+        view = engine.snapshot().resource("api")
+        assert view is not None and "`check` exited with 3" in view.reason

@@ -332,8 +332,10 @@ class Engine:
             self._set(event.resource, Status.PENDING, "rebuilding: live update not possible")
             return
         if event.record is None:
+            state.update_failed = True
             self._set(event.resource, Status.FAILED, event.error, event.error_lines)
             return
+        state.update_failed = False
         state.last_update = event.record
         state.deployed = True
         state.deploy_seq += 1
@@ -365,7 +367,8 @@ class Engine:
         if runtime.phase in (Phase.RUNNING, Phase.READY) and self._check_new_containers(name, runtime):
             self._set(name, Status.PENDING, "re-syncing live-updated files")
             return
-        if state.status is Status.FAILED and state.dirty:
+        if state.status is Status.FAILED and (state.dirty or state.update_failed):
+            self._publish()  # a failed build, test or run step stands until the next update
             return
         phase = runtime.phase
         seen = self._ready_seen.get(name)
@@ -692,12 +695,16 @@ class Engine:
             return None
         copies = tuple((local, dest) for dest, local in sorted(record.items()) if local is not None)
         deletes = tuple(dest for dest, local in sorted(record.items()) if local is None)
+        # The run steps a fresh container needs: those the recorded changes would trigger (and untriggered ones).
+        changed = [Path(local) for local, _ in copies]
+        steps = decide.decide_image_update(image, changed, [], has_running_container=True).run if changed else ()
         return decide.ImageUpdate(
             ref,
             "live",
             "re-sync",
             copies=copies,
             deletes=deletes,
+            run=steps,
             restart=image.live_update.restart,
             changed=tuple(dest for dest, _ in sorted(record.items())),
         )

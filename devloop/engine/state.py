@@ -98,6 +98,7 @@ class ResourceState:
     port_forwards: tuple[str, ...] = ()
     ever_ready: bool = False
     deployed: bool = False  # applied at least once by this run
+    update_failed: bool = False  # the last update (test, build, deploy, run step) failed: runtime cannot clear it
     dirty: bool = True  # needs an update (first deploy, or files changed)
     full_build: bool = True  # the pending update must build (not only live update)
     pending_changes: int = 0
