@@ -365,3 +365,25 @@ def test_unreachable_cluster_fails_fast_naming_context_and_server(tmp_path: Path
     finally:
         if recorder:
             recorder.close()
+
+
+def test_live_update_without_tar_in_the_image_says_so(kproject: KubeProject) -> None:
+    p = kproject
+    app = container("web", p.ref("web"), ["httpd", "-f", "-p", "8080", "-h", "/www"], readinessProbe=dict(HTTP_READY))
+    p.write(
+        objects=[deployment("web", [app])],
+        images=[
+            Image(
+                "web",
+                p.ref("web"),
+                lines=["COPY www /www", "RUN rm /bin/tar"],
+                files={"www/index.html": "v1\n"},
+                settings={"live_update": {"sync": [{"src": "www", "dest": "/www"}]}},
+            )
+        ],
+        resources={"web": {"readiness_timeout": 60}},
+    )
+    running = p.start("up")
+    running.wait_line(r"web.*ready", timeout=HANG)
+    (p.root / "web" / "www" / "index.html").write_text("v2\n")
+    running.wait_line(r"needs `tar` in the image", timeout=HANG)

@@ -439,7 +439,13 @@ class KubernetesTarget:
             raise ContainerGoneError(f"pod {pod_name} is gone")
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
         supervised = str(annotations.get(live.SUPERVISED_ANNOTATION, "")).split(",")
-        if name not in supervised or (pod.get("spec") or {}).get("shareProcessNamespace"):
+        if (pod.get("spec") or {}).get("shareProcessNamespace"):
+            raise DevloopError(
+                f"live_update.restart cannot restart the process of {container.name} in place: its pod uses "
+                "shareProcessNamespace, so devloop's supervisor is not PID 1; remove restart: true or "
+                "shareProcessNamespace (see docs/kubernetes.md)."
+            )
+        if name not in supervised:  # deployed before restart: true was set: redeploy with the supervisor
             raise ContainerGoneError(f"container {container.name} does not run under devloop's restart supervisor")
         out: list[str] = []
         code, message = self._exec(container, live.RESTART_ARGV, out.append)
