@@ -18,13 +18,18 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
-def format_ago(seconds: float) -> str:
-    """`4s ago`, `3m ago`, `2h ago`, `3d ago` (never negative)."""
+def short_age(seconds: float) -> str:
+    """`4s`, `3m`, `2h`, `3d` (never negative)."""
     seconds = max(0.0, seconds)
     if seconds < 60:
-        return f"{int(seconds)}s ago"
+        return f"{int(seconds)}s"
     if seconds < 3600:
-        return f"{int(seconds // 60)}m ago"
+        return f"{int(seconds // 60)}m"
     if seconds < 86400:
-        return f"{int(seconds // 3600)}h ago"
-    return f"{int(seconds // 86400)}d ago"
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def format_ago(seconds: float) -> str:
+    """`4s ago`, `3m ago`, `2h ago`, `3d ago` (never negative)."""
+    return f"{short_age(seconds)} ago"

@@ -27,6 +27,7 @@ from rich.console import Group
 from rich.style import Style
 from rich.text import Text
 
+from devloop.durations import short_age
 from devloop.engine.logstore import LogEntry
 from devloop.engine.state import ResourceView, Snapshot, Status
 
@@ -128,17 +129,6 @@ def name_colour(name: str) -> str:
     return NAME_COLOURS[zlib.crc32(name.encode()) % len(NAME_COLOURS)]
 
 
-def ago(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{int(seconds)}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds // 86400)}d"
-
-
 def duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds:.2f} s"
@@ -234,7 +224,7 @@ def _row(view: ResourceView, cols: _Columns, width: int, *, selected: bool, asci
     line.append(" ")
     line.append_text(_cell(update_text(view), cols.update))
     line.append(" ")
-    when = ago(now - view.last_update.finished_at) if view.last_update else ""
+    when = short_age(now - view.last_update.finished_at) if view.last_update else ""
     line.append_text(_cell(when, cols.ago, "dim"))
     if cols.runtime:
         line.append(" ")
