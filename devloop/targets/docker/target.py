@@ -34,6 +34,7 @@ from devloop.targets.docker.logs import follow_logs
 from devloop.targets.docker.pause import ensure_pause_image
 from devloop.targets.docker.pods import plan_resource, wanted_replicas
 from devloop.targets.docker.runtime import ProjectRuntime, group_pods, ignores_sigterm, labels_of
+from devloop.targets.forwards import OpenForwards
 
 log = logging.getLogger("devloop.docker")
 
@@ -73,7 +74,7 @@ class DockerTarget:
         self._runtimes: dict[str, ProjectRuntime] = {}
         self._networks: dict[str, str] = {}
         self._pause: str | None = None
-        self._forwards: list[PortForward] = []
+        self._forwards = OpenForwards()
         self._closing = threading.Event()
         self._owners: dict[str, tuple[int, int]] = {}
         self._last_requests: dict[tuple[str, str], DeployRequest] = {}
@@ -393,14 +394,7 @@ class DockerTarget:
             return None
 
         forward = PortForward(resolve, local, host, label=f"{resource.name} {local}:{remote}")
-        with self._lock:
-            self._forwards.append(forward)
-        return _ForwardHandle(forward, self)
-
-    def _drop_forward(self, forward: PortForward) -> None:
-        with self._lock:
-            if forward in self._forwards:
-                self._forwards.remove(forward)
+        return self._forwards.add(forward)
 
     # --- teardown ----------------------------------------------------------------------------------
 
@@ -446,28 +440,14 @@ class DockerTarget:
         for thread in self._reconcilers:
             thread.join(timeout=10)
         with self._lock:
-            forwards = list(self._forwards)
-            self._forwards.clear()
             runtimes = list(self._runtimes.values())
             self._runtimes.clear()
-        for forward in forwards:
-            forward.close()
+        self._forwards.close_all()
         for rt in runtimes:
             rt.close()
         if self._client is not None and self._own_client:
             with contextlib.suppress(Exception):
                 self._client.close()
-
-
-class _ForwardHandle:
-    def __init__(self, forward: PortForward, target: DockerTarget) -> None:
-        self._forward = forward
-        self._target = target
-        self.local = forward.local
-
-    def close(self) -> None:
-        self._forward.close()
-        self._target._drop_forward(self._forward)
 
 
 def _workload(request: DeployRequest) -> ManifestObject | None:

@@ -31,6 +31,7 @@ from devloop.targets.base import (
     RuntimeStatus,
     StopToken,
 )
+from devloop.targets.forwards import OpenForwards
 from devloop.targets.kubernetes import live
 from devloop.targets.kubernetes.apply import CREATED_BY_LABEL, Applier, render
 from devloop.targets.kubernetes.context import FrozenKubeconfig, PinnedContext, choose_namespace, pin_context
@@ -81,7 +82,7 @@ class KubernetesTarget:
         self._deliverer: Deliverer | None = None
         self._delivered: dict[str, str] = {}  # deployed reference -> local reference
         self._image_configs: dict[str, tuple[list[str], list[str]]] = {}
-        self._forwards: list[KubePortForward] = []
+        self._forwards = OpenForwards()
         self._closing = threading.Event()
         self._log_cache: dict[tuple[str, str, str, bool], tuple[str, ...]] = {}
 
@@ -472,14 +473,7 @@ class KubernetesTarget:
         forward = KubePortForward(
             resolve, open_portforward(self._core_api), local, remote, host, label=f"{resource.name} {local}:{remote}"
         )
-        with self._lock:
-            self._forwards.append(forward)
-        return _ForwardHandle(forward, self)
-
-    def _drop_forward(self, forward: KubePortForward) -> None:
-        with self._lock:
-            if forward in self._forwards:
-                self._forwards.remove(forward)
+        return self._forwards.add(forward)
 
     # --- teardown -----------------------------------------------------------------------------------
 
@@ -544,29 +538,15 @@ class KubernetesTarget:
     def close(self) -> None:
         self._closing.set()
         with self._lock:
-            forwards = list(self._forwards)
-            self._forwards.clear()
             deliverer, self._deliverer = self._deliverer, None
             kube, self._kube = self._kube, None
-        for forward in forwards:
-            forward.close()
+        self._forwards.close_all()
         if deliverer is not None:
             deliverer.close()
         if kube is not None:
             with contextlib.suppress(Exception):
                 kube.api_client.close()
         self.kubeconfig.close()
-
-
-class _ForwardHandle:
-    def __init__(self, forward: KubePortForward, target: KubernetesTarget) -> None:
-        self._forward = forward
-        self._target = target
-        self.local = forward.local
-
-    def close(self) -> None:
-        self._forward.close()
-        self._target._drop_forward(self._forward)
 
 
 def _owner(user: str | None) -> tuple[int, int]:
