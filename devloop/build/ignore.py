@@ -50,11 +50,12 @@ class Entry(NamedTuple):
         return stat.S_ISDIR(self.st.st_mode)
 
 
-def read_ignore_file(path: Path) -> list[str]:
-    """The patterns of a ``.dockerignore`` file, read as the docker CLI reads them (comments, blanks, BOM)."""
+def read_ignore_lines(path: Path) -> list[str]:
+    """The raw lines of an ignore file (.dockerignore, .devloopignore): none when it is missing or a folder;
+    a leading byte-order mark dropped; an unreadable file is a ConfigError naming it."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         return []
     except OSError as exc:
         from devloop.errors import ConfigError
@@ -63,10 +64,13 @@ def read_ignore_file(path: Path) -> list[str]:
             f"cannot read the ignore file: {exc.strerror or exc}; make it readable or remove it",
             location=str(path),
         ) from exc
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    return text.removeprefix("\ufeff").splitlines()
+
+
+def read_ignore_file(path: Path) -> list[str]:
+    """The patterns of a ``.dockerignore`` file, read as the docker CLI reads them (comments, blanks, BOM)."""
     patterns: list[str] = []
-    for line in text.splitlines():
+    for line in read_ignore_lines(path):
         if line.startswith("#"):
             continue
         pattern = line.strip()

@@ -42,22 +42,9 @@ ImageMatcher = Callable[[str], bool]
 
 def read_pattern_lines(path: Path) -> list[str]:
     """The lines of a gitignore-style file (missing file: none). Comments and blanks are left to pathspec."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    except IsADirectoryError:
-        return []
-    except OSError as exc:
-        from devloop.errors import ConfigError
+    from devloop.build.ignore import read_ignore_lines
 
-        raise ConfigError(
-            f"cannot read the ignore file: {exc.strerror or exc}; make it readable or remove it",
-            location=str(path),
-        ) from exc
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text.splitlines()
+    return read_ignore_lines(path)
 
 
 def _abs(path: Path | str) -> Path:
