@@ -47,7 +47,9 @@ def main_options(
         TargetOpt | None, typer.Option("--target", help="Where workloads run (env: DEVLOOP_TARGET).")
     ] = None,
     context: Annotated[str | None, typer.Option("--context", help="Kubernetes context to use.", metavar="NAME")] = None,
-    namespace: Annotated[str | None, typer.Option("--namespace", help="Kubernetes namespace to use.", metavar="NAME")] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Kubernetes namespace to use.", metavar="NAME")
+    ] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show debug output and tracebacks.")] = False,
 ) -> None:
     ctx.obj = GlobalOptions(
