@@ -1,12 +1,18 @@
-"""The real dashboard in a real terminal: tmux runs tests/support/dashboard_app.py (the real engine and
-Dashboard on a fake target and builder) in a window of fixed size; the test reads the screen with
-capture-pane, presses keys, resizes the window, and checks that q exits 0 with the terminal restored.
+"""The real dashboard in a real terminal, in tmux windows of fixed size read with capture-pane:
+
+- tests/support/dashboard_app.py (the real engine and Dashboard on a fake target and builder: fast, with a
+  failing resource, a manual one and port forwards): keys, a resize to 80x24, q exits 0 with the terminal
+  restored;
+- the real `devloop up --tui` on the real Docker engine (two busybox resources): ready on screen, j/k, enter,
+  t (an update seen going through its steps back to ready), q exits 0, terminal restored, workloads running.
 
 Skips with the reason when tmux is missing (scripts/setup-system installs it); with CI=true it fails instead.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -14,11 +20,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.cells import cell_len
 
-from tests.support import docker_env
+from tests.support import docker_env, images
+from tests.support.projects import Image, container, deployment, write_project
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -167,3 +175,122 @@ def test_dashboard_in_tmux_keys_resize_and_quit(tmux: Tmux, tmp_path: Path) -> N
     assert result.read_text().split() == ["0", "restored"], (tmp_path / "stderr").read_text()
     assert "j/k select" not in screen  # the alternate screen was left
     assert "dashboard error" not in (tmp_path / "stderr").read_text()
+
+
+# --------------------------------------------------------------------------------------------- the real thing
+
+
+def _devloop_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DEVLOOP_TARGET"}
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def _devloop(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "devloop", "-f", str(root), "--target", "docker", *args]
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=_devloop_env(), stdin=subprocess.DEVNULL, timeout=120, check=False
+    )
+
+
+def log_pane(screen: str) -> list[str]:
+    """The lines of the log pane (between its title and the footer)."""
+    lines = screen.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("── logs: "))
+    return [line.rstrip() for line in lines[start + 1 : -1]]
+
+
+def triggered_then_ready(screen: str) -> bool:
+    """The selected resource's log pane shows the trigger, then an update step, then ready again."""
+    pane = log_pane(screen)
+    at = max((i for i, line in enumerate(pane) if line == "update triggered"), default=-1)
+    if at < 0:
+        return False
+    after = pane[at + 1 :]
+    steps = [i for i, line in enumerate(after) if line.startswith(("── building", "── deploying", "── starting"))]
+    return bool(steps) and any(line.startswith("── ready") for line in after[steps[0] + 1 :])
+
+
+def test_real_devloop_up_dashboard_in_tmux(
+    tmux: Tmux, tmp_path: Path, unique_name: str, docker_client: Any, request: pytest.FixtureRequest
+) -> None:
+    """`devloop up --tui` itself, on the real Docker engine: two busybox resources (api labelled backend,
+    worker ungrouped) reach ready on screen; j/k select, enter shows one resource's logs, t runs an update
+    that is seen going through its steps back to ready, q exits 0, restores the terminal and leaves the
+    workloads running."""
+    missing = images.busybox_missing()
+    if missing is not None:
+        docker_env.unavailable(f"{missing}: run scripts/setup-system")
+    root = tmp_path / unique_name
+    ref = f"{unique_name}/app"
+    loop = 'echo "{0} started"; i=0; while true; do i=$((i+1)); echo "{0} tick $i"; sleep 20; done'
+    write_project(
+        root,
+        unique_name,
+        objects=[
+            deployment("api", [container("api", ref, ["sh", "-c", loop.format("api")])]),
+            deployment("worker", [container("worker", ref, ["sh", "-c", loop.format("worker")])]),
+        ],
+        images=[Image("app", ref)],
+        resources={"api": {"labels": ["backend"]}},
+    )
+    request.addfinalizer(lambda: _devloop(root, "down", "--prune-images"))
+
+    result = tmp_path / "result"
+    stderr = tmp_path / "stderr"
+    argv = [sys.executable, "-m", "devloop", "-f", str(root), "--target", "docker", "up", "--tui"]
+    script = (
+        f"cd {shlex.quote(str(REPO))}; unset DEVLOOP_TARGET; before=$(stty -g); "
+        f"env PYTHONPATH={shlex.quote(str(REPO))} {shlex.join(argv)} 2>{shlex.quote(str(stderr))}; code=$?; "
+        'if [ "$before" = "$(stty -g)" ]; then tty=restored; else tty=changed; fi; '
+        f'echo "$code $tty" >{shlex.quote(str(result))}; '
+        "echo devloop-up-exited; sleep 300"
+    )
+    tmux.start(f"sh -c {shlex.quote(script)}", 100, 30)
+
+    def died(s: str) -> bool:
+        if "devloop-up-exited" in s:
+            raise AssertionError(f"devloop up exited early: {result.read_text()}\n{s}\n{stderr.read_text()}")
+        return False
+
+    # both resources ready; groups: backend (api), then ungrouped (worker); api, the first row, selected
+    screen = tmux.wait_for(lambda s: died(s) or "2 ready · 0 updating · 0 failed of 2" in s, "both ready", 120)
+    assert f"devloop · {unique_name} · docker" in screen
+    lines = screen.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("▾ ")] == ["backend", "ungrouped"]
+    assert selected_row(screen) == "api"
+    assert all(cell_len(line) <= 100 for line in lines) and len(lines) == 30
+    assert lines[-1].startswith("↑/↓ j/k select")
+    started = [re.compile(rf"^{name}\s+│ {name} started$", re.M) for name in ("api", "worker")]
+    tmux.wait_for(lambda s: all(p.search(s) for p in started), "both containers' logs, prefixed")
+
+    # j / k move the selection
+    tmux.keys("j")
+    tmux.wait_for(lambda s: selected_row(s) == "worker", "j to select worker")
+    tmux.keys("k")
+    tmux.wait_for(lambda s: selected_row(s) == "api", "k to select api")
+    tmux.keys("j")
+    tmux.wait_for(lambda s: selected_row(s) == "worker", "j to select worker again")
+
+    # enter: only worker's lines, without prefixes
+    tmux.keys("Enter")
+    screen = tmux.wait_for(lambda s: "── logs: worker (enter: all resources)" in s, "enter to show worker's logs")
+    pane = log_pane(screen)
+    assert "worker started" in pane
+    assert not any("api" in line for line in pane), screen
+
+    # t: worker goes through an update and back to ready, on screen
+    tmux.keys("t")
+    tmux.wait_for(lambda s: "triggered worker" in s, "t to say it triggered worker")
+    screen = tmux.wait_for(lambda s: died(s) or triggered_then_ready(s), "worker to update and be ready again", 120)
+    tmux.wait_for(lambda s: "2 ready · 0 updating · 0 failed of 2" in s, "both ready after the trigger", 60)
+
+    # q: exit 0, terminal restored, alternate screen left, workloads still running
+    tmux.keys("q")
+    screen = tmux.wait_for(lambda s: "devloop-up-exited" in s, "q to end devloop up", 60)
+    assert result.read_text().split() == ["0", "restored"], stderr.read_text()
+    assert "j/k select" not in screen  # the alternate screen was left
+    assert "devloop: quit; the workloads keep running" in screen
+    running = docker_client.containers.list(filters={"label": f"devloop.dev/project={unique_name}"})
+    resources = {c.labels.get("devloop.dev/resource") for c in running if c.status == "running"}
+    assert resources == {"api", "worker"}
