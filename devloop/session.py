@@ -6,13 +6,13 @@ print. Tests can build an :class:`~devloop.engine.loop.Engine` with other parts 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devloop.config.model import ImageSpec, Project
+from devloop.config.model import Config, ImageSpec, Project
 from devloop.context import Environment
 from devloop.engine.events import FilesChanged
 from devloop.engine.loop import Builder, Engine, EngineOptions
@@ -30,28 +30,45 @@ class Session:
     target: Target
     builder: Builder
     config_path: Path
+    env: Environment | None = None
+    #: added to the environment of kustomize/helm: KUBECONFIG frozen to the pinned context (kubernetes target)
+    tool_env: Mapping[str, str] | None = None
+
+    def reload(self) -> Project:
+        """Load the project again (devloop.yaml or a manifest changed), rendering with the same ``tool_env``."""
+        from devloop.commands.common import load_project
+
+        assert self.env is not None
+        return load_project(self.env, tool_env=self.tool_env)
 
 
 def docker_host(env: Environment) -> str:
     return env.env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-def choose_target(env: Environment, project: Project) -> str:
+def _config(project: Project | Config) -> Config:
+    return project.config if isinstance(project, Project) else project
+
+
+def choose_target(env: Environment, project: Project | Config) -> str:
     from devloop.targets.docker import docker_available
     from devloop.targets.resolve import read_kube_context, resolve_target
 
-    choice = env.target_choice(project.config.target)
+    config = _config(project)
+    choice = env.target_choice(config.target)
     kube = None
     if choice in ("auto", "kubernetes"):
-        kube = read_kube_context(env.env, env.options.context or project.config.kubernetes.context)
-        if choice == "auto" and kube is not None and not _context_allowed(kube, project):
+        kube = read_kube_context(env.env, env.options.context or config.kubernetes.context)
+        if choice == "auto" and kube is not None and not _context_allowed(kube, config):
             kube = None  # auto never picks a context that is neither local nor allowed (cli.md)
     answers = choice != "kubernetes" and docker_available(env.env)
     return resolve_target(choice, kube_context=kube, docker_answers=answers, docker_host=docker_host(env))
 
 
-def make_target(env: Environment, project: Project) -> Target:
-    name = choose_target(env, project)
+def make_target(env: Environment, project: Project | Config) -> Target:
+    """The target for the project (or its devloop.yaml alone: the manifests are not needed to choose it)."""
+    config = _config(project)
+    name = choose_target(env, config)
     if name == "docker":
         from devloop.targets.docker import DockerTarget
 
@@ -60,15 +77,35 @@ def make_target(env: Environment, project: Project) -> Target:
 
     # KubernetesTarget pins the context and refuses (exit 2) one that is neither local nor allowed before
     # anything connects: the constructor only reads the kubeconfig.
-    return KubernetesTarget(
-        env=env.env, context=env.options.context, namespace=env.options.namespace, config=project.config
-    )
+    return KubernetesTarget(env=env.env, context=env.options.context, namespace=env.options.namespace, config=config)
 
 
-def _context_allowed(kube: KubeContext, project: Project) -> bool:
+def tool_env(target: Target) -> dict[str, str] | None:
+    """What kustomize/helm (and kind/k3d) get added to their environment for ``target``: for the kubernetes
+    target KUBECONFIG pointing at the kubeconfig frozen to its pinned context; None for others."""
+    env = getattr(target, "subprocess_env", None)
+    return {"KUBECONFIG": env["KUBECONFIG"]} if isinstance(env, dict) and "KUBECONFIG" in env else None
+
+
+def load_with_target(env: Environment) -> tuple[Project, Target]:
+    """devloop.yaml, then the target (a kubernetes context is pinned and checked before any connection),
+    then the manifests, rendered by kustomize/helm with the target's :func:`tool_env`. The caller closes
+    the target (its frozen kubeconfig is removed then); it is closed here when loading the manifests fails."""
+    from devloop.commands.common import load_config, project_from_config
+
+    config = load_config(env)
+    target = make_target(env, config)
+    try:
+        return project_from_config(env, config, tool_env=tool_env(target)), target
+    except BaseException:
+        target.close()
+        raise
+
+
+def _context_allowed(kube: KubeContext, config: Config) -> bool:
     from devloop.targets.resolve import is_local_context
 
-    return is_local_context(kube) or kube.name in project.config.kubernetes.allow_contexts
+    return is_local_context(kube) or kube.name in config.kubernetes.allow_contexts
 
 
 def make_builder(env: Environment, project: Project) -> Builder:
@@ -79,14 +116,19 @@ def make_builder(env: Environment, project: Project) -> Builder:
 
 @contextmanager
 def open_session(env: Environment) -> Iterator[Session]:
-    from devloop.commands.common import load_project
     from devloop.config.loader import find_config
 
     config_path = find_config(env.options.file, env.cwd)
-    project = load_project(env)
-    target = make_target(env, project)
+    project, target = load_with_target(env)
     try:
-        yield Session(project=project, target=target, builder=make_builder(env, project), config_path=config_path)
+        yield Session(
+            project=project,
+            target=target,
+            builder=make_builder(env, project),
+            config_path=config_path,
+            env=env,
+            tool_env=tool_env(target),
+        )
     finally:
         target.close()
 
@@ -136,6 +178,9 @@ def build_engine(
 ) -> Engine:
     from devloop.engine.watcher import Watcher
 
+    if reload is not None and session.tool_env is not None:
+        # reloading renders kustomize/helm again: with the same frozen kubeconfig as the first load
+        reload = session.reload
     cache = IgnoreCache()
 
     def watcher_factory(project: Project, post: Callable[[FilesChanged], None]) -> Watcher:

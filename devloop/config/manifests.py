@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import glob as globlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +60,11 @@ _ManifestLoader.yaml_implicit_resolvers = {
 }
 
 
-def load_manifests(config: Config) -> list[ManifestObject]:
+def load_manifests(config: Config, *, tool_env: Mapping[str, str] | None = None) -> list[ManifestObject]:
     """Every object of every manifest source of ``config``, in order.
 
-    Files matched by several globs are read once (where they first match).
+    Files matched by several globs are read once (where they first match). ``tool_env`` is added to the
+    environment of ``kustomize``/``helm`` (the kubernetes target passes KUBECONFIG frozen to its pinned context).
     """
     objects: list[ManifestObject] = []
     seen_files: set[Path] = set()
@@ -76,9 +77,9 @@ def load_manifests(config: Config) -> list[ManifestObject]:
                 seen_files.add(path)
                 objects.extend(read_manifest_file(path, config.root))
         elif isinstance(source, KustomizeSource):
-            objects.extend(render_kustomize(config, source, index))
+            objects.extend(render_kustomize(config, source, index, tool_env=tool_env))
         else:
-            objects.extend(render_helm(config, source, index))
+            objects.extend(render_helm(config, source, index, tool_env=tool_env))
     return objects
 
 
@@ -340,7 +341,9 @@ def kustomize_argv(directory: Path) -> list[str] | None:
     return None
 
 
-def render_kustomize(config: Config, source: KustomizeSource, index: int | None = None) -> list[ManifestObject]:
+def render_kustomize(
+    config: Config, source: KustomizeSource, index: int | None = None, *, tool_env: Mapping[str, str] | None = None
+) -> list[ManifestObject]:
     index = source.index if index is None else index
     key = f"manifests[{index}].kustomize"
     rel = _relative(source.path, config.root)
@@ -360,7 +363,7 @@ def render_kustomize(config: Config, source: KustomizeSource, index: int | None 
             location=location,
             key=key,
         )
-    output = _render(argv, what=f"rendering the kustomize overlay {rel}", config=config, key=key)
+    output = _render(argv, what=f"rendering the kustomize overlay {rel}", config=config, key=key, env=tool_env)
     return parse_manifests(output, f"kustomize:{rel}", rendered=True)
 
 
@@ -377,7 +380,9 @@ def helm_argv(config: Config, source: HelmSource) -> list[str]:
     return argv
 
 
-def render_helm(config: Config, source: HelmSource, index: int | None = None) -> list[ManifestObject]:
+def render_helm(
+    config: Config, source: HelmSource, index: int | None = None, *, tool_env: Mapping[str, str] | None = None
+) -> list[ManifestObject]:
     index = source.index if index is None else index
     key = f"manifests[{index}].helm"
     rel = _relative(source.chart, config.root)
@@ -390,7 +395,7 @@ def render_helm(config: Config, source: HelmSource, index: int | None = None) ->
             key=key,
         )
     argv = helm_argv(config, source)
-    output = _render(argv, what=f"rendering the helm chart {rel}", config=config, key=key)
+    output = _render(argv, what=f"rendering the helm chart {rel}", config=config, key=key, env=tool_env)
     objects = parse_manifests(output, f"helm:{rel}", rendered=True)
     namespace = source.namespace
     if not namespace:
@@ -407,9 +412,9 @@ def render_helm(config: Config, source: HelmSource, index: int | None = None) ->
     return placed
 
 
-def _render(argv: list[str], *, what: str, config: Config, key: str) -> str:
+def _render(argv: list[str], *, what: str, config: Config, key: str, env: Mapping[str, str] | None = None) -> str:
     try:
-        return run_tool(argv, what=what, cwd=config.root)
+        return run_tool(argv, what=what, cwd=config.root, env=env)
     except ToolMissingError as exc:  # pragma: no cover - checked before
         raise ToolMissingError(exc.detail, location=config.location(key), key=key) from exc
     except DevloopError as exc:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from devloop.config.manifests import load_manifests
-from devloop.config.model import Project
+from devloop.config.model import Config, Project
 from devloop.config.resources import assemble
 
 
-def load_project(config_path: Path) -> Project:
+def load_project(config_path: Path, *, tool_env: Mapping[str, str] | None = None) -> Project:
     """Load and check ``config_path`` (devloop.yaml), render its manifests and assemble the resources.
 
     Raises :class:`~devloop.errors.ConfigError` (exit 2) for anything the user must fix. Touches
-    nothing but the files (and runs ``kustomize``/``helm`` for those sources).
+    nothing but the files (and runs ``kustomize``/``helm`` for those sources, with ``tool_env`` added
+    to their environment).
     """
     from devloop.config.loader import load_config
 
-    config = load_config(config_path)
-    return assemble(config, load_manifests(config))
+    return project_from_config(load_config(config_path), tool_env=tool_env)
+
+
+def project_from_config(config: Config, *, tool_env: Mapping[str, str] | None = None) -> Project:
+    """Render the manifests of an already loaded ``config`` (kustomize/helm get ``tool_env`` added to their
+    environment, e.g. KUBECONFIG frozen to the pinned context) and assemble the resources."""
+    return assemble(config, load_manifests(config, tool_env=tool_env))
