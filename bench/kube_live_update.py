@@ -211,10 +211,10 @@ def main() -> None:
             served.append(1000 * (time.monotonic() - started))
             time.sleep(0.3)
         forward = timed(lambda: fetch(url), args.raw)
-        api = client.ApiClient(configuration)
-        core = client.CoreV1Api(api)
+        api: Any = client.ApiClient(configuration)
+        core: Any = client.CoreV1Api(api)
         pods = core.list_namespaced_pod(name, label_selector=f"devloop.dev/project={name}").items
-        pod = next(p.metadata.name for p in pods if p.metadata.deletion_timestamp is None)
+        pod = str(next(p.metadata.name for p in pods if p.metadata.deletion_timestamp is None))
 
         def exec_true() -> None:
             # a fresh CoreV1Api each time, as devloop does (kubernetes.stream patches the client it is given)
