@@ -6,7 +6,11 @@ reach the running `up` through its control endpoint (`devloop status`, `logs`, `
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
+from collections.abc import Callable, Iterator
+from typing import TextIO, cast
 
 from devloop.commands.common import load_project
 from devloop.context import Environment
@@ -22,6 +26,71 @@ def use_dashboard(env: Environment, tui: bool | None) -> bool:
     if tui is not None:
         return tui
     return env.stdout_isatty and env.env.get("TERM", "") not in ("", "dumb")
+
+
+class _MessageWriter:
+    """A text stream whose complete lines become devloop's own messages (``devloop: `` prefix dropped)."""
+
+    def __init__(self, message: Callable[[str], None]) -> None:
+        self._message = message
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            if line.strip():
+                self._message(line.removeprefix("devloop: "))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _MessageHandler(logging.Handler):
+    """Log records of devloop's loggers as devloop's own messages."""
+
+    def __init__(self, message: Callable[[str], None], level: int) -> None:
+        super().__init__(level)
+        self._message = message
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                text += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
+            self._message(f"{record.levelname.lower()}: {text}")
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def stderr_to_dashboard(env: Environment, message: Callable[[str], None]) -> Iterator[None]:
+    """While the dashboard owns the terminal, what would be written to stderr across it becomes a devloop
+    message in the log pane instead: ``env.err`` lines (the warnings of a reloaded devloop.yaml) and the
+    records of the ``devloop`` loggers (warnings such as the watcher's; everything with --verbose). Only when
+    stderr is a terminal; stderr redirected elsewhere is left alone. Everything is put back on exit."""
+    isatty = getattr(env.stderr, "isatty", None)
+    if not (isatty and isatty()):
+        yield
+        return
+    saved = env.stderr
+    logger = logging.getLogger("devloop")
+    moved = [h for h in logger.handlers if isinstance(h, logging.StreamHandler) and h.stream is saved]
+    handler = _MessageHandler(message, logging.DEBUG if moved else logging.WARNING)
+    for old in moved:
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    env.stderr = cast(TextIO, _MessageWriter(message))
+    try:
+        yield
+    finally:
+        env.stderr = saved
+        logger.removeHandler(handler)
+        for old in moved:
+            logger.addHandler(old)
 
 
 def run(env: Environment, *, resources: tuple[str, ...], watch: bool, parallel: int, tui: bool | None = None) -> int:
@@ -41,22 +110,30 @@ def run(env: Environment, *, resources: tuple[str, ...], watch: bool, parallel: 
         what = "watching for changes" if watch else "not watching (--no-watch)"
         sink.message(f"{project.name} on {where}: {what}; Ctrl-C stops devloop and leaves the workloads running")
         dashboard = None
-        try:
-            if dashboard_on:
-                from rich.console import Console
+        with contextlib.ExitStack() as diverted:
+            try:
+                if dashboard_on:
+                    from rich.console import Console
 
-                from devloop.ui.dashboard import Dashboard
+                    from devloop.ui.dashboard import Dashboard
 
-                console = Console(file=env.stdout, no_color=env.no_color or None)
-                dashboard = Dashboard(engine.snapshot, store, engine.trigger, engine.stop, console, sys.stdin)
-                dashboard.start()
-            code = engine.run()
-        except KeyboardInterrupt:
-            code = EXIT_INTERRUPTED
-        finally:
-            if dashboard is not None:
-                dashboard.stop()
-            control.close()
+                    console = Console(file=env.stdout, no_color=env.no_color or None)
+                    dashboard = Dashboard(engine.snapshot, store, engine.trigger, engine.stop, console, sys.stdin)
+                    dashboard.start()
+                    diverted.enter_context(stderr_to_dashboard(env, sink.message))
+                code = engine.run()
+            except KeyboardInterrupt:
+                code = EXIT_INTERRUPTED
+            finally:
+                if dashboard is not None:
+                    dashboard.stop()
+                control.close()
+        if dashboard is not None and dashboard.errors:  # swallowed so that devloop kept running: say so now
+            error = dashboard.errors[0]
+            env.err(
+                f"devloop: the dashboard failed to draw or read a key {len(dashboard.errors)} time(s), first: "
+                f"{type(error).__name__}: {error}; `devloop up --no-tui` prints plain lines. Please report it."
+            )
         if code == EXIT_INTERRUPTED:
             env.out("devloop: stopped; the workloads keep running (`devloop down` removes them)")
         elif dashboard_on:
