@@ -373,7 +373,9 @@ def _logs(
     width: int,
     capacity: int,
     dropped: dict[str, int],
+    names: Sequence[str] = (),
 ) -> list[Text]:
+    """The log pane; ``names``: every resource, so that the prefix column keeps its width while lines scroll."""
     if capacity <= 0:
         return []
     rule = "-" if ui.ascii else "─"
@@ -399,7 +401,7 @@ def _logs(
     if room <= 0:
         return lines[:capacity]
     tail = shown[-room:]
-    prefix_width = min(max([len(e.resource or "devloop") for e in tail] + [4]), 16)
+    prefix_width = min(max([len(e.resource or "devloop") for e in tail] + [len(n) for n in names] + [4]), 16)
     bar = "|" if ui.ascii else "│"
     only_one = ui.logs_selected and selected is not None
     for entry in tail:
@@ -480,7 +482,8 @@ def render_lines(
     lines = header
     lines += _table(snapshot, selected, width, table_n, ui.ascii, now)
     lines += _detail(view, width, detail_n, ui.ascii)
-    lines += _logs(logs, selected, ui, width, logs_n, dropped)
+    names = [view.name for view in snapshot.resources]
+    lines += _logs(logs, selected, ui, width, logs_n, dropped, names)
     while len(lines) < height - 1:
         lines.append(Text(""))
     lines = lines[: height - 1] + footer
