@@ -262,15 +262,35 @@ class Applier:
                 kinds.append(kind)
         return kinds
 
-    def find(self, selector: str, namespaces: Iterable[str]) -> list[tuple[ResourceInfo, dict[str, Any]]]:
-        """Every object of the searched kinds matching ``selector`` in ``namespaces`` (and cluster-scoped)."""
-        found: list[tuple[ResourceInfo, dict[str, Any]]] = []
-        spaces = sorted(set(namespaces))
+    def search_infos(self) -> list[ResourceInfo]:
+        """:meth:`search_kinds` resolved (kinds the cluster does not serve left out)."""
+        infos: list[ResourceInfo] = []
         for api_version, kind in self.search_kinds():
             try:
-                info = self.kube.resource(api_version, kind)
+                infos.append(self.kube.resource(api_version, kind))
             except KubeError:
                 continue
+        return infos
+
+    def down_infos(self) -> list[ResourceInfo]:
+        """The kinds `down` searches: :meth:`search_infos` and every namespaced kind API discovery finds
+        listable and deletable (so a fresh process also finds kinds an earlier one applied, CRDs' kinds too)."""
+        infos = self.search_infos()
+        seen = {(i.api_version, i.kind) for i in infos}
+        for info in self.kube.deletable_kinds():
+            if (info.api_version, info.kind) not in seen:
+                seen.add((info.api_version, info.kind))
+                infos.append(info)
+        return infos
+
+    def find(
+        self, selector: str, namespaces: Iterable[str], infos: Sequence[ResourceInfo] | None = None
+    ) -> list[tuple[ResourceInfo, dict[str, Any]]]:
+        """Every object of the searched kinds (``infos``, else :meth:`search_infos`) matching ``selector`` in
+        ``namespaces`` (and cluster-scoped)."""
+        found: list[tuple[ResourceInfo, dict[str, Any]]] = []
+        spaces = sorted(set(namespaces))
+        for info in self.search_infos() if infos is None else infos:
             for ns in spaces if info.namespaced else [None]:
                 try:
                     items = self.kube.list(info.collection(ns), selector)

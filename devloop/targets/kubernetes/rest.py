@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -79,6 +80,51 @@ KNOWN: dict[tuple[str, str], tuple[str, bool]] = {
     ("policy/v1", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("customresourcedefinitions", False),
 }
+
+
+#: How long `down` may spend on API discovery (every group version's resource list) before using what it has.
+DISCOVERY_BUDGET = 10.0
+#: Kinds discovery never searches by label: events (never applied by devloop; many, and not labelled) and
+#: namespaces (handled on their own: only with --delete-namespaces, only those devloop created).
+DISCOVERY_SKIP: frozenset[tuple[str, str]] = frozenset(
+    {("v1", "Event"), ("events.k8s.io/v1", "Event"), ("v1", "Namespace")}
+)
+
+
+def preferred_group_versions(group_list: Mapping[str, Any]) -> list[str]:
+    """The preferred ``group/version`` of every group of an ``APIGroupList`` (``GET /apis``), in its order."""
+    out: list[str] = []
+    for group in group_list.get("groups") or []:
+        if not isinstance(group, dict):
+            continue
+        preferred = (group.get("preferredVersion") or {}).get("groupVersion")
+        if not preferred:
+            versions = [v for v in group.get("versions") or [] if isinstance(v, dict) and v.get("groupVersion")]
+            preferred = versions[0]["groupVersion"] if versions else None
+        if preferred and str(preferred) not in out:
+            out.append(str(preferred))
+    return out
+
+
+def deletable_kinds(resource_list: Mapping[str, Any], *, namespaced_only: bool = True) -> list[ResourceInfo]:
+    """The kinds of an ``APIResourceList`` (``GET /api/v1``, ``GET /apis/G/V``) that can be listed and deleted
+    (namespaced ones only, unless ``namespaced_only`` is False); subresources and :data:`DISCOVERY_SKIP` left out."""
+    group_version = str(resource_list.get("groupVersion") or "")
+    out: list[ResourceInfo] = []
+    for res in resource_list.get("resources") or []:
+        if not isinstance(res, dict):
+            continue
+        name, kind = str(res.get("name") or ""), str(res.get("kind") or "")
+        verbs = set(res.get("verbs") or [])
+        if not name or not kind or "/" in name or not {"list", "delete"} <= verbs:
+            continue
+        if (group_version, kind) in DISCOVERY_SKIP:
+            continue
+        namespaced = bool(res.get("namespaced"))
+        if namespaced_only and not namespaced:
+            continue
+        out.append(ResourceInfo(group_version, kind, name, namespaced))
+    return out
 
 
 def make_api_client(kubeconfig: str, context: str) -> Any:
@@ -259,6 +305,39 @@ class Kube:
         raise KubeError(
             404, "NotFound", f"the cluster does not know kind {kind} in {api_version}; is its CRD installed?"
         )
+
+    def deletable_kinds(self, budget: float = DISCOVERY_BUDGET) -> tuple[ResourceInfo, ...]:
+        """Every namespaced kind the cluster serves that can be listed and deleted (preferred version of each
+        group), by API discovery. Group versions that answer with an error or do not answer (a broken
+        aggregated API) are skipped; after ``budget`` seconds the rest are skipped too. A core API (``/api/v1``)
+        that does not answer raises :class:`TargetUnavailableError`."""
+        deadline = time.monotonic() + budget
+        found: dict[tuple[str, str], ResourceInfo] = {}
+        try:
+            group_versions = [
+                "v1",
+                *preferred_group_versions(self.request("GET", "/apis", timeout=(CONNECT_TIMEOUT, 5.0))),
+            ]
+        except KubeError:
+            group_versions = ["v1"]
+        for gv in group_versions:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            path = "/api/v1" if gv == "v1" else f"/apis/{gv}"
+            try:
+                document = self.request("GET", path, timeout=(min(CONNECT_TIMEOUT, left), min(5.0, left)))
+            except KubeError:
+                continue
+            except TargetUnavailableError:
+                if gv == "v1":
+                    raise
+                continue
+            for info in deletable_kinds(document):
+                with self._lock:
+                    self._resources.setdefault((info.api_version, info.kind), info)
+                found[(info.api_version, info.kind)] = info
+        return tuple(found.values())
 
     def forget(self, api_version: str, kind: str) -> None:
         with self._lock:

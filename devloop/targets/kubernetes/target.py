@@ -44,7 +44,7 @@ from devloop.targets.kubernetes.delivery import (
 )
 from devloop.targets.kubernetes.forward import KubePortForward, open_portforward
 from devloop.targets.kubernetes.logs import LogFollower
-from devloop.targets.kubernetes.rest import Kube, KubeError, is_connection_error, make_api_client
+from devloop.targets.kubernetes.rest import Kube, KubeError, ResourceInfo, is_connection_error, make_api_client
 from devloop.targets.kubernetes.status import Failure, current_pods, pod_ready, runtime_status
 
 DOWN_WAIT = 60.0
@@ -489,18 +489,23 @@ class KubernetesTarget:
         selector = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_PROJECT}={label_value(project_name)}"
         namespaces = self._project_namespaces(project_name)
         removed: list[str] = []
-        for info, item in applier.find(selector, namespaces):
+        deleted: dict[tuple[str, str], ResourceInfo] = {}  # the kinds to wait for
+        for info, item in applier.find(selector, namespaces, applier.down_infos()):
             meta = item.get("metadata") or {}
             if meta.get("ownerReferences"):
                 continue
             if applier.delete_object(info, item):
+                deleted[(info.api_version, info.kind)] = info
                 where = f" in {meta.get('namespace')}" if info.namespaced else ""
                 removed.append(f"{info.kind} {meta.get('name')}{where}")
         deadline = time.monotonic() + DOWN_WAIT
         pods_selector = f"{LABEL_PROJECT}={label_value(project_name)}"
+        waiting = list(deleted.values())
         while time.monotonic() < deadline:
             left = [
-                i for i in applier.find(selector, namespaces) if not (i[1].get("metadata") or {}).get("ownerReferences")
+                i
+                for i in applier.find(selector, namespaces, waiting)
+                if not (i[1].get("metadata") or {}).get("ownerReferences")
             ]
             pods = [
                 p for ns in sorted(namespaces) for p in self._list_quiet(f"/api/v1/namespaces/{ns}/pods", pods_selector)
