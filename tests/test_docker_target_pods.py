@@ -178,3 +178,20 @@ def test_probe_retries_quickly_until_first_ready_then_keeps_its_period() -> None
     assert state.ready and state.due == pytest.approx(15.2)
     state.record(False, probe, now=15.2)  # once ready, failures follow the period (Kubernetes)
     assert state.due == pytest.approx(20.2)
+
+
+def test_log_follower_keeps_out_of_order_lines_and_skips_only_replays() -> None:
+    """stdout and stderr lines of a live stream may carry interleaved stamps: none is dropped; after a
+    reconnect, lines up to the last one already emitted are replays and are skipped."""
+    from devloop.targets.docker.logs import _Follower
+
+    seen: list[str] = []
+    follower = _Follower(api=None, cid="c" * 12, source="main", emit=lambda source, text: seen.append(text))
+    follower._line("2026-01-01T00:00:01.000000002Z out")
+    follower._line("2026-01-01T00:00:01.000000001Z err (stamped a little earlier)")
+    follower._line("2026-01-01T00:00:01.000000003Z out again")
+    assert seen == ["out", "err (stamped a little earlier)", "out again"]
+    follower.resume_after = follower.last  # what _run does on a reconnect
+    follower._line("2026-01-01T00:00:01.000000002Z out")  # replayed
+    follower._line("2026-01-01T00:00:01.000000004Z new")
+    assert seen[-1] == "new" and seen.count("out") == 1

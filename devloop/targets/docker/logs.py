@@ -43,6 +43,7 @@ class _Follower:
         self.source = source
         self.emit = emit
         self.last: Stamp | None = None
+        self.resume_after: Stamp | None = None
         self.stream: Any = None
         self.thread: threading.Thread | None = None
         self.opened = 0.0
@@ -60,6 +61,9 @@ class _Follower:
 
     def _run(self) -> None:
         kwargs: dict[str, Any] = {}
+        # After a reconnect the engine replays from the start of the last second: skip what we already
+        # emitted, but never drop a line of the live stream (stdout and stderr stamps may interleave).
+        self.resume_after = self.last
         if self.last is not None:
             kwargs["since"] = float(self.last[0]) if self.last[0] > 0 else 1
         try:
@@ -95,9 +99,10 @@ class _Follower:
         if stamp is None:
             text = raw
         else:
-            if self.last is not None and stamp <= self.last:
+            if self.resume_after is not None and stamp <= self.resume_after:
                 return
-            self.last = stamp
+            if self.last is None or stamp > self.last:
+                self.last = stamp
         self.emit(self.source, text.rstrip("\r"))
 
     def close(self) -> None:
