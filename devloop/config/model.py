@@ -8,6 +8,7 @@ Mappings are stored as sorted tuples of pairs so that the objects are hashable a
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -297,8 +298,9 @@ class Project:
     def name(self) -> str:
         return self.config.name
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Resource]:
+        return {resource.name: resource for resource in self.resources}
+
     def resource(self, name: str) -> Resource | None:
-        for resource in self.resources:
-            if resource.name == name:
-                return resource
-        return None
+        return self._by_name.get(name)
