@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from devloop.context import Environment
-from devloop.session import make_target
+from devloop.session import load_with_target
 
 
 def run(env: Environment, *, prune_images: bool, delete_namespaces: bool) -> int:
-    from devloop.commands.common import load_project
-
-    project = load_project(env)
-    target = make_target(env, project)
+    project, target = load_with_target(env)
     try:
         removed = target.down(project.name, prune_images=prune_images, delete_namespaces=delete_namespaces)
     finally:

@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TextIO, cast
 
-from devloop.commands.common import load_project
 from devloop.context import Environment
 from devloop.engine.logstore import LogSink, LogStore, TeeSink
 from devloop.engine.loop import EngineOptions, select_resources
@@ -104,7 +103,7 @@ def run(env: Environment, *, resources: tuple[str, ...], watch: bool, parallel: 
         plain.set_width([*select_resources(project, resources), "devloop"])
         sink: Sink = TeeSink(LogSink(store)) if dashboard_on else TeeSink(plain, LogSink(store))
         options = EngineOptions(mode="up", watch=watch, parallel=parallel, only=resources)
-        engine = build_engine(env, session, sink, options, reload=lambda: load_project(env))
+        engine = build_engine(env, session, sink, options, reload=session.reload)
         control = serve_control(project.name, session.config_path, engine, store, env=env.env)
         where = session.target.describe()
         what = "watching for changes" if watch else "not watching (--no-watch)"
