@@ -344,3 +344,20 @@ def test_failed_run_step_is_not_cleared_by_a_runtime_change(tmp_path: Path) -> N
         assert run.status("api") is Status.FAILED, (sink.lines, sink.states[-4:])
         view = engine.snapshot().resource("api")
         assert view is not None and "`check` exited with 3" in view.reason
+
+
+def test_trigger_is_not_lost_to_file_changes_arriving_before_it_starts(tmp_path: Path) -> None:
+    from devloop.engine.events import FilesChanged, Trigger
+
+    project = make_project(tmp_path, manual=("api",))
+    target, builder = FakeTarget(), FakeBuilder()
+    engine, _ = engine_for(project, target, builder, mode="up", watch=False)
+    ctx = project.config.images[0].context
+    with Runner(engine) as run:
+        run.wait_for(lambda: run.status("api") is Status.READY, "first deploy")
+        engine.post(FilesChanged(frozenset({ctx / "Dockerfile"}), frozenset()))
+        run.wait_for(lambda: run.status("api") is Status.MANUAL_PENDING, "changes pending")
+        # the trigger and another change arrive together: both are handled before anything is scheduled
+        engine.post(Trigger("api"))
+        engine.post(FilesChanged(frozenset({ctx / "Dockerfile"}), frozenset()))
+        run.wait_for(lambda: len(builder.builds) == 2 and run.status("api") is Status.READY, "the triggered update")

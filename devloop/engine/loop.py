@@ -309,6 +309,7 @@ class Engine:
     def _start_update(self, name: str) -> None:
         state = self._states[name]
         state.dirty = False
+        state.triggered = False
         state.generation += 1
         state.pending_changes = 0
         full = state.full_build or not state.deployed
@@ -449,6 +450,7 @@ class Engine:
             self.sink.message(f"trigger: no resource named {name}")
             return
         state.dirty = True
+        state.triggered = True
         if state.status is Status.MANUAL_PENDING or state.status is Status.FAILED:
             state.status = Status.PENDING
         if not state.pending_live:
@@ -501,7 +503,7 @@ class Engine:
                     log.debug("%s: full build: %s", name, update.reason)
                 elif not state.full_build:
                     state.pending_live.append(update)
-                if state.manual:
+                if state.manual and not state.triggered:  # a trigger not yet started takes these along
                     state.dirty = False
                     self._set(name, Status.MANUAL_PENDING, f"{state.pending_changes} changed file(s)")
 

@@ -100,6 +100,7 @@ class ResourceState:
     deployed: bool = False  # applied at least once by this run
     update_failed: bool = False  # the last update (test, build, deploy, run step) failed: runtime cannot clear it
     dirty: bool = True  # needs an update (first deploy, or files changed)
+    triggered: bool = False  # a manual trigger waits to start (file changes then do not park it again)
     full_build: bool = True  # the pending update must build (not only live update)
     pending_changes: int = 0
     since: float = 0.0
