@@ -584,7 +584,7 @@ class Engine:
                 self._wall(),
                 build_seconds=build_seconds,
                 deploy_seconds=deploy_seconds,
-                detail="" if result.changed else "unchanged",
+                detail="" if result.changed else (result.summary or "unchanged"),
             )
             self.post(UpdateFinished(name, generation, record, has_workload=bool(resource.kind)))
         except (BuildError, TestFailedError) as exc:
@@ -624,7 +624,8 @@ class Engine:
             self.post(StageStarted(resource.name, generation, Status.BUILDING.value))
             started = time.monotonic()
             with self._image_lock(ref):
-                result = self.builder.build(image, self._emit(resource.name))
+                emit = self._emit(resource.name)
+                result = self.builder.build(image, lambda line: emit(line) if line.strip() else None)
                 deployed = self.target.deliver(result.reference)
             if result.built:
                 seconds += time.monotonic() - started
