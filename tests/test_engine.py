@@ -361,3 +361,41 @@ def test_trigger_is_not_lost_to_file_changes_arriving_before_it_starts(tmp_path:
         engine.post(Trigger("api"))
         engine.post(FilesChanged(frozenset({ctx / "Dockerfile"}), frozenset()))
         run.wait_for(lambda: len(builder.builds) == 2 and run.status("api") is Status.READY, "the triggered update")
+
+
+def test_resync_follows_the_built_reference_each_container_runs(tmp_path: Path) -> None:
+    """Two resources share an image; one is rebuilt (new tag) while the other keeps running the old tag with
+    synced files: only containers of the old tag get those files again, the rebuilt one needs none."""
+    from devloop.engine.events import FilesChanged
+
+    base = make_project(tmp_path).config
+    config = Config(path=base.path, name=base.name, images=base.images)
+    project = assemble(config, [deployment("one", "shop/api"), deployment("two", "shop/api")])
+    class ContentBuilder(FakeBuilder):
+        """Same content, same tag (as the real builder): the tag changes only when the test says so."""
+
+        version = 1
+
+        def build(self, image: ImageSpec, on_line: Callable[[str], None]) -> Built:
+            self.builds.append(image.ref)
+            return Built(f"{image.ref}:devloop-{self.version:016x}")
+
+    target, builder = FakeTarget(), ContentBuilder()
+    engine, sink = engine_for(project, target, builder, mode="up", watch=False)
+    ctx = config.images[0].context
+    with Runner(engine) as run:
+        run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "all ready")
+        old = target.images["one"]
+        assert target.images["two"] == old
+        engine.post(FilesChanged(frozenset({ctx / "app" / "a.py"}), frozenset()))
+        run.wait_for(lambda: len(target.copies) == 2, "a live update of both")
+        run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "ready again")
+        builder.version = 2
+        engine.trigger("two")  # a full build: a new tag for `two`, with a.py inside
+        run.wait_for(lambda: target.images["two"] != old and run.status("two") is Status.READY, "two rebuilt")
+        target.recreate("two")
+        target.recreate("one")
+        run.wait_for(lambda: len(target.copies) == 3, "a re-sync")
+        time.sleep(0.3)
+        assert [c[0].split("-")[0] for c in target.copies[2:]] == ["one"]
+        assert not any("into two" in text for _, text in sink.lines)

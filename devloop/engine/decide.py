@@ -31,6 +31,7 @@ class ImageUpdate:
     run: tuple[RunStep, ...] = ()
     restart: bool = False
     changed: tuple[str, ...] = ()  # paths relative to the context, for messages
+    reference: str | None = None  # only containers running this built reference (default: the current one)
 
 
 @dataclass(frozen=True)

@@ -162,10 +162,11 @@ class Engine:
         self._result: int | None = None
         self._started = clock()
         self._warned: set[str] = set()
-        # Live update bookkeeping, so that synced work is never silently lost: per image ref, every
-        # container path written (-> local file) or deleted (-> None) since the image was built; and
+        # Live update bookkeeping, so that synced work is never silently lost: per built reference, every
+        # container path written (-> local file) or deleted (-> None) since that image was built; and
         # the containers seen per resource, to spot (re)created ones that need those files again.
         self._synced: dict[str, dict[str, str | None]] = {}
+        self._ref_of: dict[str, str] = {}  # built reference -> image ref
         self._containers_seen: dict[str, dict[str, str]] = {}
         self._restarted_by_us: set[str] = set()
         self._ready_seen: dict[str, tuple[float, int]] = {}  # ci: (first seen ready, restarts then)
@@ -631,7 +632,8 @@ class Engine:
                 seconds += time.monotonic() - started
             with self._refs_lock:
                 self._refs[ref] = deployed
-                self._synced.pop(ref, None)  # the image now holds the context as it is
+                self._ref_of[deployed] = ref
+                self._synced.pop(deployed, None)  # the image holds the context as it is now
         return seconds
 
     def _deploy_request(self, resource: Resource) -> DeployRequest:
@@ -654,7 +656,7 @@ class Engine:
         status = self.target.status(self.project, resource)
         for update in updates:
             with self._refs_lock:
-                reference = self._refs.get(update.ref)
+                reference = update.reference or self._refs.get(update.ref)
             containers = [c for c in status.containers if reference is None or c.image == reference]
             if not containers:
                 raise ContainerGoneError(f"no running container of {update.ref}")
@@ -664,7 +666,7 @@ class Engine:
                 self.target.copy_files(container, copies, list(update.deletes))
                 # recorded as soon as the files are in: a failing run step must not make a re-created
                 # container lose them (they stay in this one, and the fixing save syncs only its own files)
-                self._record_sync(update)
+                self._record_sync(container.image, update)
                 for step in update.run:
                     self.sink.log(name, f"run: {step.display}")
                     code = self.target.exec(container, step.argv, self._emit(name))
@@ -679,9 +681,9 @@ class Engine:
                     f"in {1000 * (time.monotonic() - started):.0f} ms",
                 )
 
-    def _record_sync(self, update: decide.ImageUpdate) -> None:
+    def _record_sync(self, reference: str, update: decide.ImageUpdate) -> None:
         with self._refs_lock:
-            record = self._synced.setdefault(update.ref, {})
+            record = self._synced.setdefault(reference, {})
             for deleted in update.deletes:
                 for dest in [d for d in record if d == deleted or d.startswith(deleted.rstrip("/") + "/")]:
                     del record[dest]
@@ -689,11 +691,11 @@ class Engine:
             for local, dest in update.copies:
                 record[dest] = local
 
-    def _resync_update(self, ref: str) -> decide.ImageUpdate | None:
-        """Everything synced into ``ref``'s containers since its image was built, as one live update."""
+    def _resync_update(self, ref: str, reference: str) -> decide.ImageUpdate | None:
+        """Everything synced into containers of ``reference`` since it was built, as one live update."""
         image = self.project.config.image(ref)
         with self._refs_lock:
-            record = dict(self._synced.get(ref, {}))
+            record = dict(self._synced.get(reference, {}))
         if not record or image is None or image.live_update is None:
             return None
         copies = tuple((local, dest) for dest, local in sorted(record.items()) if local is not None)
@@ -710,6 +712,7 @@ class Engine:
             run=steps,
             restart=image.live_update.restart,
             changed=tuple(dest for dest, _ in sorted(record.items())),
+            reference=reference,
         )
 
     def _check_new_containers(self, name: str, runtime: RuntimeStatus) -> bool:
@@ -728,15 +731,18 @@ class Engine:
         if not fresh:
             return False
         with self._refs_lock:
-            by_reference = {reference: ref for ref, reference in self._refs.items()}
+            ref_of = dict(self._ref_of)
         state = self._states[name]
         scheduled = False
-        for ref in sorted({by_reference[c.image] for c in fresh if c.image in by_reference}):
-            update = self._resync_update(ref)
+        for reference in sorted({c.image for c in fresh if c.image in ref_of}):
+            update = self._resync_update(ref_of[reference], reference)
             if update is None or state.full_build:
                 continue
-            names = ", ".join(c.name for c in fresh)
-            self.sink.log(name, f"re-syncing {len(update.changed)} path(s) of {ref} into {names} (new since the build)")
+            names = ", ".join(c.name for c in fresh if c.image == reference)
+            self.sink.log(
+                name,
+                f"re-syncing {len(update.changed)} path(s) of {ref_of[reference]} into {names} (new since the build)",
+            )
             state.pending_live.append(update)
             state.dirty = True
             scheduled = True
