@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,6 @@ import tarfile
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,47 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 DEVLOOP = [sys.executable, "-m", "devloop"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def write_project(root: Path, name: str, context: str, port: int, debounce_ms: int) -> None:
-    (root / "www").mkdir(parents=True)
-    shutil.copy2("/bin/busybox", root / "busybox")
-    (root / "www" / "index.html").write_text("start\n")
-    (root / "Dockerfile").write_text(
-        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCOPY www /www\n'
-        'CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]\n'
-    )
-    (root / "k8s.yaml").write_text(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
-        "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
-        "    spec:\n      containers:\n        - name: web\n          image: bench/kube-live\n"
-        "          readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}\n"
-    )
-    (root / "devloop.yaml").write_text(
-        f"version: 1\nname: {name}\nmanifests: [k8s.yaml]\n"
-        f"kubernetes: {{context: {context}, namespace: {name}}}\n"
-        "images:\n  - ref: bench/kube-live\n    live_update:\n      sync: [{src: www, dest: /www}]\n"
-        f"resources:\n  web:\n    port_forwards: ['{port}:8080']\n"
-        f"watch:\n  debounce_ms: {debounce_ms}\n"
-    )
-
-
-def fetch(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return str(response.read().decode())
-    except OSError:
-        return ""
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
+from common import fetch, free_port, pct, write_httpd_project  # noqa: E402  (bench/ is on sys.path)
 
 
 def timed(fn: Callable[[], object], n: int) -> list[float]:
@@ -167,7 +125,14 @@ def main() -> None:
     name = f"bench-kube-live-{os.getpid()}"
     port = free_port()
     root = tmp / "project"
-    write_project(root, name, double.context, port, args.debounce_ms)
+    write_httpd_project(
+        root,
+        name,
+        "bench/kube-live",
+        port,
+        args.debounce_ms,
+        extra_config=f"kubernetes: {{context: {double.context}, namespace: {name}}}\n",
+    )
     env = {**os.environ, "KUBECONFIG": str(double.kubeconfig_path), "PYTHONPATH": str(REPO)}
     env.pop("DEVLOOP_TARGET", None)
     url = f"http://127.0.0.1:{port}/index.html"
@@ -195,7 +160,7 @@ def main() -> None:
     )
     try:
         deadline = time.monotonic() + 180
-        while "start" not in fetch(url):
+        while "start" not in fetch(url, 2.0):
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit("devloop up did not become ready:\n" + "".join(lines))
             time.sleep(0.1)
@@ -204,13 +169,13 @@ def main() -> None:
             token = f"edit {i} {time.time()}"
             started = time.monotonic()
             page.write_text(token + "\n")
-            while token not in fetch(url):
+            while token not in fetch(url, 2.0):
                 if time.monotonic() - started > 15:
                     raise SystemExit(f"edit {i} not served after 15 s:\n" + "".join(lines[-20:]))
                 time.sleep(0.002)
             served.append(1000 * (time.monotonic() - started))
             time.sleep(0.3)
-        forward = timed(lambda: fetch(url), args.raw)
+        forward = timed(lambda: fetch(url, 2.0), args.raw)
         api: Any = client.ApiClient(configuration)
         core: Any = client.CoreV1Api(api)
         pods = core.list_namespaced_pod(name, label_selector=f"devloop.dev/project={name}").items

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,51 +24,11 @@ import tarfile
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+from common import fetch, free_port, pct, write_httpd_project  # bench/ is on sys.path when run as a script
+
 DEVLOOP = [sys.executable, "-m", "devloop"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def write_project(root: Path, name: str, port: int, debounce_ms: int) -> None:
-    (root / "www").mkdir(parents=True)
-    shutil.copy2("/bin/busybox", root / "busybox")
-    (root / "www" / "index.html").write_text("start\n")
-    (root / "Dockerfile").write_text(
-        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCOPY www /www\n'
-        'CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]\n'
-    )
-    (root / "k8s.yaml").write_text(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
-        "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
-        "    spec:\n      containers:\n        - name: web\n          image: bench/live\n"
-        "          readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}\n"
-    )
-    (root / "devloop.yaml").write_text(
-        f"version: 1\nname: {name}\nmanifests: [k8s.yaml]\n"
-        "images:\n  - ref: bench/live\n    live_update:\n      sync: [{src: www, dest: /www}]\n"
-        f"resources:\n  web:\n    port_forwards: ['{port}:8080']\n"
-        f"watch:\n  debounce_ms: {debounce_ms}\n"
-    )
-
-
-def fetch(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return str(response.read().decode())
-    except OSError:
-        return ""
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -83,7 +42,7 @@ def main() -> None:
     name = f"bench-live-{os.getpid()}"
     port = free_port()
     root = tmp / "project"
-    write_project(root, name, port, args.debounce_ms)
+    write_httpd_project(root, name, "bench/live", port, args.debounce_ms)
     url = f"http://127.0.0.1:{port}/index.html"
     lines: list[str] = []
     proc = subprocess.Popen(
