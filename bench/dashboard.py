@@ -533,22 +533,6 @@ class NullFile:
         return True
 
 
-@dataclass
-class Built:
-    reference: str
-    built: bool = True
-
-
-class InstantBuilder:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def build(self, image: Any, on_line: Callable[[str], None]) -> Built:
-        self.count += 1
-        on_line(f"Successfully built {image.ref}")
-        return Built(f"{image.ref}:devloop-{self.count:016x}")
-
-
 def scale_project(root: Path, n: int) -> Any:
     sys.path.insert(0, str(REPO))
     from devloop.config.model import Config, ImageSpec, ManifestObject, ResourceSettings
@@ -582,6 +566,7 @@ def scale_project(root: Path, n: int) -> Any:
 def running_engine(n: int, log_rate: int) -> Iterator[tuple[Any, Any, Any]]:
     from rich.console import Console
 
+    from devloop.build.fake import FakeBuilder
     from devloop.engine.logstore import LogSink, LogStore
     from devloop.engine.loop import Engine, EngineOptions
     from devloop.engine.state import Status
@@ -590,7 +575,8 @@ def running_engine(n: int, log_rate: int) -> Iterator[tuple[Any, Any, Any]]:
 
     root = Path(tempfile.mkdtemp(prefix="devloop-bench-scale-"))
     store = LogStore()
-    engine = Engine(scale_project(root, n), FakeTarget(), InstantBuilder(), LogSink(store), EngineOptions(watch=False))
+    builder = FakeBuilder(lines=("Successfully built {ref}",))
+    engine = Engine(scale_project(root, n), FakeTarget(), builder, LogSink(store), EngineOptions(watch=False))
     console = Console(file=NullFile(), width=100, height=30, force_terminal=True, color_system="256")  # type: ignore[arg-type]
     dashboard = Dashboard(engine.snapshot, store, engine.trigger, engine.stop, console, None)
     result: list[int] = []

@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 
 import pytest
 
+from devloop.build.fake import FakeBuild as Built
+from devloop.build.fake import FakeBuilder
 from devloop.config.model import (
     Config,
     ImageSpec,
@@ -25,7 +26,7 @@ from devloop.config.resources import assemble
 from devloop.engine.loop import Engine, EngineOptions, select_resources
 from devloop.engine.sink import RecordingSink
 from devloop.engine.state import Status
-from devloop.errors import BuildError, UsageError
+from devloop.errors import UsageError
 from devloop.targets.base import Phase
 from devloop.targets.fake import FakeTarget
 
@@ -67,27 +68,6 @@ def make_project(
     config = Config(path=tmp_path / "devloop.yaml", name="shop", images=images, resources=settings)
     objects = [deployment("db", "postgres"), deployment("api", "shop/api"), deployment("web", "nginx")]
     return assemble(config, objects)
-
-
-@dataclass
-class Built:
-    reference: str
-    built: bool = True
-
-
-class FakeBuilder:
-    def __init__(self, fail: bool = False) -> None:
-        self.builds: list[str] = []
-        self.fail = fail
-        self.count = 0
-
-    def build(self, image: ImageSpec, on_line: Callable[[str], None]) -> Built:
-        if self.fail:
-            raise BuildError(image.ref, "RUN false", ["boom"])
-        self.count += 1
-        self.builds.append(image.ref)
-        on_line("Step 1/1 : FROM scratch")
-        return Built(f"{image.ref}:devloop-{self.count:016x}")
 
 
 class Runner:
@@ -371,6 +351,7 @@ def test_resync_follows_the_built_reference_each_container_runs(tmp_path: Path) 
     base = make_project(tmp_path).config
     config = Config(path=base.path, name=base.name, images=base.images)
     project = assemble(config, [deployment("one", "shop/api"), deployment("two", "shop/api")])
+
     class ContentBuilder(FakeBuilder):
         """Same content, same tag (as the real builder): the tag changes only when the test says so."""
 

@@ -546,8 +546,12 @@ class Engine:
 
     # ----------------------------------------------------------------- worker jobs
 
-    def _emit(self, name: str) -> Callable[[str], None]:
-        return lambda line: self.sink.log(name, line)
+    def _emit(self, name: str, *, skip_blank: bool = False) -> Callable[[str], None]:
+        def emit(line: str) -> None:
+            if line.strip() or not skip_blank:
+                self.sink.log(name, line)
+
+        return emit
 
     def _image_lock(self, ref: str) -> threading.Lock:
         with self._refs_lock:
@@ -625,8 +629,7 @@ class Engine:
             self.post(StageStarted(resource.name, generation, Status.BUILDING.value))
             started = time.monotonic()
             with self._image_lock(ref):
-                emit = self._emit(resource.name)
-                result = self.builder.build(image, lambda line: emit(line) if line.strip() else None)
+                result = self.builder.build(image, self._emit(resource.name, skip_blank=True))
                 deployed = self.target.deliver(result.reference)
             if result.built:
                 seconds += time.monotonic() - started

@@ -10,10 +10,9 @@ engine's (0 after q). Every trigger is also appended to ``DIR/triggers`` so a te
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from devloop.build.fake import FakeBuilder
 from devloop.config.model import Config, ImageSpec, ManifestObject, PortForward, Project, ResourceSettings
 from devloop.config.resources import assemble
 from devloop.engine.logstore import LogSink, LogStore
@@ -58,23 +57,6 @@ def make_project(root: Path) -> Project:
     return assemble(config, objects)
 
 
-@dataclass
-class Built:
-    reference: str
-    built: bool = True
-
-
-class FakeBuilder:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def build(self, image: ImageSpec, on_line: Callable[[str], None]) -> Built:
-        self.count += 1
-        on_line(f"Step 1/2 : FROM scratch ({image.ref} build {self.count})")
-        on_line(f"Successfully built {image.ref}")
-        return Built(f"{image.ref}:devloop-{self.count:016x}")
-
-
 def main(argv: list[str]) -> int:
     from rich.console import Console
 
@@ -86,7 +68,8 @@ def main(argv: list[str]) -> int:
     store = LogStore()
     target = FakeTarget(fail_apply={"worker": "the Deployment worker was refused: image shop/api has no tag"})
     options = EngineOptions(mode="up", watch=False, poll_interval=0.1)
-    engine = Engine(make_project(root), target, FakeBuilder(), LogSink(store), options)
+    builder = FakeBuilder(lines=("Step 1/2 : FROM scratch ({ref} build {count})", "Successfully built {ref}"))
+    engine = Engine(make_project(root), target, builder, LogSink(store), options)
 
     def trigger(name: str) -> None:
         with triggers.open("a") as f:
