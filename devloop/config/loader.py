@@ -238,6 +238,13 @@ class _Validator:
     def fail(self, where: YNode | YKey, key: str, message: str) -> NoReturn:
         raise ConfigError(message, location=f"{self.name}:{where.line}:{where.col}", key=key or None)
 
+    def required(self, values: dict[str, YNode], field: str, parent: YNode, key: str, message: str) -> YNode:
+        """``values[field]``, or a located error (at the empty value, else at ``parent``) saying ``message``."""
+        node = values.get(field)
+        if node is None or _is_absent(node):
+            self.fail(node or parent, f"{key}.{field}", message)
+        return node
+
     def expected(self, node: YNode, key: str, what: str, hint: str = "") -> NoReturn:
         self.fail(node, key, f"expected {what}, got {describe(node)}" + (f"; {hint}" if hint else ""))
 
@@ -548,14 +555,13 @@ class _Validator:
 
     def helm(self, node: YNode, key: str, i: int, project: str) -> HelmSource:
         values = self.mapping(node, key, _HELM_KEYS, "a mapping (chart, release, namespace, values, set)")
-        chart_node = values.get("chart")
-        if _is_absent(chart_node):
-            self.fail(
-                chart_node or node,
-                f"{key}.chart",
-                "expected a chart folder relative to devloop.yaml, got no chart; add `chart: path/to/chart`",
-            )
-        assert chart_node is not None
+        chart_node = self.required(
+            values,
+            "chart",
+            node,
+            key,
+            "expected a chart folder relative to devloop.yaml, got no chart; add `chart: path/to/chart`",
+        )
         what = "a chart folder relative to devloop.yaml"
         chart = self.existing(chart_node, f"{key}.chart", self.root, "folder", what, "create it or fix the path")
         if not (chart / "Chart.yaml").is_file():
@@ -612,14 +618,9 @@ class _Validator:
 
     def image(self, node: YNode, key: str, i: int) -> ImageSpec:
         values = self.mapping(node, key, _IMAGE_KEYS, "a mapping with at least `ref`")
-        ref_node = values.get("ref")
-        if _is_absent(ref_node):
-            self.fail(
-                ref_node or node,
-                f"{key}.ref",
-                "expected the image name as the manifests write it, got no ref; add `ref: NAME`",
-            )
-        assert ref_node is not None
+        ref_node = self.required(
+            values, "ref", node, key, "expected the image name as the manifests write it, got no ref; add `ref: NAME`"
+        )
         ref = self.image_ref(ref_node, f"{key}.ref")
 
         context_node = values.get("context")
@@ -712,14 +713,9 @@ class _Validator:
             return None
         assert node is not None
         values = self.mapping(node, key, _TEST_KEYS, "a mapping with `cmd`")
-        cmd_node = values.get("cmd")
-        if _is_absent(cmd_node):
-            self.fail(
-                cmd_node or node,
-                f"{key}.cmd",
-                "expected a command to run on the host, got no cmd; add `cmd: COMMAND`",
-            )
-        assert cmd_node is not None
+        cmd_node = self.required(
+            values, "cmd", node, key, "expected a command to run on the host, got no cmd; add `cmd: COMMAND`"
+        )
         return TestStage(cmd=self.string(cmd_node, f"{key}.cmd", "a command to run on the host"))
 
     def live_update(self, node: YNode | None, key: str, context: Path) -> LiveUpdate | None:
@@ -748,15 +744,10 @@ class _Validator:
 
     def sync_rule(self, node: YNode, key: str, context: Path) -> SyncRule:
         values = self.mapping(node, key, _SYNC_KEYS, "a mapping with src and dest")
-        for field in _SYNC_KEYS:
-            if _is_absent(values.get(field)):
-                what = "a path in the image context" if field == "src" else "an absolute container path"
-                self.fail(
-                    values.get(field) or node,
-                    f"{key}.{field}",
-                    f"expected {what}, got no {field}; add `{field}:`",
-                )
-        src_node, dest_node = values["src"], values["dest"]
+        src_node, dest_node = (
+            self.required(values, field, node, key, f"expected {what}, got no {field}; add `{field}:`")
+            for field, what in (("src", "a path in the image context"), ("dest", "an absolute container path"))
+        )
         src_what = "a file or folder inside the image context"
         src_text = self.string(src_node, f"{key}.src", src_what)
         absolute = Path(os.path.normpath(src_text if os.path.isabs(src_text) else context / src_text))
@@ -788,11 +779,8 @@ class _Validator:
 
     def run_step(self, node: YNode, key: str) -> RunStep:
         values = self.mapping(node, key, _RUN_KEYS, "a mapping with cmd and optional trigger")
-        cmd_node = values.get("cmd")
         what = "a command: a string (run with /bin/sh -c) or a list of strings (exec form)"
-        if _is_absent(cmd_node):
-            self.fail(cmd_node or node, f"{key}.cmd", f"expected {what}, got no cmd; add `cmd:`")
-        assert cmd_node is not None
+        cmd_node = self.required(values, "cmd", node, key, f"expected {what}, got no cmd; add `cmd:`")
         cmd: str | tuple[str, ...]
         if isinstance(cmd_node, YSeq):
             parts = []
