@@ -535,7 +535,7 @@ class NullFile:
 
 def scale_project(root: Path, n: int) -> Any:
     sys.path.insert(0, str(REPO))
-    from devloop.config.model import Config, ImageSpec, ManifestObject, ResourceSettings
+    from devloop.config.model import Config, ImageSpec, ResourceSettings
     from devloop.config.resources import assemble
 
     names = [f"svc-{i:03d}" for i in range(n)]
@@ -544,21 +544,9 @@ def scale_project(root: Path, n: int) -> Any:
     )
     settings = tuple((name, ResourceSettings(labels=(f"team-{i % 10}",))) for i, name in enumerate(names))
     config = Config(path=root / "devloop.yaml", name="scale", images=images, resources=settings)
-    objects = []
-    for name in names:
-        body = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name},
-            "spec": {
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "main", "image": f"bench/{name}"}]},
-                },
-            },
-        }
-        objects.append(ManifestObject(body=body, source="k8s.yaml:1"))
+    from tests.support.docker_target import simple_deployment
+
+    objects = [simple_deployment(name, f"bench/{name}") for name in names]
     return assemble(config, objects)
 
 

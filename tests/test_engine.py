@@ -17,7 +17,6 @@ from devloop.config.model import (
     Config,
     ImageSpec,
     LiveUpdate,
-    ManifestObject,
     Project,
     ResourceSettings,
     SyncRule,
@@ -29,22 +28,7 @@ from devloop.engine.state import Status
 from devloop.errors import UsageError
 from devloop.targets.base import Phase
 from devloop.targets.fake import FakeTarget
-
-
-def deployment(name: str, image: str) -> ManifestObject:
-    body = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "main", "image": image}]},
-            },
-        },
-    }
-    return ManifestObject(body=body, source="k8s.yaml:1")
+from tests.support.docker_target import simple_deployment as deployment
 
 
 def make_project(

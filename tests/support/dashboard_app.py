@@ -13,27 +13,12 @@ import sys
 from pathlib import Path
 
 from devloop.build.fake import FakeBuilder
-from devloop.config.model import Config, ImageSpec, ManifestObject, PortForward, Project, ResourceSettings
+from devloop.config.model import Config, ImageSpec, PortForward, Project, ResourceSettings
 from devloop.config.resources import assemble
 from devloop.engine.logstore import LogSink, LogStore
 from devloop.engine.loop import Engine, EngineOptions
 from devloop.targets.fake import FakeTarget
-
-
-def deployment(name: str, image: str) -> ManifestObject:
-    body = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "main", "image": image}]},
-            },
-        },
-    }
-    return ManifestObject(body=body, source="k8s.yaml:1")
+from tests.support.docker_target import simple_deployment as deployment
 
 
 def make_project(root: Path) -> Project:

@@ -38,6 +38,11 @@ def deployment(
     )
 
 
+def simple_deployment(name: str, image: str) -> ManifestObject:
+    """One replica of one container named `main` running ``image``: the workload of engine and UI tests."""
+    return deployment(name, [{"name": "main", "image": image}])
+
+
 def job(name: str, containers: list[dict[str, Any]], **job_spec: Any) -> ManifestObject:
     return obj(
         {
