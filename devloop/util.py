@@ -15,18 +15,37 @@ from pathlib import Path
 
 from devloop.errors import DevloopError, ToolMissingError
 
-# Child processes started by stream_process that are still running, so that an interrupt
-# anywhere (the main thread gets Ctrl-C, workers run the children) can stop them all.
-_LIVE_LOCK = threading.Lock()
-_LIVE: set[subprocess.Popen[str]] = set()
+
+class ProcessGroup:
+    """Running children of stream_process, so that one call can stop them all from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[subprocess.Popen[str]] = set()
+
+    def add(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._live.add(proc)
+
+    def discard(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._live.discard(proc)
+
+    def terminate_all(self) -> None:
+        with self._lock:
+            live = list(self._live)
+        for proc in live:
+            terminate_group(proc)
+
+
+# Every child stream_process started that still runs: an interrupt anywhere (the main thread gets
+# Ctrl-C, workers run the children) can stop them all.
+_LIVE = ProcessGroup()
 
 
 def terminate_children() -> None:
     """Stop every child process (and its group) that stream_process started and that still runs."""
-    with _LIVE_LOCK:
-        live = list(_LIVE)
-    for proc in live:
-        terminate_group(proc)
+    _LIVE.terminate_all()
 
 
 def which(tool: str) -> str | None:
@@ -84,13 +103,17 @@ def stream_process(
     *,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    inherit_env: bool = True,
+    group: ProcessGroup | None = None,
 ) -> int:
     """Run ``argv``, calling ``on_line`` for every line of its combined output; return the exit code.
 
-    The child gets its own process group so that an interrupt can stop it and everything it
-    started; on KeyboardInterrupt the group is terminated (then killed) before re-raising.
+    ``env`` is added to this process's environment (or is the whole environment with
+    ``inherit_env=False``). The child gets its own process group so that an interrupt can stop it
+    and everything it started; on KeyboardInterrupt the group is terminated (then killed) before
+    re-raising. ``group`` also tracks the child, for callers that stop their own work (a builder's cancel).
     """
-    full_env = None if env is None else {**os.environ, **env}
+    full_env = None if env is None else ({**os.environ, **env} if inherit_env else dict(env))
     proc = subprocess.Popen(
         list(argv),
         cwd=str(cwd) if cwd else None,
@@ -103,8 +126,9 @@ def stream_process(
         bufsize=1,
         start_new_session=True,
     )
-    with _LIVE_LOCK:
-        _LIVE.add(proc)
+    groups = [_LIVE] if group is None else [_LIVE, group]
+    for tracked in groups:
+        tracked.add(proc)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -114,8 +138,8 @@ def stream_process(
         terminate_group(proc)
         raise
     finally:
-        with _LIVE_LOCK:
-            _LIVE.discard(proc)
+        for tracked in groups:
+            tracked.discard(proc)
         if proc.stdout is not None:
             proc.stdout.close()
 

@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import threading
@@ -42,7 +41,7 @@ from devloop.build import docker_client
 from devloop.build.ignore import DOCKERIGNORE, IgnoreRules
 from devloop.config.model import ImageSpec
 from devloop.errors import BuildError, DevloopError, InterruptedByUser
-from devloop.util import terminate_group
+from devloop.util import ProcessGroup, stream_process
 
 log = logging.getLogger("devloop.build")
 
@@ -90,8 +89,7 @@ class ImageBuilder:
         self._local = threading.local()
         self._locks_guard = threading.Lock()
         self._ref_locks: dict[str, threading.Lock] = {}
-        self._active_guard = threading.Lock()
-        self._active: set[subprocess.Popen[str]] = set()
+        self._children = ProcessGroup()
         self._cancelled = threading.Event()
 
     # -- public --------------------------------------------------------------------------------------
@@ -170,10 +168,7 @@ class ImageBuilder:
     def cancel(self) -> None:
         """Stop every build in progress (from any thread); they raise InterruptedByUser."""
         self._cancelled.set()
-        with self._active_guard:
-            procs = list(self._active)
-        for proc in procs:
-            terminate_group(proc)
+        self._children.terminate_all()
 
     def close(self) -> None:
         client = getattr(self._local, "api", None)
@@ -222,35 +217,10 @@ class ImageBuilder:
         return flags
 
     def _stream(self, argv: Sequence[str], on_line: OnLine, *, env: Mapping[str, str]) -> int:
-        """Like devloop.util.stream_process, but the child is registered so that cancel() can stop it."""
+        """devloop.util.stream_process, with the child in this builder's group so that cancel() can stop it."""
         if self._cancelled.is_set():
             raise InterruptedByUser()
-        proc = subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,
-        )
-        with self._active_guard:
-            self._active.add(proc)
-        try:
-            assert proc.stdout is not None
-            for text in proc.stdout:
-                on_line(text.rstrip("\n"))
-            code = proc.wait()
-        except BaseException:
-            terminate_group(proc)
-            raise
-        finally:
-            with self._active_guard:
-                self._active.discard(proc)
-            if proc.stdout is not None:
-                proc.stdout.close()
+        code = stream_process(argv, on_line, env=env, inherit_env=False, group=self._children)
         if self._cancelled.is_set():
             raise InterruptedByUser()
         return code
