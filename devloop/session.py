@@ -43,7 +43,9 @@ class Session:
 
 
 def docker_host(env: Environment) -> str:
-    return env.env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    from devloop.build.docker_client import engine_address
+
+    return engine_address(env.env)
 
 
 def _config(project: Project | Config) -> Config:

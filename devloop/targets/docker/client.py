@@ -7,17 +7,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from devloop.build.docker_client import START_HINT, is_connection_error
+from devloop.build.docker_client import engine_address as _engine_address
 from devloop.errors import DeployError, TargetUnavailableError
 
-START_HINT = (
-    "start one (Linux: `sudo systemctl start docker` or run `dockerd`; macOS/Windows: start Docker Desktop) "
-    "or point DOCKER_HOST at a running engine"
-)
+__all__ = ["connect", "docker_available", "engine_address", "engine_call", "is_connection_error", "unavailable"]
 
 
 def engine_address(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    return env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return _engine_address(os.environ if env is None else env)
 
 
 def unavailable(env: Mapping[str, str] | None = None, cause: object = None) -> TargetUnavailableError:
@@ -50,15 +48,6 @@ def docker_available(env: Mapping[str, str] | None = None, timeout: float = 2.0)
     with suppress(Exception):
         client.close()
     return True
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    import requests
-
-    if isinstance(exc, requests.exceptions.ConnectionError | ConnectionError):
-        return True
-    text = str(exc)
-    return "Connection aborted" in text or "Cannot connect to the Docker daemon" in text
 
 
 @contextmanager
