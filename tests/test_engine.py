@@ -364,3 +364,31 @@ def test_resync_follows_the_built_reference_each_container_runs(tmp_path: Path) 
         time.sleep(0.3)
         assert [c[0].split("-")[0] for c in target.copies[2:]] == ["one"]
         assert not any("into two" in text for _, text in sink.lines)
+
+
+def test_resync_goes_only_to_the_container_that_lost_the_files(tmp_path: Path) -> None:
+    """Three replicas got a live update; one crashes and comes back from the image: only that one is re-synced
+    (and restarted), the two healthy ones are left alone."""
+    from devloop.engine.events import FilesChanged
+
+    base = make_project(tmp_path)
+    image = base.config.images[0]
+    assert image.live_update is not None
+    restarting = LiveUpdate(sync=image.live_update.sync, restart=True)
+    images = (ImageSpec(ref=image.ref, context=image.context, dockerfile=image.dockerfile, live_update=restarting),)
+    config = Config(path=base.config.path, name=base.config.name, images=images)
+    project = assemble(config, [deployment("api", "shop/api")])
+    target, builder = FakeTarget(replicas={"api": 3}), FakeBuilder()
+    engine, _ = engine_for(project, target, builder, mode="up", watch=False)
+    with Runner(engine) as run:
+        run.wait_for(lambda: run.status("api") is Status.READY, "ready")
+        engine.post(FilesChanged(frozenset({image.context / "app" / "a.py"}), frozenset()))
+        run.wait_for(lambda: len(target.copies) == 3 and len(target.restarts) == 3, "the live update of all three")
+        run.wait_for(lambda: run.status("api") is Status.READY, "ready again")
+        target.recreate_replica("api", 1)
+        run.wait_for(lambda: len(target.copies) == 4, "a re-sync")
+        run.wait_for(lambda: run.status("api") is Status.READY, "ready after the re-sync")
+        time.sleep(0.3)
+        assert len(target.copies) == 4, target.copies
+        assert target.copies[3][0].endswith("-r1-1")
+        assert len(target.restarts) == 4 and target.restarts[3].endswith("-r1-1")

@@ -100,6 +100,27 @@ class KubeProject:
             )
         return [p for p in items if p.metadata.deletion_timestamp is None]
 
+    def exec(self, pod: str, container: str, argv: list[str]) -> str:
+        """Run ``argv`` in a container of the project's namespace (as ``kubectl exec`` does)."""
+        from kubernetes import client
+        from kubernetes.stream import stream
+
+        with self.cluster.api() as api:
+            core = client.CoreV1Api(api)
+            return str(
+                stream(
+                    core.connect_get_namespaced_pod_exec,
+                    pod,
+                    self.namespace,
+                    container=container,
+                    command=argv,
+                    stderr=True,
+                    stdin=False,
+                    stdout=True,
+                    tty=False,
+                )
+            )
+
     def deployments(self) -> list[str]:
         from kubernetes import client
 
@@ -164,6 +185,22 @@ def wait_for(check: Any, what: str, timeout: float = 60.0) -> Any:
     raise AssertionError(f"{what} within {timeout:.0f} s")
 
 
+def up_restarting_web(kproject: KubeProject) -> tuple[KubeProject, Running, int, str]:
+    """`up` of :func:`web` with a live update that syncs www/ and restarts, forwarded to a free port; once the
+    forward serves v1: (project, the running up, the port, the URL of index.html)."""
+    port = free_port()
+    p = web(
+        kproject,
+        live_update={"sync": [{"src": "www", "dest": "/www"}], "restart": True},
+        port_forwards=[f"{port}:8080"],
+    )
+    running = p.start("up")
+    running.wait_line(r"web.*ready", timeout=HANG)
+    url = f"http://127.0.0.1:{port}/index.html"
+    assert wait_for(lambda: get(url) == "v1\n", "the forward serves v1")
+    return p, running, port, url
+
+
 # ------------------------------------------------------------------------------------------- ci / up / down
 
 
@@ -226,16 +263,7 @@ def test_ci_fails_with_the_image_pull_reason(kproject: KubeProject) -> None:
 
 
 def test_up_live_update_over_exec_restart_keeps_files_and_forward_follows_new_pods(kproject: KubeProject) -> None:
-    port = free_port()
-    p = web(
-        kproject,
-        live_update={"sync": [{"src": "www", "dest": "/www"}], "restart": True},
-        port_forwards=[f"{port}:8080"],
-    )
-    running = p.start("up")
-    running.wait_line(r"web.*ready", timeout=HANG)
-    url = f"http://127.0.0.1:{port}/index.html"
-    assert wait_for(lambda: get(url) == "v1\n", "the forward serves v1")
+    p, running, port, url = up_restarting_web(kproject)
     first_pods = {pod.metadata.name for pod in p.pods()}
     starts = running.text.count("started hello")
 
@@ -261,6 +289,26 @@ def test_up_live_update_over_exec_restart_keeps_files_and_forward_follows_new_po
     wait_for(lambda: {pod.metadata.name for pod in p.pods()} - first_pods, "a new pod", timeout=HANG)
     wait_for(lambda: "started hi again" in running.text, "the new pod started")
     assert wait_for(lambda: get(url) in ("v1\n", "v2\n"), "the forward reaches the new pod")
+    assert running.interrupt() == 130, running.text
+
+
+def test_a_real_restart_after_an_in_place_restart_gets_the_synced_files_again(kproject: KubeProject) -> None:
+    """After a `restart: true` live update (the process restarted in place: the kubelet's startedAt stays), a real
+    container restart (here the main process killed, as a crash, OOM kill or liveness kill would) brings the
+    image's old files back: devloop must notice it and sync the files again, not keep showing ready on v1."""
+    p, running, _, url = up_restarting_web(kproject)
+    (p.root / "web" / "www" / "index.html").write_text("v2\n")
+    wait_for(lambda: get(url) == "v2\n", "the live-updated file is served")
+    wait_for(lambda: "live update of" in running.text, "the live update finished")
+    time.sleep(3)  # let the monitor see the restarted-in-place container at least once
+    pod = p.pods()[0].metadata.name
+    p.exec(pod, "web", ["/bin/sh", "-c", "kill 1"])  # the container exits and the kubelet starts a new one
+    wait_for(
+        lambda: any(cs.restart_count >= 1 for q in p.pods() for cs in q.status.container_statuses or []),
+        "the container restarted",
+        timeout=HANG,
+    )
+    assert wait_for(lambda: get(url) == "v2\n" and "re-syncing" in running.text, "the files synced again", HANG)
     assert running.interrupt() == 130, running.text
 
 

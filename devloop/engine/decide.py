@@ -32,6 +32,7 @@ class ImageUpdate:
     restart: bool = False
     changed: tuple[str, ...] = ()  # paths relative to the context, for messages
     reference: str | None = None  # only containers running this built reference (default: the current one)
+    containers: tuple[str, ...] = ()  # only these container ids (a re-sync); empty: every container of the image
 
 
 @dataclass(frozen=True)

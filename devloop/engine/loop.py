@@ -8,6 +8,7 @@ methods it calls mutate state, and only on the loop's thread.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -661,6 +662,10 @@ class Engine:
             with self._refs_lock:
                 reference = update.reference or self._refs.get(update.ref)
             containers = [c for c in status.containers if reference is None or c.image == reference]
+            if update.containers:  # a re-sync: only the containers that lost the files, never healthy ones
+                containers = [c for c in containers if c.id in update.containers]
+                if not containers:
+                    continue  # gone again: a fresh one is re-synced when the monitor sees it
             if not containers:
                 raise ContainerGoneError(f"no running container of {update.ref}")
             for container in containers:
@@ -741,7 +746,9 @@ class Engine:
             update = self._resync_update(ref_of[reference], reference)
             if update is None or state.full_build:
                 continue
-            names = ", ".join(c.name for c in fresh if c.image == reference)
+            targets = [c for c in fresh if c.image == reference]
+            update = dataclasses.replace(update, containers=tuple(c.id for c in targets))
+            names = ", ".join(c.name for c in targets)
             self.sink.log(
                 name,
                 f"re-syncing {len(update.changed)} path(s) of {ref_of[reference]} into {names} (new since the build)",

@@ -50,6 +50,8 @@ class FakeTarget:
     forwards: list[_Forward] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # resource -> image it runs
     recreated: dict[str, int] = field(default_factory=dict)  # resource -> times its container was re-created
+    replicas: dict[str, int] = field(default_factory=dict)  # resource -> containers (pods) it runs (default 1)
+    replica_recreated: dict[tuple[str, int], int] = field(default_factory=dict)  # (resource, replica) -> times
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def describe(self) -> str:
@@ -83,8 +85,13 @@ class FakeTarget:
             image = self.images.get(resource.name, "")
             applies = self.applied.count(resource.name)
             again = self.recreated.get(resource.name, 0)
-        cid = f"{resource.name}-{applies}-{again}"
-        containers = (ContainerRef(id=cid, name=cid, image=image, pod=resource.name),)
+            count = self.replicas.get(resource.name, 1)
+            each = [self.replica_recreated.get((resource.name, i), 0) for i in range(count)]
+        if count == 1:
+            ids = [f"{resource.name}-{applies}-{again}"]
+        else:
+            ids = [f"{resource.name}-{applies}-{again}-r{i}-{each[i]}" for i in range(count)]
+        containers = tuple(ContainerRef(id=cid, name=cid, image=image, pod=resource.name) for cid in ids)
         reason = "crash loop: exited with 1" if phase is Phase.FAILED else ""
         return RuntimeStatus(phase=phase, reason=reason, containers=containers, detail=phase.value)
 
@@ -97,6 +104,12 @@ class FakeTarget:
         """Simulate a crash restart on Kubernetes: a new container from the same image, files lost."""
         with self.lock:
             self.recreated[resource] = self.recreated.get(resource, 0) + 1
+
+    def recreate_replica(self, resource: str, replica: int) -> None:
+        """A crash restart of one of several replicas: only that container is new."""
+        with self.lock:
+            key = (resource, replica)
+            self.replica_recreated[key] = self.replica_recreated.get(key, 0) + 1
 
     def copy_files(self, container: ContainerRef, copies: Sequence[FileCopy], deletes: Sequence[str]) -> None:
         if container.pod in self.gone:

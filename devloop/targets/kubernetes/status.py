@@ -10,7 +10,7 @@ run errors, OOMKilled, a failed Job or pod, a pod unschedulable for over :data:`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -215,6 +215,24 @@ def container_refs(pod: dict[str, Any]) -> list[ContainerRef]:
             )
         )
     return refs
+
+
+def in_place_restarts(
+    refs: Sequence[ContainerRef], record: dict[str, tuple[str, str]]
+) -> tuple[ContainerRef, ...]:
+    """``refs`` with ``started_at`` moved to the time devloop restarted the process in place (``record``:
+    container id -> (the kubelet's startedAt then, the restart's time)). An in-place restart keeps the
+    kubelet's startedAt, so without this a live update's restart would look like no restart and the next
+    real one (a crash, OOM, liveness kill: a new startedAt) like ours. A record whose container has a new
+    startedAt is dropped from ``record``: that container really restarted and lost the synced files."""
+    out = []
+    for ref in refs:
+        entry = record.get(ref.id)
+        if entry is not None and entry[0] != ref.started_at:
+            del record[ref.id]
+            entry = None
+        out.append(ref if entry is None else replace(ref, started_at=entry[1]))
+    return tuple(out)
 
 
 def restarts_of(pods: Sequence[dict[str, Any]]) -> int:

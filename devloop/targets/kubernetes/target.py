@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,7 +46,7 @@ from devloop.targets.kubernetes.delivery import (
 from devloop.targets.kubernetes.forward import KubePortForward, open_portforward
 from devloop.targets.kubernetes.logs import LogFollower
 from devloop.targets.kubernetes.rest import Kube, KubeError, ResourceInfo, is_connection_error, make_api_client
-from devloop.targets.kubernetes.status import Failure, current_pods, pod_ready, runtime_status
+from devloop.targets.kubernetes.status import Failure, current_pods, in_place_restarts, pod_ready, runtime_status
 
 DOWN_WAIT = 60.0
 EXEC_TIMEOUT = 600.0
@@ -85,6 +86,8 @@ class KubernetesTarget:
         self._forwards = OpenForwards()
         self._closing = threading.Event()
         self._log_cache: dict[tuple[str, str, str, bool], tuple[str, ...]] = {}
+        # container id -> (the kubelet's startedAt, when devloop restarted its process in place): see in_place_restarts
+        self._in_place: dict[str, tuple[str, str]] = {}
 
     # --- plumbing -----------------------------------------------------------------------------------
 
@@ -314,6 +317,9 @@ class KubernetesTarget:
             return RuntimeStatus(
                 Phase.PENDING, reason="the Kubernetes API server does not answer", detail="cluster unreachable"
             )
+        if status.containers:
+            with self._lock:
+                status = dataclasses.replace(status, containers=in_place_restarts(status.containers, self._in_place))
         if failure is not None and failure.pod and failure.container:
             lines = self._last_logs(self._workload_namespace(resource), failure)
             if lines:
@@ -448,12 +454,25 @@ class KubernetesTarget:
             )
         if name not in supervised:  # deployed before restart: true was set: redeploy with the supervisor
             raise ContainerGoneError(f"container {container.name} does not run under devloop's restart supervisor")
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        started = next(
+            (
+                str(((cs.get("state") or {}).get("running") or {}).get("startedAt") or "")
+                for cs in statuses
+                if isinstance(cs, dict) and cs.get("name") == name
+            ),
+            "",
+        )
         out: list[str] = []
         code, message = self._exec(container, live.RESTART_ARGV, out.append)
         if code is None:
             raise _missing_tool(container, "/bin/sh", message)
         if code != 0:
             raise ContainerGoneError(f"restarting the process in {container.name} failed: {' '.join(out) or message}")
+        with self._lock:
+            if len(self._in_place) > 1000:
+                self._in_place.clear()
+            self._in_place[container.id] = (started, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
     # --- port forwards ------------------------------------------------------------------------------
 
