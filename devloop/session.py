@@ -199,6 +199,8 @@ def build_engine(
     def ignored_for_image(path: Path, image: ImageSpec) -> bool:
         return cache.rules(engine.project).ignored_for_image(path, image)
 
+    from devloop.engine.liverecords import DiskRecords, live_dir
+
     engine = Engine(
         session.project,
         session.target,
@@ -209,6 +211,7 @@ def build_engine(
         reload_project=reload,
         ignored_for_image=ignored_for_image,
         config_files=config_files,
+        records=DiskRecords(live_dir(env.env)),
     )
     return engine
 

@@ -48,6 +48,13 @@ def terminate_children() -> None:
     _LIVE.terminate_all()
 
 
+def user_cache(env: Mapping[str, str] | None = None) -> Path:
+    """devloop's folder in the user's cache: ``$XDG_CACHE_HOME/devloop`` or ``~/.cache/devloop`` (never the project)."""
+    environ = os.environ if env is None else env
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "devloop"
+
+
 def which(tool: str) -> str | None:
     return shutil.which(tool)
 

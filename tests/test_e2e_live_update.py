@@ -20,7 +20,7 @@ import yaml
 
 from tests.support import docker_env, images
 from tests.support.projects import Image, deployment, free_port, httpd, service
-from tests.test_e2e_docker import Project, Running, get, poll, run_devloop
+from tests.test_e2e_docker import Project, Running, get, output, poll, run_devloop
 
 ROLE_LABEL = "devloop.dev/role"
 LIVE = r"^web\s+│ live update of "
@@ -408,3 +408,54 @@ def test_ten_thousand_file_storm_is_one_live_update(project: Project) -> None:
     assert web.out("cat /www/storm/f09999.txt") == "9999\n"
     assert builds_between(up, ready) == [], up.text
     assert up.interrupt() == 130, up.text
+
+
+# --------------------------------------------------------------------------------------------- stale synced state
+
+
+#: Crashes at start while the served page says "broken" (a syntax error in synced code, in the small).
+CRASH_WHEN_BROKEN = "grep -q broken /www/index.html && exit 3; exec httpd -f -p 8080 -h /www"
+
+
+def test_restoring_a_file_after_a_crash_loop_does_not_keep_the_broken_file(project: Project) -> None:
+    web = Web(project, live_update={"restart": True}, container={"command": ["sh", "-c", CRASH_WHEN_BROKEN]})
+    up, ready = web.up()
+
+    web.edit("www/index.html", "broken\n")  # synced, restarted: crash loop
+    failed = up.wait_line(r"^web\s+│ failed", after=ready)
+    web.edit("www/index.html", "v1\n")  # restored (`git checkout`): the content of the image that runs
+    # the container must not keep the broken file: it serves the disk's content again
+    web.served("", "v1\n", timeout=60)
+    mark = up.wait_line(r"^web\s+│ ready", after=failed)
+    assert "broken" not in web.out("cat /www/index.html")
+    # and it stays so (no crash loop coming back)
+    web.edit("www/other.txt", "other\n")
+    web.served("other.txt", "other\n")
+    web.served("", "v1\n")
+    assert not [ln for ln in up.lines[mark:] if re.match(r"^web\s+│ failed", ln)], up.text
+    assert up.interrupt() == 130, up.text
+
+
+def test_ci_after_up_brings_live_updated_container_to_the_disk(project: Project) -> None:
+    web = Web(project)
+    up, _ = web.up()
+    web.edit("www/index.html", "edited\n")
+    web.edit("www/extra.txt", "extra\n")
+    web.served("", "edited\n")
+    web.served("extra.txt", "extra\n")
+    assert up.interrupt() == 130, up.text
+
+    # devloop is stopped: the edit is undone and the added file deleted on the host
+    web.edit("www/index.html", "v1\n")
+    web.path("www/extra.txt").unlink()
+    result = project.run("ci")
+    assert result.returncode == 0, output(result)
+    assert web.out("cat /www/index.html") == "v1\n", output(result)
+    assert web.sh("test ! -e /www/extra.txt")[0] == 0, output(result)
+
+    # a new `up` finds the same truth
+    up2 = project.start("up")
+    up2.wait_line(r"^web\s+│ ready")
+    web.served("", "v1\n")
+    assert get(web.url + "extra.txt") is None  # 404: gone
+    assert up2.interrupt() == 130, up2.text

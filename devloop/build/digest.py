@@ -34,6 +34,7 @@ from pathlib import Path
 from devloop.build.ignore import Entry, IgnoreRules
 from devloop.config.model import ImageSpec
 from devloop.errors import ConfigError
+from devloop.util import user_cache
 
 log = logging.getLogger("devloop.build")
 
@@ -83,9 +84,7 @@ def context_files(image: ImageSpec) -> list[str]:
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """Where digest caches live: ``$XDG_CACHE_HOME/devloop/digest`` or ``~/.cache/devloop/digest``."""
-    environ = os.environ if env is None else env
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "devloop" / "digest"
+    return user_cache(env) / "digest"
 
 
 def clear_memory_cache() -> None:

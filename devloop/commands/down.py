@@ -12,6 +12,9 @@ def run(env: Environment, *, prune_images: bool, delete_namespaces: bool) -> int
         removed = target.down(project.name, prune_images=prune_images, delete_namespaces=delete_namespaces)
     finally:
         target.close()
+    from devloop.engine.liverecords import DiskRecords, live_dir
+
+    DiskRecords(live_dir(env.env)).forget_project(project.name)  # its containers are gone
     for item in removed:
         env.out(f"removed {item}")
     env.out(f"devloop down: {project.name}: removed {len(removed)} object(s) from {target.name}")

@@ -31,11 +31,13 @@ from devloop.engine.events import (
     Trigger,
     UpdateFinished,
 )
+from devloop.engine.liverecords import MemoryRecords, Records
 from devloop.engine.sink import Sink
 from devloop.engine.state import ResourceState, Snapshot, Status, UpdateRecord
 from devloop.errors import BuildError, DevloopError, TestFailedError, UsageError
 from devloop.targets.base import (
     ContainerGoneError,
+    ContainerRef,
     DeployRequest,
     FileCopy,
     LogLine,
@@ -127,6 +129,7 @@ class Engine:
         config_files: Callable[[Project], Sequence[Path]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        records: Records | None = None,
     ) -> None:
         self.project = project
         self.target = target
@@ -139,6 +142,8 @@ class Engine:
         self._config_files = config_files or (lambda p: [p.config.path])
         self._clock = clock
         self._wall = wall_clock
+        # containers carrying live-updated files (kept outside the process by the session: see liverecords)
+        self._records: Records = records if records is not None else MemoryRecords()
         self._events: queue.Queue[Event] = queue.Queue()
         self._order = select_resources(project, options.only)
         self._states: dict[str, ResourceState] = {}
@@ -578,7 +583,11 @@ class Engine:
             build_seconds = self._build_images(resource, generation)
             self.post(StageStarted(name, generation, Status.DEPLOYING.value))
             deploy_started = time.monotonic()
-            result = self.target.apply(self._deploy_request(resource))
+            request = self._deploy_request(resource)
+            result = self.target.apply(request)
+            if result.replaced:
+                log.debug("%s: replaced containers with live-updated files: %s", name, ", ".join(result.replaced))
+                self._records.forget(self.project.name, result.replaced)
             for warning in result.warnings:
                 if warning not in self._warned:  # targets repeat their warnings on every apply
                     self._warned.add(warning)
@@ -647,7 +656,10 @@ class Engine:
             refs = dict(self._refs)
         everything = tuple(rewrite_images(obj, refs) for r in self.project.resources for obj in r.objects)
         mine = tuple(rewrite_images(obj, refs) for obj in resource.objects)
-        return DeployRequest(project=self.project, resource=resource, objects=mine, all_objects=everything)
+        stale = self._records.marked(self.project.name, resource.name)
+        return DeployRequest(
+            project=self.project, resource=resource, objects=mine, all_objects=everything, stale=stale
+        )
 
     def _live_update(self, resource: Resource, generation: int, updates: tuple[decide.ImageUpdate, ...]) -> None:
         name = resource.name
@@ -671,6 +683,7 @@ class Engine:
             for container in containers:
                 started = time.monotonic()
                 copies = [FileCopy(local, dest) for local, dest in update.copies]
+                self._mark_live_updated(name, container)
                 self.target.copy_files(container, copies, list(update.deletes))
                 # recorded as soon as the files are in: a failing run step must not make a re-created
                 # container lose them (they stay in this one, and the fixing save syncs only its own files)
@@ -688,6 +701,14 @@ class Engine:
                     f"live update of {container.name}: {len(copies)} copied, {len(update.deletes)} deleted "
                     f"in {1000 * (time.monotonic() - started):.0f} ms",
                 )
+
+    def _mark_live_updated(self, name: str, container: ContainerRef) -> None:
+        """Before the first file reaches a container: remember (outside the process) that it no longer holds
+        only its image, so that a later deploy (of this or another devloop process) replaces it."""
+        try:
+            self._records.mark(self.project.name, name, container.id)
+        except OSError as exc:
+            raise ContainerGoneError(f"cannot record the live update of {container.name}: {exc}") from exc
 
     def _record_sync(self, reference: str, update: decide.ImageUpdate) -> None:
         with self._refs_lock:

@@ -57,12 +57,15 @@ class DeployRequest:
     ``objects`` are the resource's objects with images rewritten and labels set.
     ``all_objects`` are every object of the project (rewritten the same way) so a target
     can resolve references across resources (a ConfigMap attached elsewhere, Services).
+    ``stale`` are container ids that carry live-updated files devloop cannot vouch for (see
+    docs/live-update.md): a target replaces the pods holding them, even when nothing else changed.
     """
 
     project: Project
     resource: Resource
     objects: tuple[ManifestObject, ...]
     all_objects: tuple[ManifestObject, ...]
+    stale: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class DeployResult:
     changed: bool  # False when everything was already up to date (nothing replaced)
     summary: str = ""  # e.g. "replaced 2 containers", "unchanged"
     warnings: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()  # ids of ``DeployRequest.stale`` containers that are gone now
 
 
 @dataclass(frozen=True)

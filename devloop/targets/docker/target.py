@@ -171,8 +171,10 @@ class DockerTarget:
                 lab = pod.labels
                 index = int(lab.get(L.POD_INDEX, "-1") or -1)
                 complete = pod.sandbox is not None and len(pod.inits) + len(pod.apps) == len(plan.containers)
+                vouched = not any(c["Id"] in request.stale for c in pod.all())
                 if (
                     complete
+                    and vouched
                     and lab.get(L.SPEC_HASH) == plan.spec_hash
                     and 0 <= index < plan.replicas
                     and index not in keep
@@ -189,14 +191,16 @@ class DockerTarget:
             if created:
                 rt.tick()
         rt.wake()
+        kept = {s["Id"] for s in existing} - {s["Id"] for s in doomed}
+        gone = tuple(sorted(cid for cid in request.stale if cid not in kept))
         if not doomed and not created:
-            return DeployResult(False, "unchanged", tuple(warnings))
+            return DeployResult(False, "unchanged", tuple(warnings), replaced=gone)
         replaced = len([r for r in removed if r.startswith("container")])
         parts = [f"created {created} pod{'s' if created != 1 else ''}"] if created else []
         if doomed:
             old = len({labels_of(s).get(L.POD) for s in doomed})
             parts.append(f"removed {old} pod{'s' if old != 1 else ''} ({replaced} containers)")
-        return DeployResult(True, ", ".join(parts), tuple(warnings))
+        return DeployResult(True, ", ".join(parts), tuple(warnings), replaced=gone)
 
     def delete(self, project: Project, resource_name: str) -> None:
         self._last_requests.pop((project.name, resource_name), None)
