@@ -201,3 +201,60 @@ def test_logs_follow_redeploys_and_restarts_without_duplicates(
     finally:
         logs.close()
     target.close()
+
+
+def _ready_busybox(target: DockerTarget, unique_name: str, busybox_image: str) -> ContainerRef:
+    app = deployment("live", [{"name": "main", "image": busybox_image, "command": ["sleep", "3600"]}])
+    proj = project(unique_name, [app])
+    deploy(target, proj, "live")
+    (ref,) = wait_phase(target, proj, "live", Phase.READY).containers
+    return ref
+
+
+def test_copy_skips_vanished_paths_and_names_an_unreadable_file(
+    target: DockerTarget, unique_name: str, busybox_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = _ready_busybox(target, unique_name, busybox_image)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(20):
+        (src / f"f{i:02d}.txt").write_text(f"{i}\n")
+    # a path the watcher reported that is gone by the time the archive is built, then the rest
+    target.copy_files(
+        ref, [FileCopy(str(tmp_path / "vanished.txt"), "/srv/vanished.txt"), FileCopy(str(src), "/srv/src")], []
+    )
+    code, out = _run(target, ref, "sh", "-c", "ls /srv/src | wc -l; cat /srv/src/f19.txt; test ! -e /srv/vanished.txt")
+    assert (code, out) == (0, ["20", "19"]), out
+
+    # an unreadable file (failure injected: the tests run as root, who reads everything) is one sentence naming it
+    secret = src / "f07.txt"
+    real_access = os.access
+    monkeypatch.setattr(
+        "devloop.targets.docker.files.os.access", lambda p, mode: str(p) != str(secret) and real_access(p, mode)
+    )
+    with pytest.raises(DeployError) as caught:
+        target.copy_files(ref, [FileCopy(str(src), "/srv/other")], [])
+    message = str(caught.value)
+    assert str(secret) in message and "\n" not in message and "Traceback" not in message
+    assert "make it readable" in message
+
+
+def test_copy_streams_a_big_file_with_bounded_memory(
+    target: DockerTarget, unique_name: str, busybox_image: str, tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    ref = _ready_busybox(target, unique_name, busybox_image)
+    big = tmp_path / "big.bin"
+    size = 256 * 1024 * 1024
+    with open(big, "wb") as fh:  # sparse: no disk needed on the host
+        fh.truncate(size)
+    tracemalloc.start()
+    try:
+        target.copy_files(ref, [FileCopy(str(big), "/srv/big.bin")], [])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    code, out = _run(target, ref, "sh", "-c", "stat -c %s /srv/big.bin; rm /srv/big.bin")
+    assert (code, out) == (0, [str(size)]), out
+    assert peak < 32 * 1024 * 1024, f"syncing a {size >> 20} MiB file allocated {peak >> 20} MiB"

@@ -195,3 +195,24 @@ def test_log_follower_keeps_out_of_order_lines_and_skips_only_replays() -> None:
     follower._line("2026-01-01T00:00:01.000000002Z out")  # replayed
     follower._line("2026-01-01T00:00:01.000000004Z new")
     assert seen[-1] == "new" and seen.count("out") == 1
+
+
+def test_archive_skips_what_vanished_after_planning(tmp_path: Path) -> None:
+    from devloop.targets.docker.files import plan_archive, stream_archive
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "keep.txt").write_text("keep\n")
+    (src / "gone.txt").write_text("gone\n")
+    (src / "link").symlink_to("keep.txt")
+    members = plan_archive([FileCopy(str(src), "/app")])
+    (src / "gone.txt").unlink()
+    (src / "keep.txt").write_text("longer than before\n")  # grew after planning: its current size is sent
+    data = b"".join(stream_archive(members, uid=3, gid=4))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+        assert names == ["app", "app/keep.txt", "app/link"]
+        keep = tar.extractfile("app/keep.txt")
+        assert keep is not None and keep.read() == b"longer than before\n"
+        assert tar.getmember("app/link").linkname == "keep.txt"
+        assert {(m.uid, m.gid) for m in tar.getmembers()} == {(3, 4)}

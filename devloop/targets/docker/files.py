@@ -9,14 +9,18 @@ owned by the container's user so that a non-root process can overwrite synced fi
 
 from __future__ import annotations
 
-import io
+import errno
 import os
 import posixpath
 import stat
 import tarfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
+from devloop.errors import DeployError
 from devloop.targets.base import FileCopy
+
+_CHUNK = 1 << 20
 
 
 class UnsafePathError(ValueError):
@@ -46,11 +50,28 @@ def _member(dest: str, rel: str = "") -> str:
     return name
 
 
+class UnreadableFileError(DeployError):
+    """A file or folder of a live update that exists but cannot be read (one sentence naming it)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"cannot read {path} to sync it into the container ({reason}); make it readable, or add it to "
+            ".devloopignore or the image's ignore patterns"
+        )
+
+
 def _walk(local: str, dest: str) -> Iterator[tuple[str, str]]:
-    """(host path, archive name) of ``local`` and, for a directory, everything below it (not following links)."""
+    """(host path, archive name) of ``local`` and, for a directory, everything below it (not following
+    links). A folder that cannot be listed raises :class:`UnreadableFileError`; vanished ones are skipped."""
+
+    def failed(exc: OSError) -> None:
+        if not isinstance(exc, FileNotFoundError):
+            raise UnreadableFileError(str(exc.filename), exc.strerror or str(exc))
+
     yield local, _member(dest)
     if os.path.isdir(local) and not os.path.islink(local):
-        for root, dirs, files in os.walk(local, followlinks=False):
+        for root, dirs, files in os.walk(local, onerror=failed, followlinks=False):
             dirs.sort()
             rel_root = os.path.relpath(root, local)
             for name in sorted(dirs) + sorted(files):
@@ -58,35 +79,82 @@ def _walk(local: str, dest: str) -> Iterator[tuple[str, str]]:
                 yield os.path.join(root, name), _member(dest, rel)
 
 
-def build_archive(copies: Sequence[FileCopy], uid: int = 0, gid: int = 0) -> bytes:
-    """The tar to upload to ``/`` of the container for ``copies``."""
-    buf = io.BytesIO()
+@dataclass(frozen=True)
+class Member:
+    path: str  # on the host
+    name: str  # in the archive, relative to /
+    st: os.stat_result
+
+
+def plan_archive(copies: Sequence[FileCopy]) -> list[Member]:
+    """What the archive for ``copies`` holds: paths that vanished meanwhile are left out (the watcher
+    reports their deletion); a file or folder that exists but cannot be read raises
+    :class:`UnreadableFileError` naming it, before anything is uploaded."""
+    members: list[Member] = []
     seen: set[str] = set()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for copy in copies:
-            dest = container_path(copy.dest)
-            for path, name in _walk(copy.local, dest):
-                if name in seen:
-                    continue
-                seen.add(name)
+    for copy in copies:
+        dest = container_path(copy.dest)
+        for path, name in _walk(copy.local, dest):
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
                 st = os.lstat(path)
-                info = tarfile.TarInfo(name)
-                info.mode = stat.S_IMODE(st.st_mode)
-                info.mtime = int(st.st_mtime)
-                info.uid, info.gid = uid, gid
-                if stat.S_ISLNK(st.st_mode):
-                    info.type = tarfile.SYMTYPE
-                    info.linkname = os.readlink(path)
-                    tar.addfile(info)
-                elif stat.S_ISDIR(st.st_mode):
-                    info.type = tarfile.DIRTYPE
-                    tar.addfile(info)
-                elif stat.S_ISREG(st.st_mode):
-                    info.size = st.st_size
-                    with open(path, "rb") as fh:
-                        tar.addfile(info, fh)
-                # sockets, fifos and devices are not synced
-    return buf.getvalue()
+            except FileNotFoundError:
+                continue
+            kind = stat.S_IFMT(st.st_mode)
+            if kind == stat.S_IFREG and not os.access(path, os.R_OK):
+                raise UnreadableFileError(path, os.strerror(errno.EACCES))
+            if kind in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):  # sockets, fifos and devices are not synced
+                members.append(Member(path, name, st))
+    return members
+
+
+def stream_archive(members: Sequence[Member], uid: int = 0, gid: int = 0) -> Iterator[bytes]:
+    """The tar of ``members`` in chunks of at most about 1 MiB: memory stays bounded whatever the file sizes.
+    A member that vanished since it was planned is skipped; a file that changed size while it is read is
+    cut or padded to the size in its header (the watcher reports the change, and the next sync fixes it)."""
+    for member in members:
+        info = tarfile.TarInfo(member.name)
+        info.mode = stat.S_IMODE(member.st.st_mode)
+        info.mtime = int(member.st.st_mtime)
+        info.uid, info.gid = uid, gid
+        kind = stat.S_IFMT(member.st.st_mode)
+        if kind == stat.S_IFLNK:
+            try:
+                info.type, info.linkname = tarfile.SYMTYPE, os.readlink(member.path)
+            except FileNotFoundError:
+                continue
+            yield info.tobuf(tarfile.PAX_FORMAT)
+        elif kind == stat.S_IFDIR:
+            info.type = tarfile.DIRTYPE
+            yield info.tobuf(tarfile.PAX_FORMAT)
+        else:
+            try:
+                handle = open(member.path, "rb", buffering=0)  # noqa: SIM115 - closed below, after streaming
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise UnreadableFileError(member.path, exc.strerror or str(exc)) from exc
+            with handle:
+                info.size = os.fstat(handle.fileno()).st_size
+                yield info.tobuf(tarfile.PAX_FORMAT)
+                left = info.size
+                while left > 0:
+                    chunk = handle.read(min(_CHUNK, left))
+                    if not chunk:
+                        yield bytes(left)
+                        break
+                    left -= len(chunk)
+                    yield chunk
+                if info.size % tarfile.BLOCKSIZE:
+                    yield bytes(tarfile.BLOCKSIZE - info.size % tarfile.BLOCKSIZE)
+    yield bytes(2 * tarfile.BLOCKSIZE)
+
+
+def build_archive(copies: Sequence[FileCopy], uid: int = 0, gid: int = 0) -> bytes:
+    """The whole tar for ``copies`` in memory (small archives and tests; uploads use :func:`stream_archive`)."""
+    return b"".join(stream_archive(plan_archive(copies), uid, gid))
 
 
 def parse_passwd(text: str, user: str) -> tuple[int, int] | None:

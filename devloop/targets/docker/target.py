@@ -28,7 +28,14 @@ from devloop.targets.base import (
 )
 from devloop.targets.docker import labels as L
 from devloop.targets.docker.client import connect, engine_call, is_connection_error
-from devloop.targets.docker.files import UnsafePathError, build_archive, container_path, parse_group, parse_passwd
+from devloop.targets.docker.files import (
+    UnsafePathError,
+    container_path,
+    parse_group,
+    parse_passwd,
+    plan_archive,
+    stream_archive,
+)
 from devloop.targets.docker.forward import PortForward
 from devloop.targets.docker.logs import follow_logs
 from devloop.targets.docker.pause import ensure_pause_image
@@ -313,7 +320,7 @@ class DockerTarget:
         try:
             paths = [container_path(p) for p in deletes]
             uid, gid = self._owner(container)
-            archive = build_archive(copies, uid, gid) if copies else b""
+            members = plan_archive(copies) if copies else []
         except UnsafePathError as exc:
             raise DeployError(f"live update of {container.name}: {exc}") from exc
         try:
@@ -325,8 +332,8 @@ class DockerTarget:
                         f"could not delete files in {container.name} (`rm` exited with {code}: "
                         f"{' '.join(lines)[-200:]}); deletes need `rm` in the image"
                     )
-            if archive:
-                self.api.put_archive(container.id, "/", archive)
+            if members:  # streamed: memory stays bounded whatever the file sizes
+                self.api.put_archive(container.id, "/", stream_archive(members, uid, gid))
         except docker.errors.APIError as exc:
             if is_connection_error(exc):
                 raise ContainerGoneError(f"the Docker engine does not answer: {exc}") from exc
