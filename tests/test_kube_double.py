@@ -6,6 +6,7 @@ engine and the registry (skipped with the reason otherwise, failed with CI=true)
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import secrets
@@ -475,6 +476,36 @@ def test_jobs_complete_and_fail(batch: Any, core: Any, ns: str, image: str) -> N
     assert [p.status.phase for p in pods] == ["Succeeded"]
     assert pods[0].status.container_statuses[0].state.terminated.exit_code == 0
     assert "job" in core.read_namespaced_pod_log(pods[0].metadata.name, ns)
+
+
+def test_immutable_fields_are_refused_like_a_real_api_server(batch: Any, core: Any, ns: str, image: str) -> None:
+    """A Job's template and a Pod's spec (but its images) cannot change: 422 Invalid, "field is immutable"."""
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "main", "image": image, "command": ["sh", "-c", "sleep 3600"]}],
+    }
+    body = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "fixed"},
+        "spec": {"template": {"spec": spec}},
+    }
+    apply(batch.patch_namespaced_job, "fixed", ns, body)
+    changed = copy.deepcopy(body)
+    changed["spec"]["template"]["spec"]["containers"][0]["command"] = ["true"]
+    with pytest.raises(ApiException) as job_error:
+        apply(batch.patch_namespaced_job, "fixed", ns, changed)
+    assert job_error.value.status == 422 and "field is immutable" in json.loads(str(job_error.value.body))["message"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare"}, "spec": copy.deepcopy(spec)}
+    apply(core.patch_namespaced_pod, "bare", ns, pod)
+    pod["spec"]["containers"][0]["env"] = [{"name": "A", "value": "b"}]
+    with pytest.raises(ApiException) as pod_error:
+        apply(core.patch_namespaced_pod, "bare", ns, pod)
+    assert pod_error.value.status == 422 and "may not change fields" in json.loads(str(pod_error.value.body))["message"]
+    pod["spec"]["containers"][0].pop("env")
+    pod["spec"]["containers"][0]["image"] = image + "-other"  # the image may change: the kubelet restarts it
+    assert apply(core.patch_namespaced_pod, "bare", ns, pod).spec.containers[0].image == image + "-other"
 
 
 def test_delete_with_propagation_and_namespace_deletion(core: Any, apps: Any, ns: str, image: str) -> None:

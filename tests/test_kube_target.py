@@ -121,6 +121,21 @@ class KubeProject:
                 )
             )
 
+    def logs(self, selector: str) -> str:
+        """The logs of every pod of the namespace matching ``selector`` (label selector), joined."""
+        from kubernetes import client
+
+        with self.cluster.api() as api:
+            core = client.CoreV1Api(api)
+            pods = core.list_namespaced_pod(self.namespace, label_selector=selector).items
+            out = []
+            for pod in pods:
+                try:
+                    out.append(str(core.read_namespaced_pod_log(pod.metadata.name, self.namespace)))
+                except client.ApiException:
+                    continue
+            return "".join(out)
+
     def deployments(self) -> list[str]:
         from kubernetes import client
 
@@ -310,6 +325,48 @@ def test_a_real_restart_after_an_in_place_restart_gets_the_synced_files_again(kp
     )
     assert wait_for(lambda: get(url) == "v2\n" and "re-syncing" in running.text, "the files synced again", HANG)
     assert running.interrupt() == 130, running.text
+
+
+# ------------------------------------------------------------------------------------------- immutable fields
+
+
+def test_changed_job_template_and_pod_spec_are_recreated_and_the_job_runs_again(kproject: KubeProject) -> None:
+    """A real API server refuses a changed Job template (the image was rebuilt) and a changed Pod spec (422 field
+    is immutable): devloop deletes and creates them again, and the Job runs again with the new image."""
+    p = kproject
+
+    def write(www: str, mode: str) -> None:
+        shown = container("show", p.ref("tool"), ["sh", "-c", "echo job-$(cat /www/index.html)"])
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "solo", "labels": {"app": "solo"}},
+            "spec": {
+                "terminationGracePeriodSeconds": 0,
+                "containers": [
+                    container(
+                        "solo",
+                        p.ref("tool"),
+                        ["sh", "-c", "echo pod-$MODE; exec sleep 3600"],
+                        env=[{"name": "MODE", "value": mode}],
+                    )
+                ],
+            },
+        }
+        p.write(
+            objects=[job("show", [shown]), pod],
+            images=[Image("tool", p.ref("tool"), lines=["COPY www /www"], files={"www/index.html": www})],
+        )
+
+    write("one", "first")
+    first = p.run("ci", "--timeout", "120")
+    assert first.returncode == 0, output(first)
+    assert "job-one" in p.logs("job-name=show") and "pod-first" in p.logs("app=solo")
+    write("two", "second")
+    second = p.run("ci", "--timeout", "120")
+    assert second.returncode == 0, output(second)
+    assert "job-two" in wait_for(lambda: p.logs("job-name=show"), "the new Job's pod logs"), output(second)
+    assert "pod-second" in wait_for(lambda: p.logs("app=solo"), "the new Pod's logs")
 
 
 # ------------------------------------------------------------------------------------------- safety

@@ -280,6 +280,20 @@ def default(rtype: ResourceType, obj: Obj) -> None:
         labels.setdefault("kubernetes.io/metadata.name", obj["metadata"]["name"])
 
 
+def invalid(rtype: ResourceType, name: str, problems: list[str]) -> ApiError:
+    """The real API server's 422 Invalid answer listing ``problems``."""
+    return ApiError(
+        422,
+        f'{rtype.kind}{"." + rtype.group if rtype.group else ""} "{name}" is invalid: ' + ", ".join(problems),
+        details={
+            "name": name,
+            "group": rtype.group,
+            "kind": rtype.kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": p} for p in problems],
+        },
+    )
+
+
 def validate(rtype: ResourceType, obj: Obj) -> None:
     """The checks of the real API server that manifests most often fail (422 Invalid)."""
     kind = rtype.kind
@@ -324,16 +338,66 @@ def validate(rtype: ResourceType, obj: Obj) -> None:
                     '"OnFailure", "Never"'
                 )
     if problems:
-        raise ApiError(
-            422,
-            f'{kind}{"." + rtype.group if rtype.group else ""} "{name}" is invalid: ' + ", ".join(problems),
-            details={
-                "name": name,
-                "group": rtype.group,
-                "kind": kind,
-                "causes": [{"reason": "FieldValueInvalid", "message": p} for p in problems],
-            },
+        raise invalid(rtype, name, problems)
+
+
+#: Pod spec fields an update may change (the real API server's list); everything else is immutable.
+POD_MUTABLE = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds")
+#: StatefulSet spec fields an update may change.
+STS_MUTABLE = (
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+    "revisionHistoryLimit",
+)
+
+
+def _pod_spec_sans_mutable(spec: Any) -> Any:
+    out = copy.deepcopy(spec) if isinstance(spec, dict) else {}
+    for key in POD_MUTABLE:
+        out.pop(key, None)
+    for group in ("initContainers", "containers"):
+        for c in out.get(group) or []:
+            if isinstance(c, dict):
+                c.pop("image", None)
+    return out
+
+
+def check_immutable(rtype: ResourceType, old: Obj, new: Obj) -> None:
+    """The real API server's update validation of immutable fields (422 Invalid), after defaulting:
+    a Pod's spec (but images and a few fields), a Job's template and selector, a workload's selector,
+    a StatefulSet's spec outside its updatable fields."""
+    kind = rtype.kind
+    name = new["metadata"].get("name", "")
+    before, after = old.get("spec") or {}, new.get("spec") or {}
+    problems: list[str] = []
+    if kind == "Pod" and _pod_spec_sans_mutable(before) != _pod_spec_sans_mutable(after):
+        problems.append(
+            "spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+            "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to "
+            "existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+            "previously negative)"
         )
+    if kind == "Job":
+        if before.get("template") != after.get("template"):
+            problems.append("spec.template: Invalid value: core.PodTemplateSpec{...}: field is immutable")
+        if before.get("selector") != after.get("selector"):
+            problems.append("spec.selector: Invalid value: v1.LabelSelector{...}: field is immutable")
+    if kind in WORKLOADS and before.get("selector") != after.get("selector"):
+        problems.append("spec.selector: Invalid value: v1.LabelSelector{...}: field is immutable")
+    if kind == "StatefulSet":
+        strip = {k: v for k, v in before.items() if k not in STS_MUTABLE}
+        if strip != {k: v for k, v in after.items() if k not in STS_MUTABLE}:
+            problems.append(
+                "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+                "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' "
+                "are forbidden"
+            )
+    if problems:
+        raise invalid(rtype, name, problems)
 
 
 # --- server-side apply --------------------------------------------------------------------------------
@@ -429,6 +493,7 @@ class Applier:
             deep_merge(result, config)
             default(rtype, result)
             validate(rtype, result)
+            check_immutable(rtype, current, result)
             owners[manager] = new_paths
             entries = [e for e in result["metadata"].get("managedFields") or [] if e.get("manager") != manager]
             old_entry = next(

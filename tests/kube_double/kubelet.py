@@ -602,6 +602,19 @@ class PodWorker:
         while True:
             changed = False
             for c in self.apps:
+                wanted = str(self.container_spec(c).get("image") or c.image)
+                if wanted != c.image and not c.done:
+                    # the pod's image was updated (the one in-place change a Pod allows): the kubelet kills the
+                    # container and starts the new image, counting a restart
+                    with contextlib.suppress(Exception):
+                        self.api.kill(c.cid)
+                    while c.cid and "running" in c.state and not self.exited(c):
+                        self.sleep(TICK)
+                    c.image = wanted
+                    self.back_off(c)
+                    self.start_container(c)
+                    changed = True
+                    continue
                 if c.done:
                     continue
                 if "running" in c.state and self.exited(c):

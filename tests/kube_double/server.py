@@ -583,6 +583,7 @@ class KubeDouble:
                 obj["metadata"].setdefault("uid", current["metadata"]["uid"])
                 A.default(rtype, obj)
                 A.validate(rtype, obj)
+                A.check_immutable(rtype, current, obj)
                 h.send_json(200, self.store.replace(rtype, ns, obj))
             return
         if method == "PATCH":
@@ -619,6 +620,7 @@ class KubeDouble:
                 patched.setdefault("metadata", {})["name"] = r.name
                 A.default(rtype, patched)
                 A.validate(rtype, patched)
+                A.check_immutable(rtype, current, patched)
                 result = self.store.replace(rtype, ns, patched)
             self.controllers.wake()
             h.send_json(200, result)

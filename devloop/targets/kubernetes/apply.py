@@ -18,6 +18,7 @@ import copy
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,22 @@ CLUSTER_PRUNE_KINDS: tuple[tuple[str, str], ...] = (
     ("rbac.authorization.k8s.io/v1", "ClusterRole"),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
 )
+
+
+#: What a real API server says when an update changes a field that cannot change (422 Invalid): the object
+#: is deleted and created again (as Tilt does), e.g. a Job whose template changed with a rebuilt image.
+IMMUTABLE_MARKERS = (
+    "field is immutable",
+    "pod updates may not change fields",
+    "updates to statefulset spec for fields other than",
+)
+#: How long a replaced object may take to go (a pod's grace period, a foreground deletion's dependents).
+REPLACE_WAIT = 120.0
+
+
+def needs_replace(status: int, message: str) -> bool:
+    """Whether an apply refused with ``status``/``message`` changed an immutable field."""
+    return status == 422 and any(marker in message for marker in IMMUTABLE_MARKERS)
 
 
 def order_key(kind: str) -> int:
@@ -205,10 +222,10 @@ class Applier:
                 continue
             if key[1] == "Namespace":
                 body = self._namespace_body(body, live if known is None else self.kube.get(info.item(None, key[3])))
-            self._apply_one(body, info, namespace, source.get(key, ""))
+            replaced = self._apply_one(body, info, namespace, source.get(key, ""))
             with self._lock:
                 self._hashes[key] = str(wanted)
-            result.changed.append(label)
+            result.changed.append(f"{label} (re-created: immutable fields changed)" if replaced else label)
         previous = self._applied.get((project, resource))
         with self._lock:
             self._applied[(project, resource)] = keys
@@ -224,25 +241,51 @@ class Applier:
             body.setdefault("metadata", {}).setdefault("labels", {})[CREATED_BY_LABEL] = MANAGED_BY
         return body
 
-    def _apply_one(self, body: dict[str, Any], info: ResourceInfo, namespace: str | None, source: str) -> None:
+    def _apply_one(self, body: dict[str, Any], info: ResourceInfo, namespace: str | None, source: str) -> bool:
+        """Apply one object; True when it had to be deleted and created again (immutable fields changed)."""
         name = str((body.get("metadata") or {}).get("name") or "")
         path = info.item(namespace, name)
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
-        for attempt in range(2):
+        created_namespace = replaced = False
+        while True:
             try:
                 self.kube.request(
                     "PATCH", path, query=query, body=json.dumps(body), content_type="application/apply-patch+yaml"
                 )
-                return
+                return replaced
             except KubeError as exc:
-                if attempt == 0 and exc.status == 404 and namespace and info.namespaced:
+                if not created_namespace and exc.status == 404 and namespace and info.namespaced:
+                    created_namespace = True
                     self.ensure_namespace(namespace)  # the namespace is missing: create it, try again
+                    continue
+                if not replaced and needs_replace(exc.status, exc.message):
+                    replaced = True
+                    self._delete_and_wait(info, namespace, name)
                     continue
                 where = f" (from {source})" if source else ""
                 raise DeployError(
                     f"the cluster rejected {info.kind} {name}{where} in namespace {namespace or '-'}: {exc.message}; "
                     "fix the manifest and save again."
                 ) from exc
+
+    def _delete_and_wait(self, info: ResourceInfo, namespace: str | None, name: str) -> None:
+        """Delete an object (its dependents first: a Job's pods, a StatefulSet's pods) and wait until it is gone."""
+        path = info.item(namespace, name)
+        try:
+            self.kube.request(
+                "DELETE", path, body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
+            )
+        except KubeError as exc:
+            if exc.status != 404:
+                raise DeployError(f"deleting {info.kind} {name} to create it again failed: {exc.message}") from exc
+        deadline = time.monotonic() + REPLACE_WAIT
+        while self.kube.get(path) is not None:
+            if time.monotonic() > deadline:
+                raise DeployError(
+                    f"{info.kind} {name} must be created again (immutable fields changed) but is still being deleted "
+                    f"after {REPLACE_WAIT:.0f} s; check its finalizers (kubectl get {info.plural} {name} -o yaml)."
+                )
+            time.sleep(0.25)
 
     def forget(self, project: str, resource: str) -> None:
         with self._lock:
