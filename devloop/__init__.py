@@ -1,3 +1,10 @@
 """devloop: inner-loop continuous development on Kubernetes and the local Docker engine."""
 
+import sys as _sys
+
 __version__ = "0.1.0"
+
+if _sys.argv[:1] == ["-m"] or _sys.argv[0].rsplit("/", 1)[-1] == "devloop":  # devloop is the program starting
+    from devloop import interrupts as _interrupts
+
+    _interrupts.defer()  # Ctrl-C from now on ends it quietly (see devloop.entry)

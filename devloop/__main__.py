@@ -1,3 +1,3 @@
-from devloop.cli import main
+from devloop.entry import main
 
 main()

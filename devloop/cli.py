@@ -254,13 +254,6 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    try:
-        app(args=hoist_global_options(sys.argv[1:]), prog_name="devloop")
-    except KeyboardInterrupt:
-        sys.stderr.write("devloop: interrupted.\n")
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()
+    """Parse ``sys.argv`` and run the command; exits (SystemExit) with its code. Called by
+    :func:`devloop.entry.main`, which routes the stopping signals first and maps an interrupt's exit code."""
+    app(args=hoist_global_options(sys.argv[1:]), prog_name="devloop")

@@ -6,6 +6,7 @@ import logging
 import traceback
 from collections.abc import Callable
 
+from devloop import interrupts
 from devloop.context import Environment
 from devloop.errors import EXIT_FAILED, EXIT_INTERRUPTED, DevloopError
 
@@ -21,7 +22,7 @@ def run_command(env: Environment, work: Callable[[], int | None]) -> int:
         env.err(f"devloop: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        env.err("devloop: interrupted.")
+        env.err(f"devloop: {interrupts.describe()}.")
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug in devloop, or something we did not anticipate
         if env.verbose:

@@ -25,6 +25,7 @@ import pytest
 
 from tests.kube_double.fixture import kube_cluster, kube_double  # noqa: F401 - fixtures, see tests/kube_double/fixture.py
 from tests.support import docker_env, images
+from tests.support.e2e import project  # noqa: F401 - a fixture, see tests/support/e2e.py
 
 DOCKER_FIXTURES = frozenset({"docker_client", "registry_addr"})
 

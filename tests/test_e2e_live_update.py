@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from tests.support import docker_env, images
+from tests.support.e2e import Project, Running, get, output, poll, run_devloop
 from tests.support.projects import Image, deployment, free_port, httpd, service
-from tests.test_e2e_docker import Project, Running, get, output, poll, run_devloop
 
 ROLE_LABEL = "devloop.dev/role"
 LIVE = r"^web\s+│ live update of "

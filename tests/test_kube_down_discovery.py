@@ -22,7 +22,7 @@ from devloop.targets.kubernetes.rest import (
     make_api_client,
     preferred_group_versions,
 )
-from tests.test_e2e_docker import output, run_devloop
+from tests.support.e2e import output, run_devloop
 
 #: Trimmed from a kind v1.30 cluster's `GET /apis`.
 GROUP_LIST: dict[str, Any] = {

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.support import docker_env, images
+from tests.support.e2e import HANG, Running, devloop_argv, get, output, run_devloop
 from tests.support.projects import (
     HTTP_READY,
     Image,
@@ -33,7 +34,6 @@ from tests.support.projects import (
     service,
     write_project,
 )
-from tests.test_e2e_docker import HANG, Running, _argv, get, output, run_devloop
 
 REAL_CONTEXT = os.environ.get("DEVLOOP_TEST_KUBE_CONTEXT", "")
 PROJECT_LABEL = "devloop.dev/project"
@@ -85,7 +85,7 @@ class KubeProject:
         return run_devloop(self.root, *args, target="kubernetes", env=self.cluster.env())
 
     def start(self, *args: str) -> Running:
-        running = Running(_argv(self.root, args, "kubernetes"), self.cluster.env())
+        running = Running(devloop_argv(self.root, args, "kubernetes"), self.cluster.env())
         self._request.addfinalizer(running.kill)
         return running
 

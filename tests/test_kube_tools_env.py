@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.test_e2e_docker import output, run_devloop
+from tests.support.e2e import output, run_devloop
 
 OTHER = {
     "apiVersion": "v1",

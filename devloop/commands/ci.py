@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from devloop import interrupts
 from devloop.context import Environment
 from devloop.engine.loop import EngineOptions, select_resources, summary_lines
 from devloop.engine.sink import PlainSink
@@ -24,7 +25,7 @@ def run(env: Environment, *, resources: tuple[str, ...], timeout: float, down: b
         except KeyboardInterrupt:
             code = EXIT_INTERRUPTED
         snapshot = engine.snapshot()
-        verdict = {EXIT_OK: "all resources ready", EXIT_FAILED: "failed"}.get(code, "interrupted")
+        verdict = {EXIT_OK: "all resources ready", EXIT_FAILED: "failed"}.get(code, interrupts.describe())
         env.out(f"devloop ci: {verdict}")
         for line in summary_lines(snapshot):
             env.out(f"  {line}")

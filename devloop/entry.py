@@ -1,0 +1,48 @@
+"""The process entry point (console script `devloop` and `python -m devloop`).
+
+Kept free of heavy imports on purpose: the stopping signals are routed (see :mod:`devloop.interrupts`) before
+typer, rich or any command is imported, so Ctrl-C at any moment, even while the imports run, ends devloop with
+one line and the interrupt's exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    code = _run()
+    try:
+        from devloop import interrupts
+
+        if code == 130:
+            code = interrupts.exit_code()
+        interrupts.exit_now_on_signal(code)
+    except KeyboardInterrupt:
+        pass
+    sys.exit(code)
+
+
+def _run() -> int:
+    """Run the command line; its exit code (130 when interrupted, whatever the signal)."""
+    try:
+        from devloop import interrupts
+
+        interrupts.install()
+        from devloop.cli import main as cli_main
+
+        cli_main()
+        return 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        sys.stderr.write(f"{exc.code}\n")
+        return 1
+    except KeyboardInterrupt:
+        try:
+            from devloop import interrupts
+
+            sys.stderr.write(f"devloop: {interrupts.describe()}.\n")
+        except (KeyboardInterrupt, OSError, ValueError):  # a second Ctrl-C, or stderr closed
+            pass
+        return 130
