@@ -37,6 +37,12 @@ class OutputOpt(StrEnum):
     json = "json"
 
 
+class PlanOutputOpt(StrEnum):
+    text = "text"
+    json = "json"
+    yaml = "yaml"
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
@@ -75,7 +81,9 @@ def _finish(code: int) -> None:
 @app.command()
 def plan(
     ctx: typer.Context,
-    output: Annotated[OutputOpt, typer.Option("-o", "--output", help="text or json.")] = OutputOpt.text,
+    output: Annotated[
+        PlanOutputOpt, typer.Option("-o", "--output", help="text, json, or yaml (the objects).")
+    ] = PlanOutputOpt.text,
 ) -> None:
     """Check the config and manifests and show what `up` would deploy. Touches nothing."""
     import devloop.commands.plan as command

@@ -242,3 +242,17 @@ def test_a_dockerfile_outside_the_context_is_used(
     image = ImageSpec(ref=repo, context=ctx, dockerfile=outside)
     result = make_builder(method, unique_name).build(image, lambda line: None)
     assert run_in(docker_client, result.reference, "cat", "/data.txt") == "from the context\n"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_generated_dockerfile_builds_without_a_file_in_the_context(
+    method: str, repo: str, unique_name: str, docker_client: Any, busybox_image: str, tmp_path: Path
+) -> None:
+    ctx = tmp_path / "site"
+    ctx.mkdir()
+    (ctx / "index.html").write_text("hi\n")
+    text = f"FROM {busybox_image}\nCOPY . /srv/www\n"
+    image = ImageSpec(ref=repo, context=ctx, dockerfile=ctx / "Dockerfile", dockerfile_text=text, recipe="static")
+    result = make_builder(method, unique_name).build(image, lambda line: None)
+    assert run_in(docker_client, result.reference, "ls", "/srv/www") == "index.html\n"
+    assert sorted(p.name for p in ctx.iterdir()) == ["index.html"]

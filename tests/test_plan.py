@@ -72,8 +72,11 @@ def test_plan_data_of_the_two_services_project(two_services: Path) -> None:
     images = {image["ref"]: image for image in data["images"]}
     assert images["two-services/api"] == {
         "ref": "two-services/api",
+        "defined_by": "images[0]",
         "context": "api",
         "dockerfile": "Dockerfile",
+        "recipe": None,
+        "generated_dockerfile": None,
         "target": None,
         "args": {},
         "ignore": [],

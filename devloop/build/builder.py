@@ -21,10 +21,10 @@ serialised (the second finds the image and reports ``cached``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
-import shutil
 import tarfile
 import tempfile
 import threading
@@ -185,7 +185,7 @@ class ImageBuilder:
             # A copy of the Dockerfile with a Dockerfile-specific ignore file next to it: BuildKit then
             # applies exactly the rules the digest used (the context's .dockerignore and `ignore:`).
             dockerfile = Path(tmp) / image.dockerfile.name
-            shutil.copyfile(image.dockerfile, dockerfile)
+            dockerfile.write_bytes(digest_mod.dockerfile_bytes(image))
             ignore_lines = [*rules.patterns, *(f"!{keep}" for keep in rules.always_keep)]
             (Path(tmp) / (dockerfile.name + DOCKERIGNORE)).write_text("\n".join(ignore_lines) + "\n")
             argv = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", reference]
@@ -360,11 +360,9 @@ def build_images(
 def _write_context_tar(image: ImageSpec, rules: IgnoreRules, fileobj: Any) -> str:
     """Write the kept files of ``image``'s context as a tar; return the Dockerfile's name inside it."""
     inside = None
-    try:
-        rel = image.dockerfile.resolve().relative_to(image.context.resolve())
-        inside = rel.as_posix()
-    except ValueError:
-        pass
+    if image.dockerfile_text is None:  # a recipe's Dockerfile is not a file of the context
+        with contextlib.suppress(ValueError):
+            inside = image.dockerfile.resolve().relative_to(image.context.resolve()).as_posix()
     with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT) as tar:
         entries = sorted(rules.walk_entries(image.context), key=lambda e: e.relpath)
         for entry in entries:
@@ -380,7 +378,7 @@ def _write_context_tar(image: ImageSpec, rules: IgnoreRules, fileobj: Any) -> st
                 tar.addfile(info)
         if inside is None:
             name = ".devloop.Dockerfile"
-            data = image.dockerfile.read_bytes()
+            data = digest_mod.dockerfile_bytes(image)
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644

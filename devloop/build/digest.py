@@ -221,8 +221,15 @@ def _hash_big(image: ImageSpec, entry: Entry) -> str:
 
 
 def _dockerfile_hash(image: ImageSpec) -> str:
+    return hashlib.sha256(dockerfile_bytes(image)).hexdigest()
+
+
+def dockerfile_bytes(image: ImageSpec) -> bytes:
+    """The Dockerfile ``image`` builds with: a recipe's generated text, else the file's content."""
+    if image.dockerfile_text is not None:
+        return image.dockerfile_text.encode()
     try:
-        data = image.dockerfile.read_bytes()
+        return image.dockerfile.read_bytes()
     except FileNotFoundError as exc:
         raise ConfigError(
             f"the Dockerfile {image.dockerfile} of image {image.ref} does not exist; "
@@ -234,7 +241,6 @@ def _dockerfile_hash(image: ImageSpec) -> str:
             f"cannot read the Dockerfile of image {image.ref}: {exc.strerror or exc}",
             location=str(image.dockerfile),
         ) from exc
-    return hashlib.sha256(data).hexdigest()
 
 
 def _check_context(image: ImageSpec) -> None:

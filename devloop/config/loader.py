@@ -24,6 +24,7 @@ Design choices beyond config.md:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
@@ -54,6 +55,8 @@ from devloop.config.model import (
     TestStage,
     TriggerMode,
     WatchSettings,
+    WorkloadSpec,
+    WorkloadType,
 )
 from devloop.config.yamlpos import YKey, YMap, YNode, YScalar, YSeq
 from devloop.errors import ConfigError
@@ -62,6 +65,8 @@ CONFIG_NAME = "devloop.yaml"
 VERSION = 1
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _NETWORK = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -75,7 +80,18 @@ _DOMAIN = _DOMAIN_COMPONENT + r"(?:\." + _DOMAIN_COMPONENT + r")*(?::[0-9]+)?"
 _IMAGE_NAME = re.compile(r"^(?:" + _DOMAIN + r"/)?" + _PATH_COMPONENT + r"(?:/" + _PATH_COMPONENT + r")*$")
 _REGISTRY = re.compile(r"^" + _DOMAIN + r"(?:/" + _PATH_COMPONENT + r")*$")
 
-_TOP_KEYS = ("version", "name", "target", "kubernetes", "docker", "manifests", "images", "resources", "watch")
+_TOP_KEYS = (
+    "version",
+    "name",
+    "target",
+    "kubernetes",
+    "docker",
+    "manifests",
+    "images",
+    "resources",
+    "workloads",
+    "watch",
+)
 _K8S_KEYS = ("context", "namespace", "allow_contexts", "registry")
 _DOCKER_KEYS = ("network",)
 _HELM_KEYS = ("chart", "release", "namespace", "values", "set")
@@ -86,7 +102,10 @@ _SYNC_KEYS = ("src", "dest")
 _RUN_KEYS = ("cmd", "trigger")
 _RESOURCE_KEYS = ("port_forwards", "depends_on", "trigger", "labels", "readiness_timeout", "objects")
 _WATCH_KEYS = ("ignore", "debounce_ms")
+_WORKLOAD_KEYS = ("type", "build", "image", "base", "port", "command", "env", "replicas", "health", "live_update")
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+_COMMAND = "a command: a string (run with /bin/sh -c) or a list of strings (exec form)"
 
 _DNS_LABEL_TEXT = (
     "a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, "
@@ -313,6 +332,15 @@ class _Validator:
     def strings(self, node: YNode | None, key: str, what: str) -> tuple[str, ...]:
         return tuple(self.string(item, child, "a string") for child, item in self.items(node, key, what))
 
+    def whole(self, node: YNode | None, key: str, low: int, high: int, what: str, default: int) -> int:
+        """A whole number from ``low`` to ``high`` (``default`` when absent)."""
+        if _is_absent(node):
+            return default
+        assert node is not None
+        if isinstance(node, YScalar) and type(node.value) is int and low <= node.value <= high:
+            return node.value
+        self.expected(node, key, what)
+
     def boolean(self, node: YNode | None, key: str, default: bool) -> bool:
         if _is_absent(node):
             return default
@@ -426,6 +454,8 @@ class _Validator:
         manifests = self.manifests(top.get("manifests"), name)
         images = self.images(top.get("images"))
         resources = self.resources(top.get("resources"))
+        workloads, implicit = self.workloads(top.get("workloads"), name, images)
+        resources = self.default_port_forwards(workloads, resources)
         watch = self.watch(top.get("watch"))
         return Config(
             path=self.path,
@@ -435,8 +465,9 @@ class _Validator:
             kubernetes=kubernetes,
             docker=docker,
             manifests=manifests,
-            images=images,
+            images=(*images, *implicit),
             resources=resources,
+            workloads=workloads,
             watch=watch,
             positions=tuple(self.positions),
         )
@@ -687,6 +718,7 @@ class _Validator:
             test=test,
             live_update=live,
             index=i,
+            origin=key,
         )
 
     def image_ref(self, node: YNode, key: str) -> str:
@@ -779,20 +811,8 @@ class _Validator:
 
     def run_step(self, node: YNode, key: str) -> RunStep:
         values = self.mapping(node, key, _RUN_KEYS, "a mapping with cmd and optional trigger")
-        what = "a command: a string (run with /bin/sh -c) or a list of strings (exec form)"
-        cmd_node = self.required(values, "cmd", node, key, f"expected {what}, got no cmd; add `cmd:`")
-        cmd: str | tuple[str, ...]
-        if isinstance(cmd_node, YSeq):
-            parts = []
-            for child, item in self.items(cmd_node, f"{key}.cmd", what):
-                if not (isinstance(item, YScalar) and isinstance(item.value, str) and item.value):
-                    self.expected(item, child, "a non-empty string", "quote it")
-                parts.append(item.value)
-            if not parts:
-                self.expected(cmd_node, f"{key}.cmd", what)
-            cmd = tuple(parts)
-        else:
-            cmd = self.string(cmd_node, f"{key}.cmd", what)
+        cmd_node = self.required(values, "cmd", node, key, f"expected {_COMMAND}, got no cmd; add `cmd:`")
+        cmd = self.command(cmd_node, f"{key}.cmd")
         trigger = tuple(
             self.context_pattern(item, child, "a path relative to the image context")
             for child, item in self.items(
@@ -800,6 +820,19 @@ class _Validator:
             )
         )
         return RunStep(cmd=cmd, trigger=trigger)
+
+    def command(self, node: YNode, key: str) -> str | tuple[str, ...]:
+        """A command: a string (run with /bin/sh -c) or a non-empty list of strings (exec form)."""
+        if isinstance(node, YSeq):
+            parts = []
+            for child, item in self.items(node, key, _COMMAND):
+                if not (isinstance(item, YScalar) and isinstance(item.value, str) and item.value):
+                    self.expected(item, child, "a non-empty string", "quote it")
+                parts.append(item.value)
+            if not parts:
+                self.expected(node, key, _COMMAND)
+            return tuple(parts)
+        return self.string(node, key, _COMMAND)
 
     # ------------------------------------------------------------------------------ resources, watch
 
@@ -925,15 +958,259 @@ class _Validator:
             if _is_absent(ignore_node)
             else self.strings(ignore_node, "watch.ignore", "a list of gitignore patterns")
         )
-        debounce_node = values.get("debounce_ms")
-        debounce = WatchSettings().debounce_ms
-        if not _is_absent(debounce_node):
-            assert debounce_node is not None
-            if not (
-                isinstance(debounce_node, YScalar)
-                and type(debounce_node.value) is int
-                and 0 <= debounce_node.value <= 3_600_000
-            ):
-                self.expected(debounce_node, "watch.debounce_ms", "a whole number of milliseconds from 0 to 3600000")
-            debounce = debounce_node.value
+        debounce = self.whole(
+            values.get("debounce_ms"),
+            "watch.debounce_ms",
+            0,
+            3_600_000,
+            "a whole number of milliseconds from 0 to 3600000",
+            WatchSettings().debounce_ms,
+        )
         return WatchSettings(ignore=ignore, debounce_ms=debounce)
+
+    # ------------------------------------------------------------------------------ workloads
+
+    def workloads(
+        self, node: YNode | None, project: str, images: Sequence[ImageSpec]
+    ) -> tuple[tuple[WorkloadSpec, ...], tuple[ImageSpec, ...]]:
+        """``workloads:`` and the implicit images of their ``build:`` folders."""
+        if _is_absent(node):
+            return (), ()
+        assert node is not None
+        if not isinstance(node, YMap):
+            self.expected(node, "workloads", "a mapping of workload names to settings (type, build or image, ...)")
+        built = {image.ref: image.origin for image in images}
+        workloads: list[WorkloadSpec] = []
+        implicit: list[ImageSpec] = []
+        for k, value in node.entries:
+            key = f"workloads.{k.text}"
+            self.note_entry(key, k, value)
+            if len(k.text) > 63 or not _DNS_1035.match(k.text):
+                suggestion = sanitize_name(k.text).lstrip("0123456789-")
+                hint = f"try {_quote(suggestion)}" if suggestion else "use lowercase letters, digits and '-'"
+                self.fail(
+                    k,
+                    key,
+                    "expected a workload name that Kubernetes accepts for a Deployment and a Service (lowercase "
+                    f"letters, digits and '-', starting with a letter, at most 63 characters), got {_quote(k.text)}; "
+                    f"{hint}",
+                )
+            workload, image = self.workload(k, value, key, project, built)
+            workloads.append(workload)
+            if image is not None:
+                built[image.ref] = key
+                implicit.append(image)
+        return tuple(workloads), tuple(implicit)
+
+    def workload(
+        self, k: YKey, node: YNode, key: str, project: str, built: dict[str, str]
+    ) -> tuple[WorkloadSpec, ImageSpec | None]:
+        values = self.mapping(
+            node, key, _WORKLOAD_KEYS, "a mapping (type, build or image, port, command, env, replicas, health, ...)"
+        )
+        types = ("web", "worker", "job")
+        type_node = self.required(
+            values,
+            "type",
+            node,
+            key,
+            "expected the kind of workload: web (Deployment + Service), worker (Deployment) or job (Job run to "
+            "completion), got no type; add `type: web`",
+        )
+        kind = cast(WorkloadType, self.choice(type_node, f"{key}.type", types, "web"))
+
+        def only_for(field: str, allowed: Sequence[str], hint: str) -> None:
+            found = values.get(field)
+            if kind not in allowed and not _is_absent(found):
+                assert found is not None
+                self.fail(
+                    found, f"{key}.{field}", f"applies to {' and '.join(allowed)} workloads, not to a {kind}; {hint}"
+                )
+
+        only_for("port", ("web",), "remove it, or use `type: web` to get a Service and a port forward")
+        only_for("health", ("web",), "remove it (only web workloads get a readiness check)")
+        only_for("replicas", ("web", "worker"), "remove it (a job runs one pod to completion)")
+
+        port: int | None = None
+        if kind == "web":
+            port_node = self.required(
+                values, "port", node, key, "expected the port the process listens on, got no port; add `port: 8000`"
+            )
+            port = self.whole(port_node, f"{key}.port", 1, 65535, "a port number from 1 to 65535", 0)
+        health = self.opt_string(values.get("health"), f"{key}.health", "an HTTP path such as /healthz")
+        if health is not None and (not health.startswith("/") or re.search(r"\s", health)):
+            health_node = values["health"]
+            self.expected(health_node, f"{key}.health", "an HTTP path starting with / (e.g. /healthz)")
+        replicas = self.whole(
+            values.get("replicas"), f"{key}.replicas", 0, 1000, "a whole number of pods from 0 to 1000", 1
+        )
+        command_node = values.get("command")
+        command = None if _is_absent(command_node) else self.command(cast(YNode, command_node), f"{key}.command")
+        env = self.string_map(values.get("env"), f"{key}.env", "a mapping of environment variables (NAME: value)")
+        env_node = values.get("env")
+        if isinstance(env_node, YMap):
+            for env_key, _ in env_node.entries:
+                if not _ENV_NAME.match(env_key.text):
+                    self.fail(
+                        env_key,
+                        f"{key}.env.{env_key.text}",
+                        "expected an environment variable name (letters, digits, '_', '-', '.', not starting with "
+                        f"a digit), got {_quote(env_key.text)}",
+                    )
+        if kind == "web" and "PORT" not in dict(env):
+            env = tuple(sorted((*env, ("PORT", str(port)))))
+
+        image, ref = self.workload_image(values, node, key, project, built, kind, port, command is not None)
+        workload = WorkloadSpec(
+            name=k.text,
+            type=kind,
+            image=ref,
+            source=f"{self.name}:{k.line}",
+            build=image is not None,
+            port=port,
+            command=command,
+            env=env,
+            replicas=replicas,
+            health=health,
+        )
+        return workload, image
+
+    def workload_image(
+        self,
+        values: dict[str, YNode],
+        node: YNode,
+        key: str,
+        project: str,
+        built: dict[str, str],
+        kind: WorkloadType,
+        port: int | None,
+        has_command: bool,
+    ) -> tuple[ImageSpec | None, str]:
+        """The implicit image of ``build:`` (or None) and the reference the container runs."""
+        build_node, image_node = values.get("build"), values.get("image")
+        if _is_absent(build_node) and _is_absent(image_node):
+            self.fail(
+                node,
+                key,
+                "expected `build: FOLDER` (a folder to build) or `image: NAME` (an image to run), got neither; add one",
+            )
+        live_node, base_node = values.get("live_update"), values.get("base")
+        if _is_absent(build_node):
+            assert image_node is not None
+            for field, found in (("live_update", live_node), ("base", base_node)):
+                if not _is_absent(found):
+                    assert found is not None
+                    self.fail(
+                        found,
+                        f"{key}.{field}",
+                        f"applies to the image devloop builds from `build:`, and this workload has none; add "
+                        f"`build: FOLDER`, or set {field} on the images[] entry of {self.image_text(image_node, key)}",
+                    )
+            return None, self.image_text(image_node, key)
+
+        assert build_node is not None
+        context = self.existing(
+            build_node,
+            f"{key}.build",
+            self.root,
+            "folder",
+            "a folder to build, relative to devloop.yaml",
+            "create it or fix the path",
+        )
+        ref = f"{project}/{key.split('.', 1)[1]}"
+        if not _is_absent(image_node):
+            assert image_node is not None
+            ref = self.image_ref(image_node, f"{key}.image")
+        if ref in built:
+            where = image_node if not _is_absent(image_node) else build_node
+            assert where is not None
+            self.fail(
+                where,
+                f"{key}.build",
+                f"builds the image {ref}, which {built[ref]} builds too; remove one of them, or set `image:` to "
+                "another name",
+            )
+        dockerfile = context / "Dockerfile"
+        base = self.opt_string(base_node, f"{key}.base", "a base image reference such as python:3.12-slim")
+        text = recipe = None
+        ignore: tuple[str, ...] = ()
+        default_live: LiveUpdate | None = None
+        if dockerfile.is_file():
+            if base is not None:
+                assert base_node is not None
+                self.fail(
+                    base_node,
+                    f"{key}.base",
+                    f"applies to recipes only, but {self.shown(dockerfile)} exists and its FROM line chooses the "
+                    "base image; remove `base:` or change the Dockerfile",
+                )
+        else:
+            from devloop.config.recipes import RecipeError, plan_recipe
+
+            try:
+                planned = plan_recipe(
+                    context,
+                    shown=self.shown(context),
+                    base=base,
+                    workload_type=kind,
+                    port=port,
+                    has_command=has_command,
+                )
+            except RecipeError as exc:
+                self.fail(build_node, f"{key}.build", f"the folder {self.shown(context)} {exc}")
+            text, recipe, ignore, default_live = planned.dockerfile, planned.recipe, planned.ignore, planned.live_update
+        live = self.live_update(live_node, f"{key}.live_update", context)
+        return (
+            ImageSpec(
+                ref=ref,
+                context=context,
+                dockerfile=dockerfile,
+                ignore=ignore,
+                live_update=live if not _is_absent(live_node) else default_live,
+                dockerfile_text=text,
+                recipe=recipe,
+                origin=key,
+            ),
+            ref,
+        )
+
+    def image_text(self, node: YNode, key: str) -> str:
+        """``workloads.X.image`` without ``build``: an images[].ref, or any image reference (tag or digest allowed)."""
+        what = "an image reference such as shop/api, redis:7 or registry.example.com/team/app@sha256:..."
+        text = self.string(node, f"{key}.image", what)
+        name = text.split("@", 1)[0]
+        slash, colon = name.rfind("/"), name.rfind(":")
+        if colon > slash:
+            name = name[:colon]
+        if len(text) > 255 or re.search(r"\s", text) or not _IMAGE_NAME.match(name):
+            hint = "image names are lowercase" if name.lower() != name else ""
+            self.expected(node, f"{key}.image", what, hint)
+        return text
+
+    def default_port_forwards(
+        self, workloads: Sequence[WorkloadSpec], resources: tuple[tuple[str, ResourceSettings], ...]
+    ) -> tuple[tuple[str, ResourceSettings], ...]:
+        """Every web workload forwards ``port`` -> ``port`` unless ``resources.NAME.port_forwards`` is given."""
+        given = {key for key, _, _ in self.positions}
+        settings = dict(resources)
+        taken = {pf.local: name for name, s in resources for pf in s.port_forwards}
+        for workload in workloads:
+            if workload.type != "web" or workload.port is None:
+                continue
+            if f"resources.{workload.name}.port_forwards" in given:
+                continue
+            if workload.port in taken:
+                key = f"workloads.{workload.name}.port"
+                line, col = next((ln, c) for k, ln, c in self.positions if k == key)
+                raise ConfigError(
+                    f"the web workload {workload.name} gets a port forward from local port {workload.port}, which "
+                    f"{taken[workload.port]} forwards already; set resources.{workload.name}.port_forwards to another "
+                    f'local port, e.g. ["{workload.port + 1}:{workload.port}"]',
+                    location=f"{self.name}:{line}:{col}",
+                    key=key,
+                )
+            taken[workload.port] = workload.name
+            current = settings.get(workload.name, ResourceSettings())
+            forward = PortForward(local=workload.port, container=workload.port)
+            settings[workload.name] = dataclasses.replace(current, port_forwards=(forward,))
+        return tuple(sorted(settings.items()))

@@ -77,10 +77,21 @@ class ImageSpec:
     test: TestStage | None = None
     live_update: LiveUpdate | None = None
     index: int = 0  # position in images[], for error messages
+    #: the Dockerfile a recipe generated (``dockerfile`` then names no file: it is never written into the
+    #: project); None for a Dockerfile on disk
+    dockerfile_text: str | None = None
+    recipe: str | None = None  # the recipe that generated ``dockerfile_text`` ("python", "node", "static")
+    #: where it is defined, for messages: ``images[0]`` or ``workloads.api`` (implicit image of a workload)
+    origin: str = ""
 
     @property
     def build_args(self) -> dict[str, str]:
         return dict(self.args)
+
+    @property
+    def implicit(self) -> bool:
+        """Defined by a workload's ``build:`` rather than an ``images[]`` entry."""
+        return self.origin.startswith("workloads.")
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,25 @@ class ResourceSettings:
     objects: tuple[ObjectSelector, ...] = ()
 
 
+WorkloadType = Literal["web", "worker", "job"]
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """``workloads.NAME`` (config.md, "Workloads"): devloop generates its Kubernetes objects."""
+
+    name: str
+    type: WorkloadType
+    image: str  # the image reference the container runs: an images[].ref (implicit or not) or any image
+    source: str  # ``devloop.yaml:LINE`` of its key: the "source" of the generated objects
+    build: bool = False  # the image is the implicit images[] entry of `build:`
+    port: int | None = None
+    command: str | tuple[str, ...] | None = None  # str: /bin/sh -c; tuple: exec form; None: the image's own
+    env: tuple[tuple[str, str], ...] = ()
+    replicas: int = 1
+    health: str | None = None  # web: HTTP readiness path; None: a TCP check on port
+
+
 @dataclass(frozen=True)
 class KubernetesSettings:
     context: str | None = None
@@ -172,6 +202,7 @@ class Config:
     manifests: tuple[ManifestSource, ...] = ()
     images: tuple[ImageSpec, ...] = ()
     resources: tuple[tuple[str, ResourceSettings], ...] = ()
+    workloads: tuple[WorkloadSpec, ...] = ()
     watch: WatchSettings = field(default_factory=WatchSettings)
     #: (key path, line, column) of every key in devloop.yaml, 1-based, for error messages.
     #: Key paths are written as in messages: ``images[0].live_update.sync[0].dest``.

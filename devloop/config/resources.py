@@ -435,7 +435,7 @@ def _check_resource_keys(config: Config, names: list[str]) -> None:
         if key not in known and key != UNCATEGORIZED:
             raise ConfigError(
                 f"there is no resource named {key!r}{_did_you_mean(key, valid)}; resources are named "
-                f"after the workloads in the manifests ({_listing(names)})",
+                f"after the workloads in the manifests and in workloads: ({_listing(names)})",
                 location=config.location(f"resources.{key}"),
                 key=f"resources.{key}",
             )
@@ -512,7 +512,7 @@ def _unused_image_warnings(config: Config, objects: Sequence[ManifestObject]) ->
     warnings: list[str] = []
     for position, image in enumerate(config.images):
         index = image.index or position
-        if image.ref in used:
+        if image.ref in used or image.implicit:
             continue
         key = f"images[{index}].ref"
         seen = f"the manifests use {_listing(used)}" if used else "the manifests have no containers"

@@ -1,0 +1,122 @@
+"""End to end on the real Docker engine: workloads without Kubernetes YAML (config.md, "Workloads").
+
+A project with no manifests at all: a web workload built from a Dockerfile (busybox FROM scratch) answers on its
+default port forward and live-updates; a job runs to completion; recipes build FROM local stand-in base images.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from typing import Any
+
+import yaml
+
+from tests.support import docker_env, images
+from tests.support.projects import free_port
+from tests.test_e2e_docker import Project, get, output, poll, project, run_devloop
+
+__all__ = ["project"]  # the fixture: a unique project folder, `devloop down --prune-images` at the end
+
+
+def write_config(p: Project, workloads: dict[str, Any], **extra: Any) -> None:
+    data = {"version": 1, "name": p.name, "workloads": workloads, "watch": {"debounce_ms": 50}, **extra}
+    (p.root / "devloop.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_web_workload_from_a_dockerfile_serves_on_its_port_forward_and_live_updates(project: Project) -> None:
+    port = free_port()
+    images.write_busybox_context(project.root / "web", ["COPY www /www"], {"www/index.html": "v1\n"})
+    write_config(
+        project,
+        {
+            "web": {
+                "type": "web",
+                "build": "web",
+                "port": port,
+                "health": "/",
+                "command": ["httpd", "-f", "-p", str(port), "-h", "/www"],
+                "live_update": {"sync": [{"src": "www", "dest": "/www"}]},
+            },
+            "seed": {"type": "job", "image": project.ref("web"), "command": "echo seeded; cat /www/index.html"},
+        },
+        resources={"web": {"readiness_timeout": 30}, "seed": {"readiness_timeout": 30}},
+    )
+    up = project.start("up", "--no-tui")
+    up.wait_line(r"^web\s+│ ready", timeout=90)
+    url = f"http://127.0.0.1:{port}/"  # the default port forward: port -> port
+    poll(lambda: get(url) == "v1\n", f"{url} to serve v1")
+    up.wait_line(r"^seed\s+│ seeded", timeout=60)
+
+    before = len(up.lines)
+    (project.root / "web" / "www" / "index.html").write_text("v2\n")
+    poll(lambda: get(url) == "v2\n", f"{url} to serve v2 after a save")
+    up.wait_line(r"^web\s+│ live update of ", after=before)
+    assert not [ln for ln in up.lines[before:] if re.match(r"web\s+│ building", ln)], up.text
+
+    # the containers are labelled like any manifest's, and the Service name resolves on the project network
+    app = [c for c in project.containers("web") if c.status == "running" and c.labels.get("devloop.dev/role") == "app"]
+    assert app, up.text
+    code, out = app[0].exec_run(["wget", "-q", "-O-", f"http://web:{port}/"])
+    assert code == 0 and out.decode() == "v2\n"
+    assert up.interrupt() in (0, 130)
+
+
+def test_python_recipe_builds_from_the_stand_in_and_restarts_on_save(project: Project, docker_client: Any) -> None:
+    try:
+        docker_client.images.get("python:3.12-slim")
+    except Exception:  # any lookup failure: the stand-in is missing
+        docker_env.unavailable("the python:3.12-slim stand-in is missing: run scripts/make-python-base-image")
+    port = free_port()
+    api = project.root / "api"
+    api.mkdir(parents=True)
+    (api / "requirements.txt").write_text("# nothing to install\n")
+    server = (
+        "import http.server, os\n"
+        "MESSAGE = 'one'\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = (MESSAGE + '\\n').encode()\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
+        "http.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
+    )
+    (api / "app.py").write_text(server)
+    write_config(
+        project, {"api": {"type": "web", "build": "api", "port": port}}, resources={"api": {"readiness_timeout": 60}}
+    )
+    plan = run_devloop(project.root, "plan")
+    assert plan.returncode == 0 and "python recipe" in plan.stdout, output(plan)
+
+    up = project.start("up", "--no-tui")
+    up.wait_line(r"^api\s+│ ready", timeout=120)
+    url = f"http://127.0.0.1:{port}/"
+    poll(lambda: get(url) == "one\n", f"{url} to answer one")
+    before = len(up.lines)
+    (api / "app.py").write_text(server.replace("'one'", "'two'"))
+    poll(lambda: get(url) == "two\n", f"{url} to answer two after a save (sync + restart)", timeout=60)
+    assert not [ln for ln in up.lines[before:] if re.match(r"api\s+│ building", ln)], up.text
+    assert not (api / "Dockerfile").exists()
+    assert up.interrupt() in (0, 130)
+
+
+def test_static_recipe_with_a_local_base(project: Project, docker_client: Any, busybox_image: str) -> None:
+    port = free_port()
+    site = project.root / "site"
+    site.mkdir(parents=True)
+    (site / "index.html").write_text("<h1>hello</h1>\n")
+    write_config(
+        project,
+        {"site": {"type": "web", "build": "site", "port": port, "base": busybox_image}},
+        resources={"site": {"readiness_timeout": 30}},
+    )
+    result = project.run("ci")
+    assert result.returncode == 0, output(result)
+    url = f"http://127.0.0.1:{port}/"
+    containers = [c for c in project.containers("site") if c.labels.get("devloop.dev/role") == "app"]
+    assert containers and containers[0].status == "running"
+    code, out = containers[0].exec_run(["cat", "/srv/www/index.html"])
+    assert code == 0 and out.decode() == "<h1>hello</h1>\n"
+    code, out = containers[0].exec_run(["wget", "-q", "-O-", f"http://127.0.0.1:{port}/"])
+    assert code == 0 and out.decode() == "<h1>hello</h1>\n", url
+    assert sorted(p.name for p in site.iterdir()) == ["index.html"]  # nothing written into the project
+    shutil.rmtree(site)
