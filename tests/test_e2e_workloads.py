@@ -13,10 +13,8 @@ from typing import Any
 import yaml
 
 from tests.support import docker_env, images
+from tests.support.e2e import Project, get, output, poll, run_devloop
 from tests.support.projects import free_port
-from tests.test_e2e_docker import Project, get, output, poll, project, run_devloop
-
-__all__ = ["project"]  # the fixture: a unique project folder, `devloop down --prune-images` at the end
 
 
 def write_config(p: Project, workloads: dict[str, Any], **extra: Any) -> None:
