@@ -14,6 +14,7 @@ import typer
 
 from devloop.context import Environment, GlobalOptions
 from devloop.error_handler import run_command, setup_logging
+from devloop.ui.web import DEFAULT_PORT
 
 app = typer.Typer(
     name="devloop",
@@ -120,14 +121,25 @@ def up(
         bool | None,
         typer.Option("--tui/--no-tui", help="Dashboard (default on a terminal) or plain lines.", show_default=False),
     ] = None,
+    web_port: Annotated[
+        int,
+        typer.Option(
+            "--web-port", min=0, max=65535, help="Port of the web UI on 127.0.0.1 (the next free one when taken)."
+        ),
+    ] = DEFAULT_PORT,
+    no_web: Annotated[bool, typer.Option("--no-web", help="Do not serve the web UI.")] = False,
 ) -> None:
     """Build, deploy and watch: update on every change until stopped (workloads keep running)."""
     import devloop.commands.up as command
 
     env = _env(ctx)
+    web = None if no_web else web_port
     _finish(
         run_command(
-            env, lambda: command.run(env, resources=tuple(resources or ()), watch=watch, parallel=parallel, tui=tui)
+            env,
+            lambda: command.run(
+                env, resources=tuple(resources or ()), watch=watch, parallel=parallel, tui=tui, web_port=web
+            ),
         )
     )
 

@@ -17,7 +17,8 @@ def run(env: Environment, *, output: str = "text") -> int:
     if output == "json":
         env.out(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        for line in render(snapshot, now=time.time()):
+        web_url = data.get("web_url")
+        for line in render(snapshot, now=time.time(), web_url=web_url if isinstance(web_url, str) else ""):
             env.out(line)
     return 0
 
@@ -45,12 +46,14 @@ def detail_text(view: ResourceView) -> str:
     return " ".join(view.port_forwards)
 
 
-def render(snapshot: Snapshot, *, now: float) -> list[str]:
+def render(snapshot: Snapshot, *, now: float, web_url: str = "") -> list[str]:
     counts = snapshot.counts()
     head = (
         f"{snapshot.project} on {snapshot.where}: {counts['total']} resource(s), {counts['ready']} ready, "
         f"{counts['updating']} updating, {counts['failed']} failed"
     )
+    if web_url:
+        head += f"; web UI {web_url}"
     if not snapshot.resources:
         return [head, "no resources."]
     rows = [("NAME", "STATE", "LAST UPDATE", "RUNTIME", "DETAIL")]

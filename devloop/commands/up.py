@@ -92,7 +92,16 @@ def stderr_to_dashboard(env: Environment, message: Callable[[str], None]) -> Ite
             logger.addHandler(old)
 
 
-def run(env: Environment, *, resources: tuple[str, ...], watch: bool, parallel: int, tui: bool | None = None) -> int:
+def run(
+    env: Environment,
+    *,
+    resources: tuple[str, ...],
+    watch: bool,
+    parallel: int,
+    tui: bool | None = None,
+    web_port: int | None = None,
+) -> int:
+    """``web_port``: where to serve the web UI (the next free port when taken, 0: any); None: no web UI."""
     from devloop.control.server import serve_control
 
     with open_session(env) as session:
@@ -105,9 +114,21 @@ def run(env: Environment, *, resources: tuple[str, ...], watch: bool, parallel: 
         options = EngineOptions(mode="up", watch=watch, parallel=parallel, only=resources)
         engine = build_engine(env, session, sink, options, reload=session.reload)
         control = serve_control(project.name, session.config_path, engine, store, env=env.env)
+        web = None
+        if web_port is not None:
+            from devloop.ui.web.server import serve_web
+
+            try:
+                web = serve_web(engine.snapshot, store, engine.trigger, port=web_port)
+            except BaseException:
+                control.close()
+                raise
+            control.web_url = web.url
         where = session.target.describe()
         what = "watching for changes" if watch else "not watching (--no-watch)"
         sink.message(f"{project.name} on {where}: {what}; Ctrl-C stops devloop and leaves the workloads running")
+        if web is not None:
+            sink.message(f"web UI: {web.url}")
         dashboard = None
         with contextlib.ExitStack() as diverted:
             try:
@@ -117,7 +138,15 @@ def run(env: Environment, *, resources: tuple[str, ...], watch: bool, parallel: 
                     from devloop.ui.dashboard import Dashboard
 
                     console = Console(file=env.stdout, no_color=env.no_color or None)
-                    dashboard = Dashboard(engine.snapshot, store, engine.trigger, engine.stop, console, sys.stdin)
+                    dashboard = Dashboard(
+                        engine.snapshot,
+                        store,
+                        engine.trigger,
+                        engine.stop,
+                        console,
+                        sys.stdin,
+                        web_url=web.url if web is not None else "",
+                    )
                     dashboard.start()
                     diverted.enter_context(stderr_to_dashboard(env, sink.message))
                 code = engine.run()
@@ -126,6 +155,8 @@ def run(env: Environment, *, resources: tuple[str, ...], watch: bool, parallel: 
             finally:
                 if dashboard is not None:
                     dashboard.stop()
+                if web is not None:
+                    web.close()
                 control.close()
         if dashboard is not None and dashboard.errors:  # swallowed so that devloop kept running: say so now
             error = dashboard.errors[0]

@@ -16,7 +16,6 @@ import hmac
 import logging
 import os
 import secrets
-import select
 import socket
 import threading
 import time
@@ -31,6 +30,7 @@ from devloop.engine.logstore import LogStore
 from devloop.engine.sink import describe_state
 from devloop.engine.state import Snapshot, Status
 from devloop.errors import EXIT_FAILED, EXIT_USAGE
+from devloop.sockets import end_connections, peer_closed, readable
 
 if TYPE_CHECKING:
     from devloop.engine.loop import Engine
@@ -76,6 +76,7 @@ class ControlServer:
         self._conns: dict[threading.Thread, socket.socket] = {}
         self._conns_lock = threading.Lock()
         self._started = time.time()
+        self.web_url = ""  # the web UI's address, when `up` serves one (shown by `devloop status`)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -126,18 +127,7 @@ class ControlServer:
                 os.write(self._wake_w, b"x")
         if self._accept_thread is not None:
             self._accept_thread.join()
-        with self._conns_lock:
-            threads = list(self._conns)
-        deadline = time.monotonic() + 2 * POLL + 0.5
-        for thread in threads:  # followers notice the closing flag and say goodbye on their own
-            thread.join(max(0.0, deadline - time.monotonic()))
-        with self._conns_lock:
-            stuck = list(self._conns.items())
-        for _, conn in stuck:  # blocked writing to a client that does not read: cut it off
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        for thread, _ in stuck:
-            thread.join()
+        end_connections(self._conns, self._conns_lock, 2 * POLL + 0.5)
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -224,7 +214,7 @@ class ControlServer:
         assert listener is not None
         while not self._closing.is_set():
             try:
-                ready = _poll([listener.fileno(), self._wake_r], None)
+                ready = readable([listener.fileno(), self._wake_r], None)
             except OSError:
                 return
             if self._closing.is_set():
@@ -332,7 +322,9 @@ class ControlServer:
                 },
             )
         elif op == "status":
-            self._send(conn, {"ok": True, "snapshot": protocol.snapshot_to_dict(self._snapshot())})
+            data = protocol.snapshot_to_dict(self._snapshot())
+            data["web_url"] = self.web_url
+            self._send(conn, {"ok": True, "snapshot": data})
         elif op == "logs":
             self._logs(conn, request)
         elif op == "trigger":
@@ -382,11 +374,10 @@ class ControlServer:
                 self._check_client(conn)
                 continue
             self._closing.wait(COALESCE)  # let a burst gather: one read and one write per batch
-            newest = self._store.last_seq
             if resource is None:  # seqs are contiguous over all resources: a gap is lines dropped unsent
-                fresh = [e for e in self._store.lines(None, after=mark) if e.seq <= newest]
-                lost = (newest - mark) - len(fresh)
+                fresh, lost, newest = self._store.follow(mark)
             else:  # the store drops oldest first: drops beyond the lines already sent were never sent
+                newest = self._store.last_seq
                 dropped_now = self._store.dropped(resource)
                 pool = [e for e in self._store.lines(resource) if e.seq <= newest]
                 fresh = [e for e in pool if e.seq > mark]
@@ -409,11 +400,8 @@ class ControlServer:
 
     def _check_client(self, conn: socket.socket, timeout: float = 0.0) -> None:
         """Raise :class:`_Stop` when the client closed its end (readable and at EOF)."""
-        if _poll([conn.fileno()], timeout):
-            data = conn.recv(1, socket.MSG_PEEK)
-            if not data:
-                raise _Stop("client disconnected")
-            conn.recv(4096)  # clients send nothing more; ignore whatever they did
+        if peer_closed(conn, timeout):
+            raise _Stop("client disconnected")
 
     # ------------------------------------------------------------------ trigger
 
@@ -448,15 +436,6 @@ class ControlServer:
                     return
                 self._send(conn, {"state": data, "line": describe_state(view)})
             self._check_client(conn, TRIGGER_POLL)
-
-
-def _poll(fds: list[int], timeout: float | None) -> set[int]:
-    """The fds among ``fds`` that are readable (or hung up) within ``timeout`` seconds (None: wait)."""
-    poller = select.poll()
-    for fd in fds:
-        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-    events = poller.poll(None if timeout is None else int(timeout * 1000))
-    return {fd for fd, _ in events}
 
 
 def serve_control(

@@ -65,21 +65,39 @@ class LogStore:
         the newest ``limit`` when given."""
         with self._cond:
             queues = [self._lines.get(resource, deque())] if resource is not None else list(self._lines.values())
-            if limit is not None:
-                # Only the newest ``limit`` of each queue can be among the newest ``limit`` overall: copy
-                # just those (a frame of a busy dashboard must not copy every stored line).
-                queues = [deque(itertools.islice(reversed(q), limit)) for q in queues]
-                for q in queues:
-                    q.reverse()
-            pools = [list(q) for q in queues]
+            if limit is not None or after > 0:
+                # Only the newest ``limit`` of each queue, and only its lines after ``after``, can be in the
+                # answer: copy just those (a busy dashboard's frame or a follower's next batch must not copy
+                # every stored line; seqs increase within a queue).
+                pools = [_tail(q, after, limit) for q in queues]
+            else:
+                pools = [list(q) for q in queues]
         merged = pools[0] if len(pools) == 1 else list(heapq.merge(*pools, key=lambda e: e.seq))
         out = [e for e in merged if e.seq > after and (since is None or e.time >= since)]
         return out[-limit:] if limit is not None else out
+
+    def follow(self, after: int, limit: int | None = None) -> tuple[list[LogEntry], int, int]:
+        """The next batch for a reader of every resource that has seen the lines up to seq ``after``: the lines
+        after it (the newest ``limit`` when given), how many lines between were lost to it (dropped from the
+        store before it read them, or beyond ``limit``), and the newest seq, to pass as ``after`` next time.
+        Seqs are contiguous over all resources, so a gap in them is exactly what was lost."""
+        with self._cond:  # re-entrant: no line arrives between reading the newest seq and the lines
+            newest = self._seq
+            fresh = self.lines(None, after=after, limit=limit)
+        return fresh, (newest - after) - len(fresh), newest
 
     def wait(self, after: int, timeout: float) -> bool:
         """Block until a line with seq > ``after`` exists (True) or ``timeout`` passes (False)."""
         with self._cond:
             return self._cond.wait_for(lambda: self._seq > after, timeout)
+
+
+def _tail(queue: deque[LogEntry], after: int, limit: int | None) -> list[LogEntry]:
+    """The entries of ``queue`` with seq > ``after``, at most the newest ``limit``, in order."""
+    newest = itertools.takewhile(lambda e: e.seq > after, reversed(queue))
+    tail = list(itertools.islice(newest, limit) if limit is not None else newest)
+    tail.reverse()
+    return tail
 
 
 class LogSink:

@@ -47,6 +47,7 @@ class Dashboard:
         *,
         fps: float = 10.0,
         clock: Callable[[], float] = time.time,
+        web_url: str = "",
     ) -> None:
         self._snapshot_fn = snapshot_fn
         self._store = store
@@ -56,6 +57,7 @@ class Dashboard:
         self._fd = _fileno(input)
         self._interval = 1.0 / max(0.5, fps)
         self._clock = clock
+        self._web_url = web_url
         encoding = (console.encoding or "").lower()
         self._ui = UiState(ascii=not encoding.startswith("utf"))
         self._ui_lock = threading.Lock()
@@ -217,7 +219,7 @@ class Dashboard:
             dropped = {view.name: self._store.dropped(view.name) for view in snapshot.resources}
             dropped[""] = self._store.dropped("")
             dropped = {name or "devloop": n for name, n in dropped.items() if n}
-        return render(snapshot, logs, ui, width, height, dropped=dropped, now=now)
+        return render(snapshot, logs, ui, width, height, dropped=dropped, now=now, web_url=self._web_url)
 
     def recent_lines(self, snapshot: Snapshot, only: str | None, limit: int) -> list[LogEntry]:
         """The newest ``limit`` lines of one resource, or of all of them interleaved in order.

@@ -259,8 +259,9 @@ def _title_row(cols: _Columns, width: int) -> Text:
 # ------------------------------------------------------------------------------------------- sections
 
 
-def _header(snapshot: Snapshot, width: int, ascii: bool) -> list[Text]:
-    """One line: project, target and where, counts; two lines when that does not fit."""
+def _header(snapshot: Snapshot, width: int, ascii: bool, web_url: str = "") -> list[Text]:
+    """One line: project, target and where, counts (and the web UI's address); two lines when that does not
+    fit."""
     counts = snapshot.counts()
     sep = " | " if ascii else " · "
     line = Text()
@@ -277,6 +278,9 @@ def _header(snapshot: Snapshot, width: int, ascii: bool) -> list[Text]:
     tally.append(sep)
     tally.append(f"{counts['failed']} failed", style="bold red" if counts["failed"] else "")
     tally.append(f" of {counts['total']}", style="dim")
+    if web_url:
+        tally.append(sep)
+        tally.append(web_url, style="underline")
     if line.cell_len + 2 + tally.cell_len <= width:
         line.append("  ")
         line.append_text(tally)
@@ -448,8 +452,10 @@ def render_lines(
     *,
     dropped: dict[str, int] | None = None,
     now: float | None = None,
+    web_url: str = "",
 ) -> list[Text]:
-    """Exactly ``height`` lines (each at most ``width`` cells)."""
+    """Exactly ``height`` lines (each at most ``width`` cells); ``web_url``: the web UI's address, shown in the
+    header."""
     width = max(1, width)
     height = max(1, height)
     now = time.time() if now is None else now
@@ -457,7 +463,7 @@ def render_lines(
     selected = selected_name(snapshot, ui)
     view = snapshot.resource(selected) if selected is not None else None
 
-    header = _header(snapshot, width, ui.ascii)
+    header = _header(snapshot, width, ui.ascii, web_url)
     if height < 8:  # a tiny terminal: one header line
         header = header[-1:]
     footer = [_footer(ui, width)]
@@ -499,7 +505,8 @@ def render(
     *,
     dropped: dict[str, int] | None = None,
     now: float | None = None,
+    web_url: str = "",
 ) -> Group:
     """The whole frame as one renderable of exactly ``height`` lines."""
-    lines = render_lines(snapshot, logs, ui, width, height, dropped=dropped, now=now)
+    lines = render_lines(snapshot, logs, ui, width, height, dropped=dropped, now=now, web_url=web_url)
     return Group(*lines)
