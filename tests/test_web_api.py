@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.e2e import Project, get, output, poll, run_devloop
 from tests.support.projects import free_port
 from tests.support.webui import (
     WEB_URL_LINE,
@@ -26,8 +27,6 @@ from tests.support.webui import (
     say,
     write_web_project,
 )
-from tests.test_e2e_docker import Project, get, output, poll, run_devloop
-from tests.test_e2e_docker import project as project  # the fixture: a project folder, `down` at the end
 
 
 def status_of(port: int, name: str) -> dict[str, Any]:
