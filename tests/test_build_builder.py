@@ -78,8 +78,10 @@ def test_build_tags_labels_and_streams_output(
     assert lines, "the build output was not streamed"
     assert any(f"with {method}" in record.getMessage() for record in caplog.records)
     labels = docker_client.images.get(result.reference).labels
-    assert labels["devloop.dev/project"] == unique_name
-    assert labels["app.kubernetes.io/managed-by"] == "devloop"
+    assert labels["devloop.dev/built-for"] == unique_name
+    assert labels["devloop.dev/built-by"] == "devloop"
+    # not the labels of what devloop deploys: a container inherits its image's labels (down must not take it)
+    assert "devloop.dev/project" not in labels and "app.kubernetes.io/managed-by" not in labels
     assert run_in(docker_client, result.reference, "cat", "/app.txt") == "hello\n"
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.support import images
 from tests.support.e2e import (
     PROJECT_LABEL,
     Project,
@@ -58,6 +60,41 @@ def test_ci_deploys_and_down_removes_everything(project: Project) -> None:
     down = project.run("down")
     assert down.returncode == 0, output(down)
     assert project.leftovers() == []
+
+
+def test_down_leaves_containers_a_user_started_from_a_built_image(
+    project: Project, docker_client: Any, test_labels: dict[str, str], tmp_path: Path
+) -> None:
+    web_project(project)
+    result = project.run("ci")
+    assert result.returncode == 0, output(result)
+    [app] = [c for c in project.containers("web") if c.labels.get("devloop.dev/container") == "web"]
+    built = app.attrs["Config"]["Image"]
+    # an image built by an earlier devloop: it carried the labels of deployed objects
+    old_labels = {PROJECT_LABEL: project.name, "app.kubernetes.io/managed-by": "devloop", **test_labels}
+    context = images.write_busybox_context(tmp_path / "old-image")
+    old, _ = docker_client.images.build(path=str(context), labels=old_labels, rm=True, forcerm=True)
+    by_hand = [
+        docker_client.containers.run(image, ["sh", "-c", "sleep 300"], detach=True, labels=test_labels)
+        for image in (built, old.id)
+    ]
+    try:
+        down = project.run("down")
+        assert down.returncode == 0, output(down)
+        for container in by_hand:
+            container.reload()
+            assert container.status == "running", f"down removed {container.name}, which the user started"
+        assert not [c.name for c in project.containers() if "devloop.dev/role" in c.labels], output(down)
+        # --prune-images finds the images of this version and of earlier ones, and says why it keeps them
+        prune = project.run("down", "--prune-images")
+        assert prune.returncode == 0, output(prune)
+        kept = [line for line in prune.stderr.splitlines() if "kept: " in line and "used by running container" in line]
+        assert len(kept) == 2, output(prune)
+        assert "removed 0 object(s)" in prune.stdout, output(prune)
+    finally:
+        for container in by_hand:
+            container.remove(force=True)
+        docker_client.images.remove(old.id, force=True)
 
 
 def test_second_ci_builds_and_replaces_nothing(project: Project) -> None:

@@ -12,8 +12,8 @@ image whose reference already exists in the engine is never rebuilt. Otherwise:
 
 The choice and its reason are logged on the ``devloop.build`` logger (INFO, shown with ``--verbose``).
 Output goes line by line to ``on_line``. Failures raise :class:`~devloop.errors.BuildError` naming the
-image, the failing step and the last lines of output. Built images get the labels
-``app.kubernetes.io/managed-by=devloop`` and ``devloop.dev/project=<project>``.
+image, the failing step and the last lines of output. Built images get the labels of
+:func:`devloop.build.images.image_labels` (their own set: a container inherits them).
 
 Thread-safe: one builder may build several images at once; two builds of the same reference are
 serialised (the second finds the image and reports ``cached``).
@@ -39,6 +39,7 @@ from typing import Any, Literal
 from devloop.build import digest as digest_mod
 from devloop.build import docker_client
 from devloop.build.ignore import DOCKERIGNORE, IgnoreRules
+from devloop.build.images import image_labels
 from devloop.config.model import ImageSpec
 from devloop.errors import BuildError, DevloopError, InterruptedByUser
 from devloop.util import ProcessGroup, stream_process
@@ -49,8 +50,6 @@ Method = Literal["buildkit", "sdk", "cached"]
 MethodChoice = Literal["auto", "buildkit", "sdk"]
 OnLine = Callable[[str], None]
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-PROJECT_LABEL = "devloop.dev/project"
 TAIL_LINES = 15
 _MISSING_BUILDX = ("buildx component is missing", "BuildKit is enabled but")
 
@@ -80,11 +79,7 @@ class ImageBuilder:
         self.project = project
         self.method = method
         self.env: dict[str, str] = dict(os.environ if env is None else env)
-        self.labels: dict[str, str] = {
-            **(labels or {}),
-            MANAGED_BY_LABEL: "devloop",
-            PROJECT_LABEL: project,
-        }
+        self.labels: dict[str, str] = {**(labels or {}), **image_labels(project)}
         self._docker_cli = docker_cli
         self._local = threading.local()
         self._locks_guard = threading.Lock()

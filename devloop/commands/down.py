@@ -15,7 +15,13 @@ def run(env: Environment, *, prune_images: bool, delete_namespaces: bool) -> int
     from devloop.engine.liverecords import DiskRecords, live_dir
 
     DiskRecords(live_dir(env.env)).forget_project(project.name)  # its containers are gone
+    from devloop.build.images import KEPT
+
+    kept = [item for item in removed if KEPT in item]
+    removed = [item for item in removed if KEPT not in item]
     for item in removed:
         env.out(f"removed {item}")
+    for item in kept:
+        env.err(f"devloop: {item}")
     env.out(f"devloop down: {project.name}: removed {len(removed)} object(s) from {target.name}")
     return 0

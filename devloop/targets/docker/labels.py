@@ -3,7 +3,8 @@
 Every container, network and volume devloop creates carries the labels of config.md
 (``app.kubernetes.io/managed-by``, ``devloop.dev/project``, ``devloop.dev/resource``) plus the
 ones below, which let every operation find its objects again after a restart of devloop or of
-the engine: nothing is known from memory only.
+the engine: nothing is known from memory only. Images carry a set of their own
+(:mod:`devloop.build.images`), and containers are found by :func:`container_filter`.
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ def project_filter(project: str) -> list[str]:
     return [f"{MANAGED_BY}={MANAGED_BY_VALUE}", f"{PROJECT}={project}"]
 
 
-def resource_filter(project: str, resource: str) -> list[str]:
-    return [*project_filter(project), f"{RESOURCE}={resource}"]
+def container_filter(project: str, resource: str | None = None) -> list[str]:
+    """The containers devloop created for the project (or one of its resources). Besides the project's labels a
+    container must have a pod role, which no image carries: a container started by hand from a devloop-built
+    image inherits that image's labels (those of earlier versions included the project's) and is not ours."""
+    labels = [*project_filter(project), ROLE]
+    return [*labels, f"{RESOURCE}={resource}"] if resource is not None else labels
 
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_.-]+")

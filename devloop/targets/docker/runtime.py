@@ -205,7 +205,7 @@ class ProjectRuntime:
     # --- reading -----------------------------------------------------------------------------------
 
     def refresh(self) -> list[dict[str, Any]]:
-        summaries = list(self.api.containers(all=True, filters={"label": L.project_filter(self.project)}))
+        summaries = list(self.api.containers(all=True, filters={"label": L.container_filter(self.project)}))
         self._snapshot = summaries
         self._snapshot_at = time.monotonic()
         running = {s["Id"] for s in summaries if s.get("State") == "running"}
@@ -749,7 +749,7 @@ class ProjectRuntime:
                 deadline = time.monotonic() + grace
                 pending = {s["Id"] for s in running}
                 while pending and time.monotonic() < deadline:
-                    alive = self.api.containers(filters={"label": L.project_filter(self.project)})
+                    alive = self.api.containers(filters={"label": L.container_filter(self.project)})
                     pending &= {s["Id"] for s in alive}
                     if pending:
                         time.sleep(0.05)

@@ -170,7 +170,9 @@ class DockerTarget:
         rt = self._runtime(project)
         resource_labels = L.base_labels(project.name, resource.name)
         with engine_call(f"deploying resource {resource.name}"), rt.lock:
-            existing = self.api.containers(all=True, filters={"label": L.resource_filter(project.name, resource.name)})
+            existing = self.api.containers(
+                all=True, filters={"label": L.container_filter(project.name, resource.name)}
+            )
             pods = group_pods(existing)
             keep: set[int] = set()
             doomed: list[dict[str, Any]] = [s for s in existing if not labels_of(s).get(L.POD)]
@@ -213,7 +215,9 @@ class DockerTarget:
         self._last_requests.pop((project.name, resource_name), None)
         rt = self._runtime(project)
         with engine_call(f"deleting resource {resource_name}"), rt.lock:
-            existing = self.api.containers(all=True, filters={"label": L.resource_filter(project.name, resource_name)})
+            existing = self.api.containers(
+                all=True, filters={"label": L.container_filter(project.name, resource_name)}
+            )
             rt.remove(existing)
 
     def status(self, project: Project, resource: Resource) -> RuntimeStatus:
@@ -424,7 +428,7 @@ class DockerTarget:
         flt = {"label": L.project_filter(project_name)}
         with engine_call(f"removing project {project_name}"):
             helper = ProjectRuntime(api, project_name, "")
-            removed += helper.remove(api.containers(all=True, filters=flt))
+            removed += helper.remove(api.containers(all=True, filters={"label": L.container_filter(project_name)}))
             for vol in (api.volumes(filters=flt) or {}).get("Volumes") or []:
                 with contextlib.suppress(docker.errors.NotFound):
                     api.remove_volume(vol["Name"], force=True)
@@ -434,15 +438,9 @@ class DockerTarget:
                     api.remove_network(net["Id"])
                     removed.append(f"network {net['Name']}")
             if prune_images:
-                for image in api.images(filters={"label": f"{L.PROJECT}={project_name}"}):
-                    tags = image.get("RepoTags") or [image["Id"]]
-                    try:
-                        api.remove_image(image["Id"], force=True)
-                        removed.append(f"image {', '.join(tags)}")
-                    except docker.errors.NotFound:
-                        pass
-                    except docker.errors.APIError as exc:
-                        removed.append(f"image {', '.join(tags)} kept: {getattr(exc, 'explanation', exc)}")
+                from devloop.build.images import remove_project_images
+
+                removed += remove_project_images(api, project_name)
         return removed
 
     def close(self) -> None:

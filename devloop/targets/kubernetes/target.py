@@ -595,21 +595,16 @@ def applier_forget_all(applier: Applier) -> None:
 
 
 def _prune_local_images(env: Mapping[str, str], project_name: str) -> list[str]:
+    from devloop.build.images import KEPT, remove_project_images
     from devloop.targets.docker.client import connect
 
     removed: list[str] = []
     try:
         client = connect(env, timeout=10)
     except DevloopError:
-        return ["images kept: the local Docker engine does not answer"]
+        return [f"the project's images{KEPT}the local Docker engine does not answer"]
     try:
-        for image in client.api.images(filters={"label": f"{LABEL_PROJECT}={project_name}"}):
-            tags = image.get("RepoTags") or [image["Id"]]
-            try:
-                client.api.remove_image(image["Id"], force=True)
-                removed.append(f"image {', '.join(tags)}")
-            except Exception as exc:
-                removed.append(f"image {', '.join(tags)} kept: {getattr(exc, 'explanation', exc)}")
+        removed += remove_project_images(client.api, project_name)
     finally:
         client.close()
     return removed

@@ -1,0 +1,50 @@
+"""The labels of the images devloop builds, and removing them (`down --prune-images`).
+
+Images carry their own label set, distinct from the labels of what devloop creates on a target: a container
+inherits its image's labels, so a container a user starts by hand from a devloop-built image must not look
+like one devloop created (``down`` would remove it). ``devloop.dev/built-by=devloop`` and
+``devloop.dev/built-for=<project>``; images built before carried ``devloop.dev/project=<project>``, which
+:func:`remove_project_images` still finds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: what an entry of a down report contains when the thing was not removed (the reason follows)
+KEPT = " kept: "
+
+BUILT_BY = "devloop.dev/built-by"
+BUILT_FOR = "devloop.dev/built-for"
+#: what images built by earlier versions carried (the label of deployed objects)
+OLD_PROJECT = "devloop.dev/project"
+
+
+def image_labels(project: str) -> dict[str, str]:
+    return {BUILT_BY: "devloop", BUILT_FOR: project}
+
+
+def project_images(api: Any, project: str) -> list[dict[str, Any]]:
+    """The images devloop built for ``project`` (by this version or an earlier one), by id."""
+    found: dict[str, dict[str, Any]] = {}
+    for label in (f"{BUILT_FOR}={project}", f"{OLD_PROJECT}={project}"):
+        for image in api.images(filters={"label": label}) or []:
+            found.setdefault(image["Id"], image)
+    return list(found.values())
+
+
+def remove_project_images(api: Any, project: str) -> list[str]:
+    """Remove the images devloop built for ``project``; what was removed (or kept, and why)."""
+    import docker.errors
+
+    removed: list[str] = []
+    for image in project_images(api, project):
+        tags = image.get("RepoTags") or [image["Id"]]
+        try:
+            api.remove_image(image["Id"], force=True)
+            removed.append(f"image {', '.join(tags)}")
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            removed.append(f"image {', '.join(tags)}{KEPT}{getattr(exc, 'explanation', exc)}")
+    return removed
