@@ -327,6 +327,37 @@ def test_a_real_restart_after_an_in_place_restart_gets_the_synced_files_again(kp
     assert running.interrupt() == 130, running.text
 
 
+# ------------------------------------------------------------------------------------------- drift
+
+
+def test_ci_start_puts_back_what_was_changed_in_the_cluster_and_changes_nothing_else(kproject: KubeProject) -> None:
+    from kubernetes import client
+
+    p = web(kproject)
+    first = p.run("ci", "--timeout", "120")
+    assert first.returncode == 0, output(first)
+    with p.cluster.api() as api:
+        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+        apps.patch_namespaced_deployment("web", p.namespace, {"spec": {"replicas": 0}})
+        core.patch_namespaced_config_map("web-config", p.namespace, {"data": {"greeting": "drifted"}})
+    wait_for(lambda: not p.pods(), "the drifted Deployment scaled to 0")
+    second = p.run("ci", "--timeout", "120")
+    assert second.returncode == 0, output(second)
+    with p.cluster.api() as api:
+        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+        deployment_after = apps.read_namespaced_deployment("web", p.namespace)
+        assert deployment_after.spec.replicas == 1
+        assert core.read_namespaced_config_map("web-config", p.namespace).data == {"greeting": "hello"}
+    pods = {pod.metadata.name for pod in p.pods()}
+    assert len(pods) == 1
+    third = p.run("ci", "--timeout", "120")  # nothing drifted: the apply changes nothing, no new rollout
+    assert third.returncode == 0, output(third)
+    with p.cluster.api() as api:
+        again = client.AppsV1Api(api).read_namespaced_deployment("web", p.namespace)
+    assert again.metadata.generation == deployment_after.metadata.generation  # the spec was not touched
+    assert {pod.metadata.name for pod in p.pods()} == pods
+
+
 # ------------------------------------------------------------------------------------------- immutable fields
 
 

@@ -6,8 +6,9 @@
   ``devloop.dev/applied-hash``.
 * Order within a request: Namespaces, CustomResourceDefinitions, then the rest (the engine already
   calls resources in dependency order, uncategorized first).
-* An object whose hash equals the last applied one (kept in memory, else read from the live
-  object's annotation) is not sent again: no needless rollouts.
+* An object whose hash equals the last one this process applied is not sent again: no needless
+  rollouts. The first apply in a process is always sent (drift behind devloop's back is corrected);
+  server-side apply changes nothing when nothing drifted, which counts as unchanged.
 * Apply is ``PATCH`` with ``application/apply-patch+yaml``, field manager ``devloop``, ``force``.
 * Objects of the resource that left it (found by the project and resource labels) are deleted.
 """
@@ -77,6 +78,14 @@ REPLACE_WAIT = 120.0
 def needs_replace(status: int, message: str) -> bool:
     """Whether an apply refused with ``status``/``message`` changed an immutable field."""
     return status == 422 and any(marker in message for marker in IMMUTABLE_MARKERS)
+
+
+def _annotations(obj: dict[str, Any]) -> dict[str, Any]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def _version(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 def order_key(kind: str) -> int:
@@ -212,20 +221,21 @@ class Applier:
                 result.unchanged.append(label)
                 continue
             live = self.kube.get(info.item(namespace, key[3])) if known is None else None
-            if (
-                live is not None
-                and ((live.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION) == wanted
-            ):
-                with self._lock:
-                    self._hashes[key] = str(wanted)
-                result.unchanged.append(label)
-                continue
             if key[1] == "Namespace":
                 body = self._namespace_body(body, live if known is None else self.kube.get(info.item(None, key[3])))
-            replaced = self._apply_one(body, info, namespace, source.get(key, ""))
+            # The first apply of an object in this process is always sent, even when the live object carries the
+            # same hash: it may have drifted (scaled, patched) behind devloop's back. Server-side apply changes
+            # nothing (the same resourceVersion) when it did not, so that counts as unchanged: no rollout.
+            same_hash = live is not None and _annotations(live).get(HASH_ANNOTATION) == wanted
+            replaced, applied = self._apply_one(body, info, namespace, source.get(key, ""))
             with self._lock:
                 self._hashes[key] = str(wanted)
-            result.changed.append(f"{label} (re-created: immutable fields changed)" if replaced else label)
+            if same_hash and not replaced and _version(applied) == _version(live or {}):
+                result.unchanged.append(label)
+            elif same_hash and not replaced:
+                result.changed.append(f"{label} (changed in the cluster: re-applied)")
+            else:
+                result.changed.append(f"{label} (re-created: immutable fields changed)" if replaced else label)
         previous = self._applied.get((project, resource))
         with self._lock:
             self._applied[(project, resource)] = keys
@@ -241,18 +251,21 @@ class Applier:
             body.setdefault("metadata", {}).setdefault("labels", {})[CREATED_BY_LABEL] = MANAGED_BY
         return body
 
-    def _apply_one(self, body: dict[str, Any], info: ResourceInfo, namespace: str | None, source: str) -> bool:
-        """Apply one object; True when it had to be deleted and created again (immutable fields changed)."""
+    def _apply_one(
+        self, body: dict[str, Any], info: ResourceInfo, namespace: str | None, source: str
+    ) -> tuple[bool, dict[str, Any]]:
+        """Apply one object: (whether it had to be deleted and created again (immutable fields changed), the
+        object the server answered with)."""
         name = str((body.get("metadata") or {}).get("name") or "")
         path = info.item(namespace, name)
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         created_namespace = replaced = False
         while True:
             try:
-                self.kube.request(
+                answer = self.kube.request(
                     "PATCH", path, query=query, body=json.dumps(body), content_type="application/apply-patch+yaml"
                 )
-                return replaced
+                return replaced, answer
             except KubeError as exc:
                 if not created_namespace and exc.status == 404 and namespace and info.namespaced:
                     created_namespace = True
