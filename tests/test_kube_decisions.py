@@ -569,3 +569,51 @@ def test_no_heavy_imports_at_start() -> None:
     code = "import sys, devloop.targets.kubernetes; print('kubernetes' in sys.modules, 'docker' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def daemonset(status: dict[str, Any] | None, generation: int = 1) -> dict[str, Any]:
+    return {
+        "kind": "DaemonSet",
+        "metadata": {"name": "agent", "uid": "ds", "generation": generation},
+        "spec": {},
+        **({"status": status} if status is not None else {}),
+    }
+
+
+def revision(name: str, number: int) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"agent-{name}",
+            "ownerReferences": [{"uid": "ds"}],
+            "labels": {"controller-revision-hash": name},
+        },
+        "revision": number,
+    }
+
+
+def ds_pod(name: str, revision_hash: str, ready: bool = True, **fields: Any) -> dict[str, Any]:
+    body = pod(name, owner="ds", ready=ready, **fields)
+    body["metadata"]["labels"] = {"controller-revision-hash": revision_hash}
+    return body
+
+
+def test_a_daemonset_is_not_ready_before_its_controller_acted() -> None:
+    """No status yet (0 desired pods would look ready), or a status of an older generation: not ready."""
+    status, _ = runtime_status("DaemonSet", daemonset(None), [], [], NOW)
+    assert status.phase is not Phase.READY
+    old = {"observedGeneration": 1, "desiredNumberScheduled": 1, "numberReady": 1}
+    status, _ = runtime_status("DaemonSet", daemonset(old, generation=2), [ds_pod("a-1", "h1")], [], NOW)
+    assert status.phase is not Phase.READY
+    done = {"observedGeneration": 2, "desiredNumberScheduled": 1, "numberReady": 1}
+    status, _ = runtime_status("DaemonSet", daemonset(done, generation=2), [ds_pod("a-1", "h1")], [], NOW)
+    assert status.phase is Phase.READY
+
+
+def test_daemonset_pods_count_only_for_the_newest_revision() -> None:
+    current = {"observedGeneration": 2, "desiredNumberScheduled": 1, "numberReady": 1}
+    revisions = [revision("h1", 1), revision("h2", 2)]
+    crashing = ds_pod("a-old", "h1", ready=False, statuses=[waiting("app", "CrashLoopBackOff", restarts=3)])
+    status, _ = runtime_status("DaemonSet", daemonset(current, 2), [crashing, ds_pod("a-new", "h2")], revisions, NOW)
+    assert status.phase is Phase.READY, status  # the old revision's pod is going away
+    status, _ = runtime_status("DaemonSet", daemonset(current, 2), [ds_pod("a-old", "h1")], revisions, NOW)
+    assert status.phase is not Phase.READY  # only a pod of the old template is ready

@@ -30,6 +30,7 @@ from tests.support.projects import (
     container,
     deployment,
     free_port,
+    httpd,
     job,
     service,
     write_project,
@@ -325,6 +326,33 @@ def test_a_real_restart_after_an_in_place_restart_gets_the_synced_files_again(kp
     )
     assert wait_for(lambda: get(url) == "v2\n" and "re-syncing" in running.text, "the files synced again", HANG)
     assert running.interrupt() == 130, running.text
+
+
+# ------------------------------------------------------------------------------------------- daemonsets
+
+
+def test_ci_waits_for_the_pods_of_a_daemonsets_newest_template(kproject: KubeProject) -> None:
+    p = kproject
+
+    def write(greeting: str) -> None:
+        agent = deployment("agent", [httpd("agent", p.ref("agent"), env=[{"name": "G", "value": greeting}])])
+        agent["kind"] = "DaemonSet"
+        del agent["spec"]["replicas"]
+        p.write(
+            objects=[agent],
+            images=[Image("agent", p.ref("agent"), lines=["COPY www /www"], files={"www/index.html": "hi\n"})],
+            resources={"agent": {"readiness_timeout": 60}},
+        )
+
+    write("one")
+    first = p.run("ci", "--timeout", "120")
+    assert first.returncode == 0, output(first)
+    assert [pod.status.phase for pod in p.pods()] == ["Running"]
+    write("two")
+    second = p.run("ci", "--timeout", "120")
+    assert second.returncode == 0, output(second)
+    env = [e.value for pod in p.pods() for c in pod.spec.containers for e in c.env or []]
+    assert "two" in env, output(second)
 
 
 # ------------------------------------------------------------------------------------------- drift

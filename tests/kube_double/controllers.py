@@ -26,6 +26,7 @@ _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 PODS = BY_KIND["Pod"]
 RS = BY_KIND["ReplicaSet"]
 PVC = BY_KIND["PersistentVolumeClaim"]
+CR = BY_KIND["ControllerRevision"]
 
 
 def suffix(n: int = 5) -> str:
@@ -442,6 +443,7 @@ class Controllers:
         spec = ds.get("spec") or {}
         template = spec.get("template") or {}
         revision = template_hash(template)
+        self._controller_revision(ds, template, revision)
         mine = [p for p in pods if owned_by(p, uid)]
         active = [p for p in mine if not terminating(p)]
         current = [p for p in active if p["metadata"].get("labels", {}).get("controller-revision-hash") == revision]
@@ -475,6 +477,36 @@ class Controllers:
                 **({"numberUnavailable": 1} if not ready else {}),
             },
         )
+
+    def _controller_revision(self, owner: Obj, template: Obj, revision_hash: str) -> None:
+        """The ControllerRevision of ``owner``'s template (as the DaemonSet controller keeps them): named
+        ``<owner>-<hash>``, labelled with the template's labels and ``controller-revision-hash``, ``revision``
+        one above the highest before (a template that comes back gets the next number again)."""
+        ns, uid = owner["metadata"]["namespace"], owner["metadata"]["uid"]
+        name = f"{owner['metadata']['name']}-{revision_hash}"
+        items, _ = self.store.select(CR, ns)
+        mine = [r for r in items if owned_by(r, uid)]
+        top = max((int(r.get("revision") or 0) for r in mine), default=0)
+        current = next((r for r in mine if r["metadata"]["name"] == name), None)
+        if current is not None:
+            if int(current.get("revision") or 0) < top:
+
+                def bump(o: Obj) -> None:
+                    o["revision"] = top + 1
+
+                self.store.mutate(CR, ns, name, bump)
+            return
+        labels = {**((template.get("metadata") or {}).get("labels") or {}), "controller-revision-hash": revision_hash}
+        with contextlib.suppress(ApiError):
+            self.double.create(
+                CR,
+                ns,
+                {
+                    "metadata": {"name": name, "labels": labels, "ownerReferences": [owner_ref(owner)]},
+                    "data": {"spec": {"template": copy.deepcopy(template)}},
+                    "revision": top + 1,
+                },
+            )
 
     # --- Job ---------------------------------------------------------------------------------------
 

@@ -92,6 +92,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), ("status", "scale")),
     ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), ("status", "scale")),
     ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), ("status",)),
+    ResourceType("apps", "v1", "controllerrevisions", "ControllerRevision", True),
     ResourceType("batch", "v1", "jobs", "Job", True, (), ("status",)),
     ResourceType("batch", "v1", "cronjobs", "CronJob", True, ("cj",), ("status",)),
 )

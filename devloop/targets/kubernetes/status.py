@@ -2,7 +2,9 @@
 
 The pods that count are those of the newest template: for a Deployment, the pods owned by its newest
 ReplicaSet (highest ``deployment.kubernetes.io/revision``); for a StatefulSet, those whose
-``controller-revision-hash`` is ``status.updateRevision``; otherwise every pod of the resource that is
+``controller-revision-hash`` is ``status.updateRevision``; for a DaemonSet, those whose
+``controller-revision-hash`` is that of its newest ControllerRevision (passed in place of the
+ReplicaSets); otherwise every pod of the resource that is
 not being deleted. Failures (one sentence each): crash loop, image pull errors, container config and
 run errors, OOMKilled, a failed Job or pod, a pod unschedulable for over :data:`UNSCHEDULABLE_GRACE`.
 """
@@ -97,6 +99,14 @@ def current_pods(
             if (rs_uid and owned_by(p, rs_uid))
             or (not rs_uid and template_hash and _d(_meta(p).get("labels")).get("pod-template-hash") == template_hash)
         ]
+    if kind == "DaemonSet":
+        mine = [p for p in live if not uid or owned_by(p, uid)]
+        revisions = [r for r in replicasets if owned_by(r, uid)] if uid else []
+        if not revisions:
+            return mine
+        newest = max(revisions, key=lambda r: int(r.get("revision") or 0))
+        revision_hash = _d(_meta(newest).get("labels")).get("controller-revision-hash")
+        return [p for p in mine if _d(_meta(p).get("labels")).get("controller-revision-hash") == revision_hash]
     if kind == "StatefulSet":
         update_revision = _d(workload.get("status")).get("updateRevision")
         mine = [p for p in live if not uid or owned_by(p, uid)]
@@ -217,9 +227,7 @@ def container_refs(pod: dict[str, Any]) -> list[ContainerRef]:
     return refs
 
 
-def in_place_restarts(
-    refs: Sequence[ContainerRef], record: dict[str, tuple[str, str]]
-) -> tuple[ContainerRef, ...]:
+def in_place_restarts(refs: Sequence[ContainerRef], record: dict[str, tuple[str, str]]) -> tuple[ContainerRef, ...]:
     """``refs`` with ``started_at`` moved to the time devloop restarted the process in place (``record``:
     container id -> (the kubelet's startedAt then, the restart's time)). An in-place restart keeps the
     kubelet's startedAt, so without this a live update's restart would look like no restart and the next
@@ -257,9 +265,15 @@ def job_condition(job: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def rollout_observed(workload: dict[str, Any]) -> bool:
+def rollout_observed(workload: dict[str, Any], kind: str = "") -> bool:
+    """Whether the controller has acted on the latest spec. A DaemonSet's counts mean nothing before its
+    controller wrote them (no ``observedGeneration``, no ``desiredNumberScheduled``: 0 wanted pods would look
+    ready)."""
     generation = _meta(workload).get("generation")
-    observed = _d(workload.get("status")).get("observedGeneration")
+    status = _d(workload.get("status"))
+    observed = status.get("observedGeneration")
+    if kind == "DaemonSet" and (observed is None or status.get("desiredNumberScheduled") is None):
+        return False
     if generation is None or observed is None:
         return True
     return int(observed) >= int(generation)
@@ -329,7 +343,7 @@ def runtime_status(
     ready = sum(1 for p in mine if pod_ready(p))
     running = sum(1 for p in mine if _d(p.get("status")).get("phase") == "Running")
     detail = f"{ready}/{wanted} ready"
-    observed = rollout_observed(workload)
+    observed = rollout_observed(workload, kind)
     if kind == "Job":
         phase = Phase.RUNNING if running else Phase.PENDING
         return RuntimeStatus(

@@ -300,10 +300,15 @@ class KubernetesTarget:
             return RuntimeStatus(Phase.ABSENT, wanted_replicas=1, detail="not deployed"), None, []
         pods = self._pods(project, resource)
         replicasets: list[dict[str, Any]] = []
-        if workload.kind == "Deployment":
-            replicasets = kube.list(
-                f"/apis/apps/v1/namespaces/{ns}/replicasets", self._selector(project.name, resource.name)
-            )
+        if workload.kind in ("Deployment", "DaemonSet"):  # a DaemonSet's revisions are ControllerRevisions
+            plural = "replicasets" if workload.kind == "Deployment" else "controllerrevisions"
+            try:
+                replicasets = kube.list(
+                    f"/apis/apps/v1/namespaces/{ns}/{plural}", self._selector(project.name, resource.name)
+                )
+            except KubeError:
+                if workload.kind == "Deployment":
+                    raise  # without revisions a DaemonSet's pods all count (no access to ControllerRevisions)
         status, failure = runtime_status(workload.kind, live_obj, pods, replicasets, datetime.now(UTC))
         mine = current_pods(workload.kind, live_obj, pods, replicasets)
         return status, failure, mine
