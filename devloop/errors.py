@@ -79,7 +79,7 @@ class BuildError(DevloopError):
             head += f": {reason}"
         lines = "\n".join(f"  {line}" for line in self.output_tail)
         text = head + (f"\n{lines}" if lines else "")
-        text += "\nFix the Dockerfile or the build context and save again."
+        text += "\nFix the Dockerfile or the build context, then build again."
         super().__init__(text)
 
 

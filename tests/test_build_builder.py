@@ -258,3 +258,19 @@ def test_a_generated_dockerfile_builds_without_a_file_in_the_context(
     result = make_builder(method, unique_name).build(image, lambda line: None)
     assert run_in(docker_client, result.reference, "ls", "/srv/www") == "index.html\n"
     assert sorted(p.name for p in ctx.iterdir()) == ["index.html"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_missing_base_image_names_it_and_says_it_could_not_be_pulled(
+    method: str, repo: str, unique_name: str, tmp_path: Path
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    base = f"devloop-missing-{unique_name}:1.0"
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN true\n")
+    with pytest.raises(BuildError) as caught:
+        make_builder(method, unique_name).build(image_spec(repo, ctx), lambda line: None)
+    message = str(caught.value)
+    first = message.splitlines()[0]
+    assert f"devloop-missing-{unique_name}:1.0" in first and "could not be pulled" in first, message
+    assert "save again" not in message

@@ -316,13 +316,21 @@ def minimal_project(root: Path) -> Path:
     return write_project(root, "no-engine", objects=[deployment("web", [container("web", "busybox")])])
 
 
-def test_unreachable_engine_is_one_sentence_and_exit_1(tmp_path: Path) -> None:
-    root = minimal_project(tmp_path / "p")
-    result = run_devloop(root, "ci", env={"DOCKER_HOST": "unix:///nonexistent.sock"})
-    assert result.returncode == 1, output(result)
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, output(result)
-    assert "DOCKER_HOST" in result.stderr and "start" in result.stderr, output(result)
+@pytest.mark.parametrize("host", ["unix:///nonexistent.sock", "tcp://127.0.0.1:1"])
+def test_unreachable_engine_is_one_sentence_and_exit_1(tmp_path: Path, host: str) -> None:
+    """`ci`/`up` with the docker target and `build` say the same sentence, without the client's exception."""
+    objects = [deployment("web", [container("web", "no-engine/app")])]
+    root = write_project(tmp_path / "p", "no-engine", objects=objects, images=[Image("app", "no-engine/app")])
+    sentences = set()
+    for command in ("ci", "build"):
+        result = run_devloop(root, command, env={"DOCKER_HOST": host})
+        assert result.returncode == 1, output(result)
+        assert "Traceback" not in result.stderr and "Exception" not in result.stderr, output(result)
+        assert len(result.stderr.strip().splitlines()) == 1, output(result)
+        assert f"the Docker engine at {host} does not answer" in result.stderr, output(result)
+        assert "DOCKER_HOST" in result.stderr and "start" in result.stderr, output(result)
+        sentences.add(result.stderr.strip())
+    assert len(sentences) == 1, sentences
 
 
 def test_auto_target_without_engine_or_cluster_is_exit_2(tmp_path: Path) -> None:

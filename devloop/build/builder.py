@@ -199,7 +199,9 @@ class ImageBuilder:
                 raise _BuildKitUnusable(f"{cli}: {parser.tail[-1] if parser.tail else 'BuildKit unavailable'}")
             if any("Cannot connect to the Docker daemon" in text for text in parser.tail):
                 raise docker_client.unavailable(self.env, parser.tail[-1])
-            raise BuildError(image.ref, parser.failing_step(), parser.tail_lines(), reason=parser.reason(code))
+            step = parser.failing_step()
+            base = base_image_reason(step, parser.reason(code))
+            raise BuildError(image.ref, None if base else step, parser.tail_lines(), reason=base or parser.reason(code))
 
     def _common_flags(self, image: ImageSpec) -> list[str]:
         flags: list[str] = []
@@ -289,7 +291,9 @@ class ImageBuilder:
                     raise docker_client.unavailable(self.env, exc) from exc
                 raise
         if parser.error is not None:
-            raise BuildError(image.ref, parser.failing_step(), parser.tail_lines(), reason=parser.error)
+            step = parser.failing_step()
+            base = base_image_reason(step, parser.error)
+            raise BuildError(image.ref, None if base else step, parser.tail_lines(), reason=base or parser.error)
 
     def _api(self) -> Any:
         api = getattr(self._local, "api", None)
@@ -450,6 +454,24 @@ class _BuildKitOutput(_Tail):
 
 
 _CLASSIC_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+# the step that fails when a base image is neither local nor pullable: BuildKit's metadata load, either's FROM
+_BASE_STEP = re.compile(r"^(?:\[internal\] load metadata for (?P<meta>\S+)|\[\d+/\d+\] FROM (?P<from>\S+).*)$")
+
+
+def base_image_reason(step: str | None, error: str) -> str | None:
+    """When ``step`` is where a build gets its base image, the sentence saying which image could not be pulled
+    (with the engine's last words on why); else None."""
+    match = _BASE_STEP.match(step or "")
+    if match is None:
+        return None
+    image = (match.group("meta") or match.group("from") or "").split("@", 1)[0]
+    if image.startswith("$") or image.lower() == "scratch":  # an ARG or scratch: not a pull problem
+        return None
+    why = error.strip().rsplit(": ", 1)[-1].strip()[:160] or "no answer"
+    return (
+        f"the base image {image} is not in the local Docker engine and could not be pulled ({why}); "
+        f"pull or build it first, or change the FROM line"
+    )
 
 
 class _ClassicOutput(_Tail):

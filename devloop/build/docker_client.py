@@ -26,11 +26,18 @@ def engine_address(env: Mapping[str, str]) -> str:
     return env.get("DOCKER_HOST") or DEFAULT_HOST
 
 
+def unreachable(address: str) -> str:
+    """The one sentence for an engine that does not answer, whichever command found out (build, the docker
+    target, target resolution)."""
+    return f"the Docker engine at {address} does not answer; {START_HINT}."
+
+
 def unavailable(env: Mapping[str, str], cause: object = None) -> TargetUnavailableError:
-    detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
-    return TargetUnavailableError(
-        f"cannot build images: the Docker engine at {engine_address(env)} does not answer{detail}; {START_HINT}."
-    )
+    """The error for an engine that does not answer; ``cause`` (the client's exception) goes to the debug log
+    (``--verbose``), not into the sentence."""
+    if cause is not None:
+        log.debug("the Docker engine at %s does not answer: %s: %s", engine_address(env), type(cause).__name__, cause)
+    return TargetUnavailableError(unreachable(engine_address(env)))
 
 
 def api_client(env: Mapping[str, str], timeout: int = 600) -> Any:

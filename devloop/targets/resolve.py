@@ -118,15 +118,11 @@ def resolve_target(
     if docker_answers:
         return "docker"
     raise TargetUnavailableError(
-        "no target available: no usable Kubernetes context and "
-        + docker_unreachable(docker_host)[0].lower()
-        + docker_unreachable(docker_host)[1:],
-        exit_code=2,
+        "no target available: no usable Kubernetes context and " + docker_unreachable(docker_host), exit_code=2
     )
 
 
 def docker_unreachable(docker_host: str) -> str:
-    return (
-        f"No Docker engine answers at {docker_host}. Start one (e.g. `sudo systemctl start docker`, "
-        "or `sudo dockerd &`, or Docker Desktop), or point DOCKER_HOST at a running engine."
-    )
+    from devloop.build.docker_client import unreachable
+
+    return unreachable(docker_host)

@@ -7,8 +7,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from devloop.build.docker_client import START_HINT, is_connection_error
 from devloop.build.docker_client import engine_address as _engine_address
+from devloop.build.docker_client import is_connection_error
+from devloop.build.docker_client import unavailable as _unavailable
 from devloop.errors import DeployError, TargetUnavailableError
 
 __all__ = ["connect", "docker_available", "engine_address", "engine_call", "is_connection_error", "unavailable"]
@@ -19,8 +20,7 @@ def engine_address(env: Mapping[str, str] | None = None) -> str:
 
 
 def unavailable(env: Mapping[str, str] | None = None, cause: object = None) -> TargetUnavailableError:
-    detail = f" ({type(cause).__name__})" if cause is not None else ""
-    return TargetUnavailableError(f"the Docker engine at {engine_address(env)} does not answer{detail}; {START_HINT}.")
+    return _unavailable(os.environ if env is None else env, cause)
 
 
 def connect(env: Mapping[str, str] | None = None, timeout: float = 120) -> Any:
