@@ -617,3 +617,16 @@ def test_daemonset_pods_count_only_for_the_newest_revision() -> None:
     assert status.phase is Phase.READY, status  # the old revision's pod is going away
     status, _ = runtime_status("DaemonSet", daemonset(current, 2), [ds_pod("a-old", "h1")], revisions, NOW)
     assert status.phase is not Phase.READY  # only a pod of the old template is ready
+
+
+def test_evicted_and_failed_pods_kept_by_the_replicaset_do_not_fail_a_ready_deployment() -> None:
+    evicted = pod("api-evicted", phase="Failed", ready=False, statuses=[])
+    evicted["status"].update(reason="Evicted", message="The node was low on resource: memory.")
+    failed = pod("api-failed", phase="Failed", ready=False)
+    failed["status"]["containerStatuses"] = [
+        {"name": "app", "restartCount": 0, "state": {"terminated": {"exitCode": 137, "reason": "Error"}}}
+    ]
+    status, failure = runtime_status("Deployment", deployment(), [evicted, failed, pod("api-new")], REPLICASETS, NOW)
+    assert status.phase is Phase.READY and failure is None, status
+    status, _ = runtime_status("Deployment", deployment(), [evicted], REPLICASETS, NOW)
+    assert status.phase is not Phase.READY and status.phase is not Phase.FAILED  # waiting for the replacement

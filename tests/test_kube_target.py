@@ -328,6 +328,39 @@ def test_a_real_restart_after_an_in_place_restart_gets_the_synced_files_again(kp
     assert running.interrupt() == 130, running.text
 
 
+# ------------------------------------------------------------------------------------------- finished pods
+
+
+def test_a_failed_pod_kept_by_the_replicaset_beside_a_ready_one_does_not_fail_ci(kproject: KubeProject) -> None:
+    """An evicted or failed pod stays with its ReplicaSet (phase Failed) while a replacement runs: not a failure."""
+    from kubernetes import client
+
+    p = web(kproject)
+    first = p.run("ci", "--timeout", "120")
+    assert first.returncode == 0, output(first)
+    (ready,) = p.pods()
+    with p.cluster.api() as api:
+        core = client.CoreV1Api(api)
+        owner = ready.metadata.owner_references[0]
+        spec = {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "web", "image": ready.spec.containers[0].image, "command": ["sh", "-c", "exit 1"]}],
+        }
+        ref = {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid}
+        meta = {
+            "name": "web-evicted",
+            "labels": ready.metadata.labels,
+            "ownerReferences": [{**ref, "controller": True}],
+        }
+        core.create_namespaced_pod(p.namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+        wait_for(
+            lambda: core.read_namespaced_pod("web-evicted", p.namespace).status.phase == "Failed", "the pod failed"
+        )
+    second = p.run("ci", "--timeout", "120")
+    assert second.returncode == 0, output(second)
+
+
 # ------------------------------------------------------------------------------------------- daemonsets
 
 

@@ -314,10 +314,9 @@ class Controllers:
         spec = rs.get("spec") or {}
         desired = int(spec.get("replicas", 1))
         mine = [p for p in pods if owned_by(p, uid)]
+        # finished pods (evicted, failed) are replaced but kept, as a real ReplicaSet controller does: they go
+        # only when the pod garbage collector's threshold is reached, or with the ReplicaSet
         active = [p for p in mine if not terminating(p) and pod_phase(p) not in ("Succeeded", "Failed")]
-        for p in mine:  # finished pods of a ReplicaSet are replaced
-            if not terminating(p) and pod_phase(p) in ("Succeeded", "Failed"):
-                self._delete("Pod", p)
         if len(active) < desired:
             for _ in range(desired - len(active)):
                 self._new_pod(rs, spec.get("template") or {}, f"{rs['metadata']['name']}-{suffix()}")

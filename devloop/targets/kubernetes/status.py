@@ -23,6 +23,10 @@ PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImag
 CONFIG_REASONS = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError", "PreCreateHookError")
 
 
+#: Kinds whose controller replaces a pod that ended (so an evicted or failed pod is history, not a failure).
+REPLACING_CONTROLLERS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+
+
 @dataclass(frozen=True)
 class Failure:
     reason: str
@@ -73,8 +77,12 @@ def current_pods(
     pods: Sequence[dict[str, Any]],
     replicasets: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """The pods of the newest template of ``workload`` (see the module docstring), not being deleted."""
+    """The pods of the newest template of ``workload`` (see the module docstring), not being deleted. For the
+    controllers that replace finished pods (Deployment, ReplicaSet, StatefulSet, DaemonSet) pods that ended
+    (evicted, failed, succeeded: a ReplicaSet keeps them until they are garbage-collected) do not count."""
     live = [p for p in pods if not _meta(p).get("deletionTimestamp")]
+    if kind in REPLACING_CONTROLLERS:
+        live = [p for p in live if _d(p.get("status")).get("phase") not in ("Failed", "Succeeded")]
     if workload is None:
         return live if kind == "Pod" else []
     uid = str(_meta(workload).get("uid") or "")
