@@ -105,6 +105,30 @@ def build(
     _finish(run_command(env, lambda: command.run(env, images=images or [])))
 
 
+@app.command()
+def render(
+    ctx: typer.Context,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "-o", "--output", help="Write one file per resource into this folder (default: stdout).", metavar="DIR"
+        ),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option("--registry", help="Push the images here (default: kubernetes.registry).", metavar="HOST[:PORT]"),
+    ] = None,
+    push: Annotated[
+        bool, typer.Option("--push/--no-push", help="Push and pin registry digests, or pin the local content tags.")
+    ] = True,
+) -> None:
+    """The path to production: test, build, push, and write the objects with every image pinned by digest."""
+    import devloop.commands.render as command
+
+    env = _env(ctx)
+    _finish(run_command(env, lambda: command.run(env, output_dir=output, registry=registry, push=push)))
+
+
 Resources = Annotated[
     list[str] | None, typer.Argument(help="Only these resources (and what they depend on).", show_default=False)
 ]

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import functools
 
-from devloop.commands.common import load_project
+from devloop.commands.common import load_project, test_and_build
 from devloop.context import Environment
-from devloop.engine.sink import PlainSink
 from devloop.errors import UsageError
 
 
 def run(env: Environment, *, images: list[str]) -> int:
-    from devloop.build.builder import ImageBuilder, build_images
-    from devloop.build.testing import run_test_stage
-
     project = load_project(env)
     known = [image.ref for image in project.config.images]
     for ref in images:
@@ -25,13 +20,7 @@ def run(env: Environment, *, images: list[str]) -> int:
             )
             raise UsageError(f"no image `{ref}` in devloop.yaml.{hint}")
     chosen = [image for image in project.config.images if not images or image.ref in images]
-    sink = PlainSink(env.stderr)
-    sink.set_width([image.ref for image in chosen])
-    for image in chosen:  # a failing test stage blocks the build (config.md)
-        run_test_stage(image, functools.partial(sink.log, image.ref))
-    builder = ImageBuilder(project.name, env=env.env)
-    results = build_images(chosen, builder, sink.log, parallel=2)
-    for result in results:
+    for result in test_and_build(env, project, chosen):
         state = "built" if result.built else "up to date"
         env.out(f"{result.reference}  ({state}, {result.seconds:.1f} s)")
     return 0

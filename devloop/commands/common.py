@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from devloop.config.model import Config, Project
+from devloop.config.model import Config, ImageSpec, Project
 from devloop.context import Environment
+
+if TYPE_CHECKING:
+    from devloop.build.builder import BuildResult
 
 
 def load_project(env: Environment, *, tool_env: Mapping[str, str] | None = None) -> Project:
@@ -14,7 +18,7 @@ def load_project(env: Environment, *, tool_env: Mapping[str, str] | None = None)
     from devloop.config.loader import find_config
     from devloop.config.project import load_project as load
 
-    return _warned(env, load(find_config(env.options.file, env.cwd), tool_env=tool_env))
+    return warned(env, load(find_config(env.options.file, env.cwd), tool_env=tool_env))
 
 
 def load_config(env: Environment) -> Config:
@@ -29,10 +33,30 @@ def project_from_config(env: Environment, config: Config, *, tool_env: Mapping[s
     """The project of an already loaded ``config`` (manifests rendered with ``tool_env``), its warnings printed."""
     from devloop.config.project import project_from_config as assemble
 
-    return _warned(env, assemble(config, tool_env=tool_env))
+    return warned(env, assemble(config, tool_env=tool_env))
 
 
-def _warned(env: Environment, project: Project) -> Project:
+def warned(env: Environment, project: Project) -> Project:
     for warning in project.warnings:
         env.err(f"devloop: warning: {warning}")
     return project
+
+
+def test_and_build(env: Environment, project: Project, images: Sequence[ImageSpec]) -> list[BuildResult]:
+    """Run the test stages of ``images`` (a failure blocks every build, config.md), then build them (existing
+    tags are never rebuilt), their output on stderr as ``ref │ line``; the results in the order of ``images``."""
+    import functools
+
+    from devloop.build.builder import ImageBuilder, build_images
+    from devloop.build.testing import run_test_stage
+    from devloop.engine.sink import PlainSink
+
+    sink = PlainSink(env.stderr)
+    sink.set_width([image.ref for image in images])
+    for image in images:
+        run_test_stage(image, functools.partial(sink.log, image.ref))
+    builder = ImageBuilder(project.name, env=env.env)
+    try:
+        return build_images(images, builder, sink.log, parallel=2)
+    finally:
+        builder.close()

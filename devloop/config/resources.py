@@ -231,10 +231,12 @@ def add_labels(obj: ManifestObject, project: str, resource: str) -> ManifestObje
     return obj.with_body(body)
 
 
-def rewrite_images(obj: ManifestObject, built: Mapping[str, str]) -> ManifestObject:
+def rewrite_images(
+    obj: ManifestObject, built: Mapping[str, str], *, pull_policy: str | None = "IfNotPresent"
+) -> ManifestObject:
     """A copy of ``obj`` in which every container, init container and ephemeral container whose
     image name equals a key of ``built`` (with any tag or digest) runs ``built[ref]`` with
-    ``imagePullPolicy: IfNotPresent``. ``obj`` is left untouched."""
+    ``imagePullPolicy: <pull_policy>`` (left as written when None). ``obj`` is left untouched."""
     body = obj.copy_body()
     for container in containers(body):
         image = container.get("image")
@@ -243,7 +245,8 @@ def rewrite_images(obj: ManifestObject, built: Mapping[str, str]) -> ManifestObj
         ref = image_name(image)
         if ref in built:
             container["image"] = built[ref]
-            container["imagePullPolicy"] = "IfNotPresent"
+            if pull_policy is not None:
+                container["imagePullPolicy"] = pull_policy
     return obj.with_body(body)
 
 

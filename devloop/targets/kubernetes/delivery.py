@@ -161,6 +161,12 @@ def registry_reference(reference: str, registry: str) -> str:
 
 def registry_has(registry: str, repository: str, tag: str, timeout: float = 3.0) -> bool:
     """Whether the registry already serves ``repository:tag`` (HEAD /v2/<name>/manifests/<tag>)."""
+    return registry_digest(registry, repository, tag, timeout) is not None
+
+
+def registry_digest(registry: str, repository: str, tag: str, timeout: float = 3.0) -> str | None:
+    """The digest (``sha256:...``) under which the registry serves ``repository:tag``, or None when it does not
+    (HEAD /v2/<name>/manifests/<tag>, its Docker-Content-Digest header; ``""`` when it serves no such header)."""
     accept = ", ".join(
         [
             "application/vnd.docker.distribution.manifest.v2+json",
@@ -175,12 +181,14 @@ def registry_has(registry: str, repository: str, tag: str, timeout: float = 3.0)
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return bool(200 <= response.status < 300)
+                if not 200 <= response.status < 300:
+                    return None
+                return str(response.headers.get("Docker-Content-Digest") or "")
         except urllib.error.HTTPError:
-            return False
+            return None
         except (urllib.error.URLError, OSError, ValueError):
             continue
-    return False
+    return None
 
 
 class Deliverer:
