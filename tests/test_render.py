@@ -26,7 +26,7 @@ from tests.support.projects import configmap, container, deployment
 def render_project(project: Project, registry_addr: str) -> Iterator[Project]:
     """``project`` whose images (local tags and the test registry's manifests) are removed at the end."""
     yield project
-    for image in project.client.images.list(filters={"label": f"devloop.dev/project={project.name}"}):
+    for image in project.client.images.list(filters={"label": f"devloop.dev/built-for={project.name}"}):
         for tag in image.tags:
             with contextlib.suppress(Exception):
                 project.client.images.remove(tag, force=True)
