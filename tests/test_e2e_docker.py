@@ -140,14 +140,27 @@ def test_service_names_resolve_and_depends_on_orders(project: Project) -> None:
 
 def test_broken_build_fails_naming_resource_and_step(project: Project) -> None:
     project.write(
-        objects=[deployment("web", [httpd("web", project.ref("web"))])],
-        images=[Image("web", project.ref("web"), lines=["RUN echo about to fail && false"])],
+        objects=[
+            deployment("web", [httpd("web", project.ref("web"))]),
+            deployment("slow", [httpd("slow", project.ref("slow"))]),
+        ],
+        images=[
+            Image("web", project.ref("web"), lines=["RUN echo about to fail && false"]),
+            Image("slow", project.ref("slow"), lines=["RUN sleep 60"]),
+        ],
     )
     result = project.run("ci")
     assert result.returncode == 1, output(result)
     text = summary(result)
     line = next((ln for ln in text.splitlines() if re.match(r"\s+web\s+failed: ", ln)), "")
     assert "build" in line and "RUN echo about to fail && false" in line, output(result)
+    # the other build was stopped when ci failed: the summary says so, not "building"
+    assert re.search(r"^\s+slow\s+cancelled while building$", text, re.M), output(result)
+    # the reason goes to stderr too, one sentence per failed resource, and never "save again"
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("devloop: resource web failed: build of image"), output(result)
+    assert "RUN echo about to fail && false" in errors[0], output(result)
+    assert "save again" not in result.stdout + result.stderr
     assert project.containers() == []
 
 

@@ -6,6 +6,7 @@ from devloop import interrupts
 from devloop.context import Environment
 from devloop.engine.loop import EngineOptions, select_resources, summary_lines
 from devloop.engine.sink import PlainSink
+from devloop.engine.state import Snapshot, Status
 from devloop.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from devloop.session import build_engine, open_session
 
@@ -29,7 +30,23 @@ def run(env: Environment, *, resources: tuple[str, ...], timeout: float, down: b
         env.out(f"devloop ci: {verdict}")
         for line in summary_lines(snapshot):
             env.out(f"  {line}")
+        if code == EXIT_FAILED:
+            for sentence in failure_sentences(snapshot, timeout):
+                env.err(f"devloop: {sentence}")
         if down:
             removed = session.target.down(project.name)
             env.out(f"devloop ci: --down removed {len(removed)} object(s)")
         return code
+
+
+def failure_sentences(snapshot: Snapshot, timeout: float) -> list[str]:
+    """Why `ci` failed, for stderr: one sentence per failed resource, or (nothing failed: the --timeout ran out)
+    one naming what was not ready yet."""
+    failed = [view for view in snapshot.resources if view.status is Status.FAILED]
+    if failed:
+        return [f"resource {v.name} failed: {(v.reason or 'see its output above').rstrip('.')}." for v in failed]
+    waiting = ", ".join(f"{view.name} ({view.status.value})" for view in snapshot.resources if not view.status.settled)
+    return [
+        f"gave up after {timeout:g} s (--timeout) with resources not ready: {waiting or 'none'}; "
+        "look at their output above, or raise --timeout."
+    ]

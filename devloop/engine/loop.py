@@ -909,12 +909,15 @@ def container_age(started_at: str, now: float) -> float | None:
 
 
 def summary_lines(snapshot: Snapshot) -> list[str]:
-    """One line per resource for the end of `ci` (and `status`)."""
+    """One line per resource for the end of `ci`: its state, with the reason; an update still running when `ci`
+    ended was cancelled and says so."""
     width = max((len(r.name) for r in snapshot.resources), default=0)
     lines = []
     for view in snapshot.resources:
         text = f"{view.name.ljust(width)}  {view.status.value}"
-        if view.reason:
+        if view.status.busy:  # stopped with the run (another resource failed, the timeout, a signal)
+            text = f"{view.name.ljust(width)}  cancelled while {view.status.value}"
+        elif view.reason:
             text += f": {view.reason}"
         lines.append(text)
     return lines
