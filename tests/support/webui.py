@@ -171,7 +171,9 @@ class EventStream:
 @contextlib.contextmanager
 def chromium_page(width: int = 1280, height: int = 820) -> Iterator[Any]:
     """A Playwright page in a fresh headless Chromium (Debian's ``/usr/bin/chromium``; never a downloaded
-    browser). Skipped when Chromium or Playwright is missing — a failure with ``CI=true``."""
+    browser), under the page's own Content-Security-Policy: wait with ``"() => ..."`` functions, not expression
+    strings (those need eval). ``page.errors`` collects uncaught exceptions and console errors. Skipped when
+    Chromium or Playwright is missing — a failure with ``CI=true``."""
     if not os.access(CHROMIUM, os.X_OK):
         docker_env.unavailable(f"{CHROMIUM} is missing: run scripts/setup-system (Debian's chromium package)")
     try:
@@ -187,11 +189,13 @@ def chromium_page(width: int = 1280, height: int = 820) -> Iterator[Any]:
                 headless=True,
                 args=CHROMIUM_FLAGS,
                 viewport={"width": width, "height": height},
+
             )
             try:
                 page = browser.pages[0] if browser.pages else browser.new_page()
-                errors: list[str] = []
+                errors: list[str] = []  # uncaught exceptions and console errors (a CSP violation is one)
                 page.on("pageerror", lambda error: errors.append(str(error)))
+                page.on("console", lambda message: message.type == "error" and errors.append(message.text))
                 page.errors = errors
                 yield page
             finally:

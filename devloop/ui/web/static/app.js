@@ -6,7 +6,8 @@
   const $ = (id) => document.getElementById(id);
   const RING = 20000; // lines kept in the page for "all resources"
   const DOM_MAX = 2000; // line elements in the log view at most
-  const FRAME_MAX = 500; // lines drawn in one animation frame at most; older ones are counted as skipped
+  const FRAME_MAX = 300; // lines drawn in one animation frame at most; older ones are counted as skipped
+  const FAILURE_LINES = 8; // the last lines of the failing step shown under a failed resource
   const BUSY = new Set(["testing", "building", "deploying", "live-updating", "starting"]);
 
   const logView = $("log-view");
@@ -27,8 +28,10 @@
   let following = true;
   let unseen = 0;
   let older = 0; // lines devloop keeps that the page did not load
-  let lost = 0; // lines the server dropped for this page (it read too slowly)
-  let skipped = 0; // lines that arrived too fast to draw
+  // lines received, drawn, skipped (arrived too fast to draw), lost (the server dropped them for this page,
+  // which read too slowly); on window for the tests
+  const stats = { received: 0, drawn: 0, skipped: 0, lost: 0 };
+  window.devloopStats = stats;
 
   // ------------------------------------------------------------------------------------ formatting
 
@@ -140,7 +143,7 @@
     const td = el("td");
     td.colSpan = 7;
     td.append(el("div", "reason", (boot.icons.failed || "✗") + " " + (view.reason || "failed")));
-    if (view.last_lines.length) td.append(el("pre", "", view.last_lines.slice(-12).join("\n")));
+    if (view.last_lines.length) td.append(el("pre", "", view.last_lines.slice(-FAILURE_LINES).join("\n")));
     tr.append(td);
     return tr;
   }
@@ -282,12 +285,13 @@
   function onLogs(data) {
     if (data.older) older = data.older;
     if (data.lost) {
-      lost += data.lost;
+      stats.lost += data.lost;
       pending.push({ mark: "… " + plural(data.lost, "line") + " dropped here: this page read too slowly" });
     }
     for (const line of data.lines) {
       if (line[0] <= lastSeq) continue; // sent again after a reconnection
       lastSeq = line[0];
+      stats.received++;
       ring.push(line);
       if (only && line[2] === only) own.push(line);
       if (matches(line)) pending.push(line);
@@ -314,9 +318,10 @@
       return;
     }
     if (batch.length > FRAME_MAX) {
-      skipped += batch.length - FRAME_MAX;
+      stats.skipped += batch.length - FRAME_MAX;
       batch = batch.slice(-FRAME_MAX);
     }
+    stats.drawn += batch.length;
     if (batch.length) {
       const frag = document.createDocumentFragment();
       for (const line of batch) frag.append(line.mark ? markEl(line.mark) : lineEl(line));
@@ -351,8 +356,8 @@
     const parts = [];
     const gone = only ? ownDropped : older;
     if (gone) parts.push(plural(gone, "older line") + " not shown (devloop keeps the newest 5,000 per resource)");
-    if (lost) parts.push(plural(lost, "line") + " dropped: this page read too slowly");
-    if (skipped) parts.push(plural(skipped, "line") + " scrolled past too fast to draw");
+    if (stats.lost) parts.push(plural(stats.lost, "line") + " dropped: this page read too slowly");
+    if (stats.skipped) parts.push(plural(stats.skipped, "line") + " scrolled past too fast to draw");
     $("log-note").textContent = parts.join(" · ");
     const tail = $("log-tail");
     tail.hidden = following;
