@@ -179,17 +179,24 @@ def test_crash_loop_fails_with_exit_code_and_last_log_line(project: Project) -> 
     assert re.search(r"^crasher\s+│\s{3}dying$", result.stdout, re.M), output(result)
 
 
+COLOURED = r"printf '\033[1;32mmigrating\033[0m 10%%\r\033[1;32mmigrating\033[0m 100%%\n'"
+
+
 @pytest.mark.parametrize(("exit_code", "expected"), [(0, 0), (1, 1)])
 def test_job_outcome_is_the_ci_outcome(project: Project, exit_code: int, expected: int) -> None:
     ref = project.ref("app")
     project.write(
-        objects=[job("migrate", [container("migrate", ref, ["sh", "-c", f"echo migrating; exit {exit_code}"])])],
+        # coloured as for a terminal, with a progress bar's carriage return
+        objects=[job("migrate", [container("migrate", ref, ["sh", "-c", f"{COLOURED}; exit {exit_code}"])])],
         images=[Image("app", ref)],
     )
     result = project.run("ci")
     assert result.returncode == expected, output(result)
     state = "completed" if expected == 0 else "failed"
     assert re.search(rf"^\s+migrate\s+{state}", summary(result), re.M), output(result)
+    # written to a pipe, the output has no escape sequences or control characters left
+    assert re.search(r"^migrate\s+│ migrating 100%$", result.stdout, re.M), output(result)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", result.stdout + result.stderr), output(result)
 
 
 @pytest.mark.parametrize("passes", [True, False])

@@ -15,15 +15,17 @@ NAME_WIDTH_CAP = 24  # as the plain output of `up`
 def run(env: Environment, *, resource: str | None, follow: bool, since: float | None) -> int:
     from devloop.control.client import client_for_env
     from devloop.control.protocol import entry_from_dict
+    from devloop.engine.sink import is_terminal, plain_text
 
     client = client_for_env(env)
+    clean = plain_text if not is_terminal(env.stdout) else str
     width = 0
     try:
         for message in client.logs(resource, since_seconds=since, follow=follow):
             if "log" in message:
                 entry = entry_from_dict(message["log"])
                 name = entry.resource or "devloop"
-                env.stdout.write(f"{name.ljust(width)} │ {entry.text}\n")
+                env.stdout.write(f"{name.ljust(width)} │ {clean(entry.text)}\n")
                 if follow:
                     env.stdout.flush()
             elif message.get("ok") is True:

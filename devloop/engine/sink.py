@@ -6,6 +6,7 @@ be thread-safe and must never block for long (the dashboard buffers, the plain p
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Protocol, TextIO
 
@@ -50,16 +51,44 @@ def describe_state(view: ResourceView) -> str:
     return text
 
 
+# terminal escape sequences (CSI such as colours, OSC such as titles and links, other ESC pairs), then any other
+# control character but the tab
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters: what a file or a pipe should get of
+    a log line that was coloured for a terminal (a container's colours, a progress bar's carriage returns)."""
+    if "\x1b" not in text and not _CONTROLS.search(text):
+        return text
+    if "\r" in text:  # a progress bar redrawn in place: keep what the terminal would show last (CRLF ends too)
+        text = text.rstrip("\r").rsplit("\r", 1)[-1]
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed
+        return False
+
+
 class PlainSink:
-    """Plain lines, prefixed with the resource name: for CI, pipes and --no-tui."""
+    """Plain lines, prefixed with the resource name: for CI, pipes and --no-tui. Written to anything but a
+    terminal, lines lose their escape sequences and control characters (:func:`plain_text`)."""
 
     def __init__(self, stream: TextIO, *, width: int = 0) -> None:
         self._stream = stream
         self._lock = threading.Lock()
         self._width = width
+        self._clean = not is_terminal(stream)
 
     def _write(self, prefix: str, text: str) -> None:
         name = prefix.ljust(self._width) if self._width else prefix
+        if self._clean:
+            text = plain_text(text)
         with self._lock:
             self._stream.write(f"{name} │ {text}\n")
             self._stream.flush()
