@@ -256,6 +256,7 @@ def test_real_devloop_up_dashboard_in_tmux(
     # both resources ready; groups: backend (api), then ungrouped (worker); api, the first row, selected
     screen = tmux.wait_for(lambda s: died(s) or "2 ready · 0 updating · 0 failed of 2" in s, "both ready", 120)
     assert f"devloop · {unique_name} · docker" in screen
+    assert re.search(r"of 2 · http://127\.0\.0\.1:\d+/", screen), screen  # the web UI's address
     lines = screen.splitlines()
     assert [line.split()[1] for line in lines if line.startswith("▾ ")] == ["backend", "ungrouped"]
     assert selected_row(screen) == "api"
@@ -291,6 +292,7 @@ def test_real_devloop_up_dashboard_in_tmux(
     assert result.read_text().split() == ["0", "restored"], stderr.read_text()
     assert "j/k select" not in screen  # the alternate screen was left
     assert "devloop: quit; the workloads keep running" in screen
+    assert re.search(r"devloop: web UI: http://127\.0\.0\.1:\d+/", screen), screen  # printed before the dashboard
     running = docker_client.containers.list(filters={"label": f"devloop.dev/project={unique_name}"})
     resources = {c.labels.get("devloop.dev/resource") for c in running if c.status == "running"}
     assert resources == {"api", "worker"}

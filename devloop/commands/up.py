@@ -129,6 +129,8 @@ def run(
         sink.message(f"{project.name} on {where}: {what}; Ctrl-C stops devloop and leaves the workloads running")
         if web is not None:
             sink.message(f"web UI: {web.url}")
+            if dashboard_on:  # also on the terminal's own screen, which the dashboard's alternate screen hides
+                env.out(f"devloop: web UI: {web.url}")
         dashboard = None
         with contextlib.ExitStack() as diverted:
             try:
