@@ -136,10 +136,11 @@ def open_session(env: Environment) -> Iterator[Session]:
 
 
 def config_files(project: Project) -> list[Path]:
-    """devloop.yaml and every manifest file or folder it uses (a change to one reloads the config)."""
-    from devloop.config.manifests import manifest_paths
+    """devloop.yaml, .devloopignore and every manifest file or folder it reads (a change to one, or to a file in
+    one of the folders, reloads the config)."""
+    from devloop.config.manifests import own_files
 
-    return sorted({project.config.path, *manifest_paths(project.config)})
+    return sorted(set(own_files(project.config)))
 
 
 class IgnoreCache:

@@ -350,3 +350,45 @@ def test_pruned_walk_equals_matching_every_path(
             if not rules.matches(rel):
                 expected.add(rel)
     assert {entry.relpath for entry in rules.walk_entries(root)} == expected
+
+
+def test_devloops_own_files_and_git_never_count(tmp_path: Path) -> None:
+    """Issue 9.5: devloop.yaml, .devloopignore, manifests (files and kustomize folders) inside a context and
+    `.git/` folders are not part of an image nor of its digest; everything else still counts."""
+    from devloop.config.loader import load_config
+
+    root = tmp_path / "proj"
+    make_context(root, {"app.py": "print(1)\n", "k8s/deploy.yaml": "kind: List\n", "notes.txt": "n\n"})
+    (root / "deploy/base").mkdir(parents=True)
+    (root / "deploy/base/kustomization.yaml").write_text("resources: [svc.yaml]\n")
+    (root / "deploy/base/svc.yaml").write_text("kind: Service\n")
+    (root / "deploy/dev").mkdir()
+    (root / "deploy/dev/kustomization.yaml").write_text("resources: [../base]\n")
+    (root / ".git").mkdir()
+    (root / ".git/HEAD").write_text("ref: refs/heads/main\n")
+    config_path = root / "devloop.yaml"
+    config_path.write_text(
+        "version: 1\nname: own\nmanifests: [k8s/*.yaml, {kustomize: deploy/dev}]\n"
+        "images: [{ref: own/app, context: .}]\n"
+    )
+    (root / ".devloopignore").write_text("*.tmp\n")
+    (root / "sub").mkdir()
+
+    def tag() -> str:
+        (image,) = load_config(config_path).images
+        return digest.image_tag(image, use_cache=False)
+
+    (image,) = load_config(config_path).images
+    kept = digest.context_files(image)
+    assert "app.py" in kept and "notes.txt" in kept and "Dockerfile" in kept
+    assert not [f for f in kept if f.startswith((".git", "k8s/", "deploy/")) or f in ("devloop.yaml", ".devloopignore")]
+    first = tag()
+    config_path.write_text(config_path.read_text() + "watch: {debounce_ms: 80}\n")
+    (root / ".devloopignore").write_text("*.tmp\n*.bak\n")
+    (root / "k8s/deploy.yaml").write_text("kind: List\nitems: []\n")
+    (root / "deploy/base/svc.yaml").write_text("kind: Service\nmetadata: {name: x}\n")
+    (root / ".git/HEAD").write_text("ref: refs/heads/other\n")
+    (root / "sub/.git").mkdir(parents=True)
+    assert tag() == first
+    (root / "notes.txt").write_text("changed\n")
+    assert tag() != first

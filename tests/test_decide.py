@@ -140,6 +140,51 @@ def test_plan_batch_ignored_path_does_nothing() -> None:
     assert plan == decide.BatchPlan(reload_config=False, images=())
 
 
+def test_plan_batch_files_in_manifest_folders_reload_and_never_count_for_images() -> None:
+    outer = ImageSpec(
+        ref="shop/all",
+        context=ROOT,
+        dockerfile=ROOT / "Dockerfile",
+        live_update=LiveUpdate(sync=(SyncRule(".", "/srv"),)),
+    )
+    project = project_with((outer,), (Resource("all", "Deployment", (), ("shop/all",)),))
+    own = [ROOT / "devloop.yaml", ROOT / ".devloopignore", ROOT / "deploy/overlays/dev", ROOT / "deploy/base"]
+
+    def plan(*changed: Path) -> decide.BatchPlan:
+        return decide.plan_batch(
+            project,
+            list(changed),
+            [],
+            config_files=own,
+            ignored_for_image=lambda path, img: False,
+            running_images={"shop/all": True},
+        )
+
+    for path in (
+        ROOT / "deploy/base/deployment.yaml",
+        ROOT / "deploy/overlays/dev/patch.yaml",
+        ROOT / ".devloopignore",
+    ):
+        assert plan(path) == decide.BatchPlan(reload_config=True, images=()), path
+    mixed = plan(ROOT / "deploy/base/deployment.yaml", ROOT / "app.py")
+    assert mixed.reload_config and [(u.ref, u.kind, u.changed) for u in mixed.images] == [
+        ("shop/all", "live", ("app.py",))
+    ]
+    assert plan(ROOT / "deploy/basement.yaml") == decide.BatchPlan(
+        reload_config=False,
+        images=(
+            mixed.images[0].__class__(
+                "shop/all",
+                "live",
+                copies=((str(ROOT / "deploy/basement.yaml"), "/srv/deploy/basement.yaml"),),
+                changed=("deploy/basement.yaml",),
+            ),
+        ),
+    )
+    assert decide.is_config_path(ROOT / "deploy/base", frozenset(own))
+    assert not decide.is_config_path(ROOT / "deploy", frozenset(own))
+
+
 def states(**kw: tuple[bool, bool, Status]) -> dict[str, ResourceState]:
     out = {}
     for name, (dirty, ever_ready, status) in kw.items():

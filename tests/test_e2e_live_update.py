@@ -459,3 +459,77 @@ def test_ci_after_up_brings_live_updated_container_to_the_disk(project: Project)
     web.served("", "v1\n")
     assert get(web.url + "extra.txt") is None  # 404: gone
     assert up2.interrupt() == 130, up2.text
+
+
+# --------------------------------------------------------------------------------------------- devloop's own files
+
+
+def test_devloop_files_in_the_build_context_reload_without_rebuilding(project: Project) -> None:
+    """Context `.` (as in every Tilt example): devloop.yaml, .devloopignore and the manifests sit in it."""
+    port = free_port()
+    ref = project.ref("web")
+    image = Image(".", ref, lines=["COPY www /www"], files={"www/index.html": "v1\n"})
+    objects = [deployment("web", [httpd("web", ref)]), service("web", 8080)]
+    project.write(objects=objects, images=[image], resources={"web": {"port_forwards": [f"{port}:8080"]}})
+    up = project.start("up")
+    ready = up.wait_line(r"^web\s+│ ready")
+    poll(lambda: get(f"http://127.0.0.1:{port}/") == "v1\n", "v1 to be served")
+    first = [c.id for c in project.containers("web")]
+
+    config = project.root / "devloop.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["resources"]["web"]["labels"] = ["frontend"]  # web's settings change: it is redeployed
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    reloaded = up.wait_line(r"config reloaded", after=ready + 1)
+    up.wait_line(r"^web\s+│ ready", after=reloaded)
+    (project.root / ".devloopignore").write_text("*.tmp\n")
+    up.wait_line(r"config reloaded", after=reloaded + 1)
+    assert [c.id for c in project.containers("web")] == first  # not replaced
+
+    (project.root / "www/index.html").write_text("v2\n")  # a real input still rebuilds (no live_update here)
+    poll(lambda: get(f"http://127.0.0.1:{port}/") == "v2\n", "v2 to be served")
+    builds = [ln for ln in up.lines[ready + 1 :] if re.match(r"^web\s+│ ready \(build", ln)]
+    assert len(builds) == 1, up.text  # only the one of v2
+    assert up.interrupt() == 130, up.text
+
+
+def test_edit_in_a_kustomize_base_is_applied(project: Project) -> None:
+    import shutil as _shutil
+
+    if not (_shutil.which("kustomize") or _shutil.which("kubectl")):
+        docker_env.unavailable("kustomize or kubectl is needed to render a kustomize overlay")
+    ref = project.ref("web")
+    project.write(objects=[], images=[Image("web", ref, lines=["COPY www /www"], files={"www/index.html": "v1\n"})])
+    base, overlay = project.root / "deploy/base", project.root / "deploy/overlays/dev"
+    base.mkdir(parents=True)
+    overlay.mkdir(parents=True)
+
+    def write_base(greeting: str) -> None:
+        env = [{"name": "GREETING", "value": greeting}]
+        text = yaml.safe_dump_all([deployment("web", [httpd("web", ref, env=env)]), service("web", 8080)])
+        (base / "web.yaml").write_text(text)
+
+    write_base("one")
+    (base / "kustomization.yaml").write_text("resources: [web.yaml]\n")
+    (overlay / "kustomization.yaml").write_text("resources: [../../base]\n")
+    config = project.root / "devloop.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["manifests"] = [{"kustomize": "deploy/overlays/dev"}]
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    (project.root / "k8s.yaml").unlink()
+
+    up = project.start("up")
+    ready = up.wait_line(r"^web\s+│ ready")
+
+    def greeting() -> str:
+        apps = [c for c in project.containers("web") if c.labels.get(ROLE_LABEL) == "app" and c.status == "running"]
+        if len(apps) != 1:
+            return ""
+        code, out = apps[0].exec_run(["sh", "-c", "echo $GREETING"])
+        return str(out.decode().strip()) if code == 0 else ""
+
+    assert greeting() == "one"
+    write_base("two")  # in ../base of the overlay devloop.yaml names
+    up.wait_line(r"config reloaded", after=ready)
+    poll(lambda: greeting() == "two", "the base's edit to be applied", 60)
+    assert up.interrupt() == 130, up.text

@@ -349,3 +349,29 @@ def test_mutated_manifests_parse_or_fail_with_a_location(edits: list[tuple[int, 
     else:
         for o in objects:
             assert o.kind and o.name and o.source.startswith("k8s/app.yaml:")
+
+
+def test_kustomize_inputs_follow_bases_patches_and_generators(tmp_path: Path) -> None:
+    from devloop.config.manifests import kustomize_inputs
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base/kustomization.yaml").write_text("resources: [deploy.yaml, https://example.com/x.yaml]\n")
+    (tmp_path / "base/deploy.yaml").write_text("kind: Deployment\n")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared/patch.yaml").write_text("kind: Deployment\n")
+    (tmp_path / "shared/app.env").write_text("A=1\n")
+    (tmp_path / "overlays/dev").mkdir(parents=True)
+    (tmp_path / "overlays/dev/kustomization.yaml").write_text(
+        "resources: [../../base]\n"
+        "patches: [{path: ../../shared/patch.yaml}]\n"
+        "configMapGenerator: [{name: c, envs: [../../shared/app.env], files: [key=../../shared/patch.yaml]}]\n"
+        "components: [../../missing]\n"
+    )
+    found = set(kustomize_inputs(tmp_path / "overlays/dev"))
+    assert found == {
+        tmp_path / "overlays/dev",
+        tmp_path / "base",
+        tmp_path / "base/deploy.yaml",
+        tmp_path / "shared/patch.yaml",
+        tmp_path / "shared/app.env",
+    }

@@ -27,6 +27,8 @@ from typing import NamedTuple
 from devloop.config.model import ImageSpec
 
 DOCKERIGNORE = ".dockerignore"
+#: never part of any image or its digest: version control folders at any depth
+OWN_PATTERNS: tuple[str, ...] = ("**/.git",)
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,12 @@ class IgnoreRules:
 
     @classmethod
     def for_image(cls, image: ImageSpec) -> IgnoreRules:
-        """The rules of ``image``: its ignore file, then ``image.ignore``; the Dockerfile is always kept."""
+        """The rules of ``image``: its ignore file, then ``image.ignore``, then devloop's own files (``.git``
+        folders, ``image.own_files``); the Dockerfile and ``.dockerignore`` are always kept."""
         patterns = read_ignore_file(ignore_file_for(image.context, image.dockerfile))
         patterns.extend(image.ignore)
+        patterns.extend(OWN_PATTERNS)  # last: never re-included by a "!" pattern
+        patterns.extend(image.own_files)
         keep = [DOCKERIGNORE]
         dockerfile_rel = _relative_inside(image.dockerfile, image.context)
         if dockerfile_rel is not None:

@@ -198,7 +198,9 @@ def parse_config(text: str, path: Path) -> Config:
     folder)."""
     path = Path(os.path.abspath(path))
     node = yamlpos.parse(text, path.name)
-    return _Validator(path).config(node)
+    from devloop.config.manifests import with_own_files
+
+    return with_own_files(_Validator(path).config(node))
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -9,6 +9,8 @@ naming the file, line and column or the ``manifests[i]`` entry of devloop.yaml.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import glob as globlib
 import os
 from collections.abc import Iterator, Mapping
@@ -94,11 +96,126 @@ def manifest_paths(config: Config) -> list[Path]:
             except ConfigError:
                 continue
         elif isinstance(source, KustomizeSource):
-            paths.append(source.path)
+            paths.extend(kustomize_inputs(source.path))
         else:
             paths.append(source.chart)
             paths.extend(source.values)
     return paths
+
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+#: keys of a kustomization whose values are local paths (lists of strings, or of mappings with these keys)
+_KUSTOMIZE_PATH_KEYS = (
+    "resources",
+    "bases",
+    "components",
+    "crds",
+    "patchesStrategicMerge",
+    "transformers",
+    "generators",
+    "validators",
+    "configurations",
+    "openapi",
+    "replacements",
+)
+_KUSTOMIZE_ITEM_KEYS = ("path", "files", "envs", "env", "file")
+
+
+def kustomize_inputs(folder: Path) -> list[Path]:
+    """Every folder and file a kustomization reads: its folder, and what its ``resources``, ``bases``,
+    ``components``, patches and generators name on the local disk (``../base`` included), recursively.
+    Remote resources (URLs) are left out; an unreadable kustomization contributes only its folder."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    todo = [Path(os.path.normpath(folder))]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        found.append(current)
+        if not current.is_dir():
+            continue
+        data: Any = None
+        for name in KUSTOMIZATION_FILES:
+            try:
+                data = yaml.safe_load((current / name).read_text(encoding="utf-8", errors="replace"))
+                break
+            except (OSError, yaml.YAMLError):
+                continue
+        if not isinstance(data, dict):
+            continue
+        for ref in _kustomize_refs(data):
+            if "://" in ref or ref.startswith(("github.com/", "git@")):
+                continue
+            path = Path(os.path.normpath(current / ref.split("=", 1)[-1]))
+            if path.exists() and path not in seen:
+                todo.append(path)
+    return found
+
+
+def _kustomize_refs(data: dict[str, Any]) -> Iterator[str]:
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+        elif isinstance(value, dict):
+            for key in _KUSTOMIZE_ITEM_KEYS:
+                yield from strings(value.get(key))
+
+    for key in _KUSTOMIZE_PATH_KEYS:
+        yield from strings(data.get(key))
+    for key in ("patches", "patchesJson6902", "configMapGenerator", "secretGenerator", "helmCharts"):
+        value = data.get(key)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    yield from strings(item)
+
+
+def own_files(config: Config) -> list[Path]:
+    """devloop's own files: devloop.yaml, ``.devloopignore`` and every manifest input (files and folders).
+    A manifest folder that holds an image's context or the project root (``kustomize: .``) counts only
+    with its own YAML files, so that source files around them are never taken for configuration."""
+    out = [config.path, config.root / ".devloopignore"]
+    contexts = [image.context for image in config.images]
+    for path in manifest_paths(config):
+        if path == config.root or any(c == path or path in c.parents for c in contexts):
+            with contextlib.suppress(OSError):
+                out.extend(
+                    f
+                    for f in sorted(path.iterdir())
+                    if f.is_file() and (f.suffix in (".yaml", ".yml", ".json") or f.name in KUSTOMIZATION_FILES)
+                )
+        else:
+            out.append(path)
+    return out
+
+
+def with_own_files(config: Config) -> Config:
+    """``config`` with every image's ``own_files``: devloop's own files inside its context (see
+    docs/configuration.md, "Images"), sorted, as patterns relative to the context."""
+    own = own_files(config)
+    images = []
+    for image in config.images:
+        context = Path(os.path.abspath(image.context))
+        patterns = set()
+        for path in own:
+            try:
+                rel = Path(os.path.abspath(path)).relative_to(context).as_posix()
+            except ValueError:
+                continue
+            if rel not in (".", "") and path != image.dockerfile:
+                patterns.add(_escape_pattern(rel))
+        images.append(dataclasses.replace(image, own_files=tuple(sorted(patterns))))
+    return dataclasses.replace(config, images=tuple(images))
+
+
+def _escape_pattern(rel: str) -> str:
+    """A literal path as a .dockerignore pattern (glob characters escaped)."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in rel)
 
 
 # --------------------------------------------------------------------------------------- globs

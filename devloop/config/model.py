@@ -83,6 +83,9 @@ class ImageSpec:
     recipe: str | None = None  # the recipe that generated ``dockerfile_text`` ("python", "node", "static")
     #: where it is defined, for messages: ``images[0]`` or ``workloads.api`` (implicit image of a workload)
     origin: str = ""
+    #: devloop's own files inside the context (devloop.yaml, .devloopignore, manifests), as .dockerignore
+    #: patterns relative to it: never part of the image nor of its digest (set by the loader)
+    own_files: tuple[str, ...] = ()
 
     @property
     def build_args(self) -> dict[str, str]:

@@ -127,6 +127,13 @@ def decide_image_update(
     )
 
 
+def is_config_path(path: Path, config_paths: frozenset[Path]) -> bool:
+    """``path`` is one of devloop's own files (devloop.yaml, .devloopignore, a manifest file) or lies in a
+    manifest folder (a kustomize folder or its bases, a helm chart): a change reloads the config and never
+    counts toward an image (docs/live-update.md)."""
+    return path in config_paths or any(parent in config_paths for parent in path.parents)
+
+
 def plan_batch(
     project: Project,
     changed: Sequence[Path],
@@ -138,16 +145,18 @@ def plan_batch(
 ) -> BatchPlan:
     """What a debounced batch means: a config reload, and per image a build or a live update.
 
-    ``config_files`` are devloop.yaml and every manifest file; ``running_images`` tells, per
+    ``config_files`` are devloop's own files and folders (see :func:`is_config_path`); ``running_images`` tells, per
     image ref, whether a container of it runs (live update needs one).
     """
-    config_set = {p.resolve() if not p.is_absolute() else p for p in config_files}
+    config_set = frozenset(p.resolve() if not p.is_absolute() else p for p in config_files)
     all_paths = list(changed) + list(deleted)
-    reload = any(p in config_set for p in all_paths)
+    reload = any(is_config_path(p, config_set) for p in all_paths)
+    changed = [p for p in changed if not is_config_path(p, config_set)]
+    deleted = [p for p in deleted if not is_config_path(p, config_set)]
     updates: list[ImageUpdate] = []
     for image in project.config.images:
-        mine_changed = [p for p in changed if p not in config_set and not ignored_for_image(p, image)]
-        mine_deleted = [p for p in deleted if p not in config_set and not ignored_for_image(p, image)]
+        mine_changed = [p for p in changed if not ignored_for_image(p, image)]
+        mine_deleted = [p for p in deleted if not ignored_for_image(p, image)]
         update = decide_image_update(
             image, mine_changed, mine_deleted, has_running_container=running_images.get(image.ref, False)
         )
