@@ -392,3 +392,66 @@ def test_resync_goes_only_to_the_container_that_lost_the_files(tmp_path: Path) -
         assert len(target.copies) == 4, target.copies
         assert target.copies[3][0].endswith("-r1-1")
         assert len(target.restarts) == 4 and target.restarts[3].endswith("-r1-1")
+
+
+def _live_update_project(tmp_path: Path, *, restart: bool) -> Project:
+    project = make_project(tmp_path)
+    image = project.config.images[0]
+    live = LiveUpdate(sync=(SyncRule("app", "/srv/app"),), restart=restart)
+    images = (ImageSpec(ref=image.ref, context=image.context, dockerfile=image.dockerfile, live_update=live),)
+    config = Config(path=project.config.path, name="shop", images=images, resources=project.config.resources)
+    return assemble(config, [r.objects[0] for r in project.resources])
+
+
+@pytest.mark.parametrize(
+    ("changed", "deleted", "detail"),
+    [
+        ({"main.py"}, set(), "1 file(s) synced"),
+        (set(), {"old.py"}, "1 file(s) deleted"),
+        ({"main.py", "util.py"}, {"old.py"}, "2 file(s) synced, 1 deleted"),
+    ],
+)
+def test_live_update_says_what_it_synced_and_deleted(
+    tmp_path: Path, changed: set[str], deleted: set[str], detail: str
+) -> None:
+    project = _live_update_project(tmp_path, restart=False)
+    target = FakeTarget()
+    engine, _ = engine_for(project, target, FakeBuilder(), mode="up", watch=False)
+    from devloop.engine.events import FilesChanged
+
+    app = project.config.images[0].context / "app"
+    with Runner(engine) as run:
+        run.wait_for(lambda: run.status("api") is Status.READY, "api ready")
+        engine.post(FilesChanged(frozenset(app / n for n in changed), frozenset(app / n for n in deleted)))
+
+        def updated() -> bool:
+            view = engine.snapshot().resource("api")
+            return view is not None and view.last_update is not None and view.last_update.kind == "live"
+
+        run.wait_for(updated, "the live update")
+        view = engine.snapshot().resource("api")
+        assert view is not None and view.last_update is not None and view.last_update.detail == detail
+
+
+def test_live_update_with_restart_is_ready_only_after_the_restart(tmp_path: Path) -> None:
+    project = _live_update_project(tmp_path, restart=True)
+    target = FakeTarget()
+    engine, sink = engine_for(project, target, FakeBuilder(), mode="up", watch=False)
+    from devloop.engine.events import FilesChanged
+
+    app = project.config.images[0].context / "app"
+    with Runner(engine) as run:
+        run.wait_for(lambda: run.status("api") is Status.READY, "api ready")
+        with target.lock:
+            target.phases["api"] = Phase.RUNNING  # the restarted process is not ready yet
+        engine.post(FilesChanged(frozenset({app / "main.py"}), frozenset()))
+        run.wait_for(lambda: bool(target.restarts), "the restart")
+        run.wait_for(lambda: run.status("api") is Status.STARTING, "api waiting for the restarted container")
+        time.sleep(0.2)  # several monitor rounds: still not ready while the container is not
+        assert run.status("api") is Status.STARTING
+        with target.lock:
+            target.phases["api"] = Phase.READY
+        run.wait_for(lambda: run.status("api") is Status.READY, "api ready after the restart")
+    states = [v.status for v in sink.states if v.name == "api"]
+    after = states[states.index(Status.LIVE_UPDATING) :]
+    assert after[:3] == [Status.LIVE_UPDATING, Status.STARTING, Status.READY], states

@@ -35,6 +35,18 @@ class ImageUpdate:
     containers: tuple[str, ...] = ()  # only these container ids (a re-sync); empty: every container of the image
 
 
+def live_update_detail(updates: Sequence[ImageUpdate]) -> str:
+    """What a live update did, for its `ready (live update 0.31 s, ...)` line: files synced and deleted, each
+    only when there were some (a pure deletion syncs nothing)."""
+    copied = sum(len(u.copies) for u in updates)
+    deleted = sum(len(u.deletes) for u in updates)
+    if copied and deleted:
+        return f"{copied} file(s) synced, {deleted} deleted"
+    if copied:
+        return f"{copied} file(s) synced"
+    return f"{deleted} file(s) deleted" if deleted else "no file changed"
+
+
 @dataclass(frozen=True)
 class BatchPlan:
     reload_config: bool

@@ -26,6 +26,7 @@ class UpdateFinished:
     error_lines: tuple[str, ...] = ()
     fell_back: bool = False  # a live update could not be done: build instead
     has_workload: bool = True
+    restarted: bool = False  # a live update restarted the containers: ready only once they are ready again
 
 
 @dataclass(frozen=True)

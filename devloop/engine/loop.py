@@ -355,7 +355,7 @@ class Engine:
         self._poke.set()
         self._start_runtime_watchers(event.resource)
         runtime = self._runtime.get(event.resource)
-        if event.record.kind == "live" and runtime is not None and runtime.phase is Phase.READY:
+        if event.record.kind == "live" and not event.restarted and runtime is not None and runtime.phase is Phase.READY:
             self._set(event.resource, Status.READY)
         else:
             self._runtime.pop(event.resource, None)  # wait for a fresh status of the new deployment
@@ -576,9 +576,8 @@ class Engine:
                     self.post(UpdateFinished(name, generation, None, error=str(exc), fell_back=True))
                     return
                 seconds = time.monotonic() - started
-                files = sum(len(u.copies) + len(u.deletes) for u in live)
-                record = UpdateRecord("live", seconds, self._wall(), detail=f"{files} file(s) synced")
-                self.post(UpdateFinished(name, generation, record))
+                record = UpdateRecord("live", seconds, self._wall(), detail=decide.live_update_detail(live))
+                self.post(UpdateFinished(name, generation, record, restarted=any(u.restart for u in live)))
                 return
             build_seconds = self._build_images(resource, generation)
             self.post(StageStarted(name, generation, Status.DEPLOYING.value))
