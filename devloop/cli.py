@@ -129,6 +129,15 @@ def render(
     _finish(run_command(env, lambda: command.run(env, output_dir=output, registry=registry, push=push)))
 
 
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Write a devloop.yaml for the project in this folder from what is in it; never overwrites."""
+    import devloop.commands.init as command
+
+    env = _env(ctx)
+    _finish(run_command(env, lambda: command.run(env)))
+
+
 Resources = Annotated[
     list[str] | None, typer.Argument(help="Only these resources (and what they depend on).", show_default=False)
 ]
