@@ -307,6 +307,9 @@ def test_killed_container_comes_back_with_synced_files(project: Project) -> None
     started = app.attrs["State"]["StartedAt"]
     mark = len(up.lines)
     app.kill()
+    # the restart is told in the resource's log, as a restart on Kubernetes shows in its events
+    killed = r"^web\s+│ container web-\w+-0/web exited with code 137 \(killed.*; restarted \(1 restart so far"
+    up.wait_line(killed, after=mark)
     up.wait_line(r"^web\s+│ re-syncing \d+ path\(s\) of .* into web-\w+-0/web", after=mark)
     up.wait_line(LIVE, after=mark)
     web.served("", "v2\n")

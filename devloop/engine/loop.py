@@ -368,6 +368,8 @@ class Engine:
         if state is None or runtime is None or not state.deployed:
             return
         state.runtime = runtime.detail
+        if runtime.restarts > state.restarts and runtime.last_exit:
+            self.sink.log(name, restart_line(runtime.last_exit, runtime.restarts))
         state.restarts = runtime.restarts
         if state.status.busy or state.status is Status.MANUAL_PENDING:
             self._publish()
@@ -888,6 +890,11 @@ class Engine:
         deadline = time.monotonic() + 5
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def restart_line(last_exit: str, restarts: int) -> str:
+    """The resource log line for a container restarted after it exited (as a restart on Kubernetes shows)."""
+    return f"{last_exit}; restarted ({restarts} restart{'s' if restarts != 1 else ''} so far)"
 
 
 def container_age(started_at: str, now: float) -> float | None:

@@ -79,6 +79,13 @@ def exit_code(summary: dict[str, Any]) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def exit_sentence(container: str, code: int | None) -> str:
+    """What a container's exit was, as a restart on Kubernetes tells it ("... exited with code 137 (killed)")."""
+    why = {137: " (killed: SIGKILL or out of memory)", 143: " (terminated: SIGTERM)", 139: " (segmentation fault)"}
+    text = f"container {container} exited with code {code if code is not None else '?'}"
+    return text + why.get(code or 0, "")
+
+
 def labels_of(summary: dict[str, Any]) -> dict[str, str]:
     return dict(summary.get("Labels") or {})
 
@@ -489,6 +496,7 @@ class ProjectRuntime:
         failure: tuple[str, tuple[str, ...]] | None = None
         pending_init = ""
         is_job = kind in ("Job", "CronJob")
+        last_exit: tuple[float, str] = (0.0, "")
         for pod in sorted(pods.values(), key=lambda p: int(p.labels.get(L.POD_INDEX, "0"))):
             with self._state_lock:
                 pod_failure = self._pod_failures.get(pod.name)
@@ -500,6 +508,8 @@ class ProjectRuntime:
                 if rec is None:
                     continue
                 restarts += rec.restarts
+                if rec.restarts and rec.exits and rec.exits[-1] > last_exit[0]:
+                    last_exit = (rec.exits[-1], exit_sentence(container_label(app), rec.last_code))
                 if rec.crash_loop and failure is None:
                     failure = (
                         f"crash loop: container {container_label(app)} exited with code {rec.last_code} "
@@ -547,7 +557,12 @@ class ProjectRuntime:
                     )
                 )
         base = RuntimeStatus(
-            Phase.PENDING, ready_replicas=ready, wanted_replicas=wanted, restarts=restarts, containers=tuple(refs)
+            Phase.PENDING,
+            ready_replicas=ready,
+            wanted_replicas=wanted,
+            restarts=restarts,
+            containers=tuple(refs),
+            last_exit=last_exit[1],
         )
 
         def make(phase: Phase, **changes: Any) -> RuntimeStatus:
