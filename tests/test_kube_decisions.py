@@ -630,3 +630,61 @@ def test_evicted_and_failed_pods_kept_by_the_replicaset_do_not_fail_a_ready_depl
     assert status.phase is Phase.READY and failure is None, status
     status, _ = runtime_status("Deployment", deployment(), [evicted], REPLICASETS, NOW)
     assert status.phase is not Phase.READY and status.phase is not Phase.FAILED  # waiting for the replacement
+
+
+def warning(uid: str, reason: str, message: str, stamp: str = "2025-01-01T11:59:30Z") -> dict[str, Any]:
+    return {
+        "type": "Warning",
+        "reason": reason,
+        "message": message,
+        "involvedObject": {"uid": uid},
+        "lastTimestamp": stamp,
+    }
+
+
+def test_failures_that_make_no_pod_are_reported_with_the_events_message() -> None:
+    refused = rs("rs-new", 2)
+    refused["status"] = {
+        "conditions": [
+            {
+                "type": "ReplicaFailure",
+                "status": "True",
+                "reason": "FailedCreate",
+                "message": 'pods "api-x" is forbidden: error looking up service account dev/robot: '
+                'serviceaccount "robot" not found',
+            }
+        ]
+    }
+    status, _ = runtime_status("Deployment", deployment(), [], [rs("rs-old", 1), refused], NOW)
+    assert status.phase is Phase.FAILED and 'serviceaccount "robot" not found' in status.reason, status
+    assert "cannot create its pods" in status.reason
+
+    job = {"kind": "Job", "metadata": {"name": "migrate", "uid": "job"}, "spec": {"backoffLimit": 6}, "status": {}}
+    quota = warning("job", "FailedCreate", "Error creating: pods is forbidden: exceeded quota: compute")
+    status, _ = runtime_status("Job", job, [], [], NOW, [quota])
+    assert status.phase is Phase.FAILED and "exceeded quota" in status.reason
+
+    stuck = pod("api-new", phase="Pending", ready=False, statuses=[waiting("app", "ContainerCreating")])
+    mount = warning(
+        "uid-api-new", "FailedMount", 'MountVolume.SetUp failed for volume "cfg" : configmap "settings" not found'
+    )
+    status, failure = runtime_status("Deployment", deployment(), [stuck], REPLICASETS, NOW, [mount])
+    assert status.phase is Phase.FAILED and 'configmap "settings" not found' in status.reason
+    assert failure is not None and failure.pod == "api-new"
+    # the same event about a pod that runs by now (the ConfigMap came) is history
+    status, _ = runtime_status("Deployment", deployment(), [pod("api-new")], REPLICASETS, NOW, [mount])
+    assert status.phase is Phase.READY
+
+
+def test_a_job_waiting_to_retry_after_a_failed_pod_fails_at_once() -> None:
+    job = {"kind": "Job", "metadata": {"name": "migrate", "uid": "job"}, "spec": {"backoffLimit": 6}, "status": {}}
+    failed = pod("migrate-1", phase="Failed", ready=False, owner="job")
+    failed["status"]["containerStatuses"] = [
+        {"name": "app", "restartCount": 0, "state": {"terminated": {"exitCode": 2, "reason": "Error"}}}
+    ]
+    status, failure = runtime_status("Job", job, [failed], [], NOW)
+    assert status.phase is Phase.FAILED and "waiting to retry" in status.reason and "exited with 2" in status.reason
+    assert failure is not None and failure.pod == "migrate-1" and failure.container == "app"
+    retrying = pod("migrate-2", owner="job")
+    status, _ = runtime_status("Job", job, [failed, retrying], [], NOW)
+    assert status.phase is Phase.RUNNING  # the next attempt runs

@@ -361,6 +361,35 @@ def test_a_failed_pod_kept_by_the_replicaset_beside_a_ready_one_does_not_fail_ci
     assert second.returncode == 0, output(second)
 
 
+# ------------------------------------------------------------------------------------------- failures without a pod
+
+
+@pytest.mark.parametrize("case", ["service-account", "mount", "job-backoff"])
+def test_failures_without_a_crashing_container_fail_ci_fast_with_the_events_message(
+    kproject: KubeProject, case: str
+) -> None:
+    """A missing ServiceAccount (the ReplicaSet cannot create pods), a missing ConfigMap volume (the pod stays in
+    ContainerCreating with FailedMount events) and a Job pod that failed while the Job waits to retry: each fails
+    ci within seconds with the cluster's message, not after a readiness timeout."""
+    p = kproject
+    image = p.ref("app")
+    if case == "service-account":
+        obj = deployment("app", [container("app", image, ["sleep", "3600"])], serviceAccountName="robot")
+        expected = 'serviceaccount "robot" not found'
+    elif case == "mount":
+        mounted = container("app", image, ["sleep", "3600"], volumeMounts=[{"name": "cfg", "mountPath": "/cfg"}])
+        obj = deployment("app", [mounted], volumes=[{"name": "cfg", "configMap": {"name": "settings"}}])
+        expected = 'configmap "settings" not found'
+    else:
+        obj = job("app", [container("app", image, ["sh", "-c", "echo nope; exit 2"])], backoff_limit=4)
+        expected = "exited with 2"
+    p.write(objects=[obj], images=[Image("app", image)], resources={"app": {"readiness_timeout": 60}})
+    result = p.run("ci", "--timeout", "120")
+    assert result.returncode == 1, output(result)
+    assert expected in result.stdout + result.stderr, output(result)
+    assert "not ready after" not in result.stdout + result.stderr
+
+
 # ------------------------------------------------------------------------------------------- daemonsets
 
 

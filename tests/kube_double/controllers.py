@@ -14,6 +14,7 @@ import contextlib
 import copy
 import secrets
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from tests.kube_double.apply import template_hash
@@ -26,6 +27,7 @@ _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 PODS = BY_KIND["Pod"]
 RS = BY_KIND["ReplicaSet"]
 PVC = BY_KIND["PersistentVolumeClaim"]
+JOB_BACKOFF = 10.0  # the Job controller's first back-off after a failed pod
 CR = BY_KIND["ControllerRevision"]
 
 
@@ -86,6 +88,7 @@ class Controllers:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error = ""
+        self._failures: dict[str, tuple[int, float]] = {}  # Job uid -> (failed pods, when first seen)
         self.store.listeners.append(self._on_event)
 
     def _on_event(self, event: Event) -> None:
@@ -171,6 +174,30 @@ class Controllers:
 
         if (obj.get("status") or {}) != status:
             self.store.mutate(BY_KIND[kind], obj["metadata"]["namespace"], obj["metadata"]["name"], write, status=True)
+
+    def _backed_off(self, uid: str, failures: int) -> bool:
+        """Whether a Job with ``failures`` failed pods has waited its back-off (10 s doubling, at most 360 s)
+        since the controller first saw that many failures (the loop passes every half second)."""
+        seen = self._failures.get(uid)
+        if seen is None or seen[0] != failures:
+            self._failures[uid] = (failures, time.monotonic())
+            return False
+        return time.monotonic() - seen[1] >= min(JOB_BACKOFF * 2 ** (failures - 1), 360.0)
+
+    def _create_or_record(self, owner: Obj, template: Obj, name: str, labels: dict[str, str] | None = None) -> str:
+        """Create a pod for ``owner``; when the API refuses it (admission: a missing ServiceAccount, quota,
+        PodSecurity), record the Warning event FailedCreate on the owner and return its message."""
+        try:
+            self._new_pod(owner, template, name, labels)
+        except ApiError as err:
+            if err.code in (403, 422):
+                message = f"Error creating: {err.message}"
+                self.double.record_event(
+                    owner, "Warning", "FailedCreate", message, f"{owner['kind'].lower()}-controller"
+                )
+                return message
+            raise
+        return ""
 
     def _new_pod(
         self,
@@ -294,6 +321,11 @@ class Controllers:
                 f'ReplicaSet "{rs_name}" is progressing.',
                 update_time=True,
             )
+        rs_failure = next((c for c in (new_status.get("conditions") or []) if c.get("type") == "ReplicaFailure"), None)
+        if rs_failure is not None:
+            conds = set_condition(conds, "ReplicaFailure", "True", "FailedCreate", str(rs_failure.get("message")))
+        else:
+            conds = [c for c in conds if c.get("type") != "ReplicaFailure"]
         status: Obj = {
             "observedGeneration": d["metadata"].get("generation", 1),
             "replicas": replicas,
@@ -317,9 +349,12 @@ class Controllers:
         # finished pods (evicted, failed) are replaced but kept, as a real ReplicaSet controller does: they go
         # only when the pod garbage collector's threshold is reached, or with the ReplicaSet
         active = [p for p in mine if not terminating(p) and pod_phase(p) not in ("Succeeded", "Failed")]
+        failure = ""
         if len(active) < desired:
             for _ in range(desired - len(active)):
-                self._new_pod(rs, spec.get("template") or {}, f"{rs['metadata']['name']}-{suffix()}")
+                failure = self._create_or_record(rs, spec.get("template") or {}, f"{rs['metadata']['name']}-{suffix()}")
+                if failure:
+                    break
         elif len(active) > desired:
             victims = sorted(active, key=lambda p: (pod_ready(p), p["metadata"].get("creationTimestamp", "")))
             for p in victims[: len(active) - desired]:
@@ -335,6 +370,13 @@ class Controllers:
         }
         status["replicas"] = len(active)
         status = {k: v for k, v in status.items() if v != 0 or k == "replicas"}
+        conds = list((rs.get("status") or {}).get("conditions") or [])
+        if failure:
+            conds = set_condition(conds, "ReplicaFailure", "True", "FailedCreate", failure)
+        elif len(active) >= desired:
+            conds = [c for c in conds if c.get("type") != "ReplicaFailure"]
+        if conds:
+            status["conditions"] = conds
         self._status(rs, status)
 
     # --- StatefulSet -------------------------------------------------------------------------------
@@ -552,15 +594,18 @@ class Controllers:
                 conds, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods"
             )
             status["completionTime"] = old.get("completionTime") or now_rfc3339()
+        elif failed and not active and not self._backed_off(uid, failed):
+            pass  # the Job controller waits 10 s, 20 s, 40 s ... (up to 6 min) after each failure
         else:
             want = min(parallelism, completions - succeeded) - len(active)
             for _ in range(max(0, want)):
-                self._new_pod(
+                if self._create_or_record(
                     job,
                     template,
                     f"{job['metadata']['name']}-{suffix()}",
                     {"job-name": job["metadata"]["name"], "batch.kubernetes.io/job-name": job["metadata"]["name"]},
-                )
+                ):
+                    break
         if old.get("completionTime") and "completionTime" not in status:
             status["completionTime"] = old["completionTime"]
         if active:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import io
+import re
 import tarfile
 import threading
 import time
@@ -271,8 +272,23 @@ class PodWorker:
                 self.plan = self.make_plan()
                 break
             except DevloopError as exc:
-                for c in [*self.inits, *self.apps]:
-                    c.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}}
+                volume = re.search(r"spec\.volumes\[(.+?)\] refers to (ConfigMap|Secret) (\S+),", str(exc))
+                if volume is not None:
+                    # a missing volume source: the pod stays in ContainerCreating and the kubelet reports
+                    # FailedMount events (an env reference is the container's CreateContainerConfigError)
+                    vname, kind, ref = volume.groups()
+                    for c in [*self.inits, *self.apps]:
+                        c.state = {"waiting": {"reason": "ContainerCreating"}}
+                    self.kubelet.double.record_event(
+                        self.pod,
+                        "Warning",
+                        "FailedMount",
+                        f'MountVolume.SetUp failed for volume "{vname}" : {kind.lower()} "{ref}" not found',
+                        "kubelet",
+                    )
+                else:
+                    for c in [*self.inits, *self.apps]:
+                        c.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}}
                 self.write_status()
                 self.sleep(1.0)
         self.start_sandbox()

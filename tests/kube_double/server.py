@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import secrets
 import select
@@ -450,12 +451,66 @@ class KubeDouble:
         def prepare(o: Obj) -> None:
             A.default(rtype, o)
             A.validate(rtype, o)
+            if rtype.kind == "Pod":
+                self.admit_pod(namespace, o)
 
         created = self.store.create(rtype, namespace, obj, prepare=prepare)
         if rtype.kind == "Namespace":
             sa = BY_PATH[("", "v1", "serviceaccounts")]
             self.store.create(sa, created["metadata"]["name"], {"metadata": {"name": "default"}})
         return created
+
+    def admit_pod(self, namespace: str, pod: Obj) -> None:
+        """The ServiceAccount admission plugin: a pod naming a missing ServiceAccount is refused (403)."""
+        spec = pod.get("spec") or {}
+        account = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+        if self.store.find(BY_PATH[("", "v1", "serviceaccounts")], namespace, account) is None:
+            name = pod["metadata"].get("name") or pod["metadata"].get("generateName", "")
+            raise ApiError(
+                403,
+                f'pods "{name}" is forbidden: error looking up service account {namespace}/{account}: '
+                f'serviceaccount "{account}" not found',
+                reason="Forbidden",
+            )
+
+    def record_event(self, obj: Obj, etype: str, reason: str, message: str, component: str) -> None:
+        """A core/v1 Event about ``obj``, as controllers and the kubelet record them: the same reason and
+        message again only raise ``count`` and ``lastTimestamp``."""
+        meta = obj["metadata"]
+        namespace = str(meta.get("namespace") or "default")
+        events = BY_PATH[("", "v1", "events")]
+        digest = hashlib.sha256(f"{meta.get('uid')}/{reason}/{message}".encode()).hexdigest()[:16]
+        name = f"{meta['name']}.{digest}"
+        now = now_rfc3339()
+
+        def again(o: Obj) -> None:
+            o["count"] = int(o.get("count") or 1) + 1
+            o["lastTimestamp"] = now
+
+        with contextlib.suppress(ApiError):
+            if self.store.mutate(events, namespace, name, again) is None:
+                self.store.create(
+                    events,
+                    namespace,
+                    {
+                        "metadata": {"name": name, "namespace": namespace},
+                        "involvedObject": {
+                            "apiVersion": obj.get("apiVersion"),
+                            "kind": obj.get("kind"),
+                            "name": meta["name"],
+                            "namespace": namespace,
+                            "uid": meta.get("uid"),
+                        },
+                        "reason": reason,
+                        "message": message,
+                        "type": etype,
+                        "count": 1,
+                        "firstTimestamp": now,
+                        "lastTimestamp": now,
+                        "source": {"component": component},
+                        "reportingComponent": component,
+                    },
+                )
 
     def delete(
         self, rtype: ResourceType, namespace: str, name: str, propagation: str = "", grace: int | None = None

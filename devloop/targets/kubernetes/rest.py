@@ -265,8 +265,10 @@ class Kube:
                 return None
             raise
 
-    def list(self, path: str, selector: str | None = None) -> list[dict[str, Any]]:
+    def list(self, path: str, selector: str | None = None, fields: str | None = None) -> list[dict[str, Any]]:
         query = [("labelSelector", selector)] if selector else []
+        if fields:
+            query.append(("fieldSelector", fields))
         items = self.request("GET", path, query=query).get("items") or []
         return [i for i in items if isinstance(i, dict)]
 

@@ -71,6 +71,90 @@ def wanted_replicas(workload: dict[str, Any] | None, kind: str) -> int:
     return 1 if replicas is None else int(replicas)
 
 
+def newest_replicaset(deployment: dict[str, Any], replicasets: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The Deployment's ReplicaSet of the highest ``deployment.kubernetes.io/revision``."""
+    uid = str(_meta(deployment).get("uid") or "")
+    owned = [rs for rs in replicasets if owned_by(rs, uid)] if uid else list(replicasets)
+    if not owned:
+        return None
+
+    def revision(rs: dict[str, Any]) -> int:
+        value = _d(_meta(rs).get("annotations")).get("deployment.kubernetes.io/revision", "0")
+        try:
+            return int(value)
+        except ValueError:
+            return 0
+
+    return max(owned, key=lambda rs: (revision(rs), str(_meta(rs).get("creationTimestamp") or "")))
+
+
+#: Warning events (reasons) that keep a pod from starting, reported at once with the kubelet's message.
+MOUNT_REASONS = ("FailedMount", "FailedAttachVolume")
+
+
+def _events_about(events: Sequence[dict[str, Any]], uid: str, reasons: Sequence[str]) -> list[dict[str, Any]]:
+    found = [
+        e
+        for e in events
+        if _d(e.get("involvedObject")).get("uid") == uid and e.get("reason") in reasons and e.get("type") == "Warning"
+    ]
+    return sorted(found, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+
+
+def no_pod_failure(
+    kind: str,
+    workload: dict[str, Any],
+    replicasets: Sequence[dict[str, Any]],
+    mine: Sequence[dict[str, Any]],
+    events: Sequence[dict[str, Any]],
+    now: datetime,
+) -> Failure | None:
+    """Failures that no container status shows: a controller that cannot create its pods (FailedCreate: a
+    missing ServiceAccount, a quota, PodSecurity), a pod that cannot mount its volumes (FailedMount: a missing
+    ConfigMap or Secret), a Job waiting to retry after a failed pod (back-off). With the event's message."""
+    name = str(_meta(workload).get("name") or "")
+    creator = newest_replicaset(workload, replicasets) if kind == "Deployment" else workload
+    if creator is not None and len(mine) < wanted_replicas(workload, kind):
+        refused = next(
+            (
+                c
+                for c in _l(_d(creator.get("status")).get("conditions"))
+                if _d(c).get("type") == "ReplicaFailure" and _d(c).get("status") == "True"
+            ),
+            None,
+        )
+        message = str(_d(refused).get("message") or "") if refused is not None else ""
+        if not message:
+            created = _events_about(events, str(_meta(creator).get("uid") or ""), ("FailedCreate",))
+            message = str(created[-1].get("message") or "") if created else ""
+        if message and not any(_d(p.get("status")).get("phase") in ("Running", "Pending") for p in mine):
+            return Failure(f"{kind} {name} cannot create its pods: {message}")
+    for pod in mine:
+        status = _d(pod.get("status"))
+        if status.get("phase") != "Pending":
+            continue
+        mounts = _events_about(events, str(_meta(pod).get("uid") or ""), MOUNT_REASONS)
+        if mounts:
+            event = mounts[-1]
+            return Failure(
+                f"pod {_meta(pod).get('name')} cannot start: {event.get('reason')}: {event.get('message')}",
+                str(_meta(pod).get("name") or ""),
+            )
+    if kind == "Job" and mine and not any(_d(p.get("status")).get("phase") in ("Running", "Pending") for p in mine):
+        failed = [p for p in mine if _d(p.get("status")).get("phase") == "Failed"]
+        found = pod_failure(failed[-1], now) if failed else None
+        if found is not None:
+            limit = _d(workload.get("spec")).get("backoffLimit", 6)
+            return Failure(
+                f"Job {name} is waiting to retry after a failed pod ({len(failed)} failed, backoffLimit {limit}): "
+                f"{found.reason}",
+                found.pod,
+                found.container,
+                found.previous,
+            )
+    return None
+
+
 def current_pods(
     kind: str,
     workload: dict[str, Any] | None,
@@ -87,18 +171,9 @@ def current_pods(
         return live if kind == "Pod" else []
     uid = str(_meta(workload).get("uid") or "")
     if kind == "Deployment":
-        owned = [rs for rs in replicasets if owned_by(rs, uid)] if uid else list(replicasets)
-        if not owned:
+        newest = newest_replicaset(workload, replicasets)
+        if newest is None:
             return []
-
-        def revision(rs: dict[str, Any]) -> int:
-            value = _d(_meta(rs).get("annotations")).get("deployment.kubernetes.io/revision", "0")
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-
-        newest = max(owned, key=lambda rs: (revision(rs), str(_meta(rs).get("creationTimestamp") or "")))
         rs_uid = str(_meta(newest).get("uid") or "")
         template_hash = _d(_meta(newest).get("labels")).get("pod-template-hash")
         return [
@@ -293,8 +368,10 @@ def runtime_status(
     pods: Sequence[dict[str, Any]],
     replicasets: Sequence[dict[str, Any]] = (),
     now: datetime | None = None,
+    events: Sequence[dict[str, Any]] = (),
 ) -> tuple[RuntimeStatus, Failure | None]:
-    """The status of one resource and, when FAILED, the failure (to fetch its last log lines)."""
+    """The status of one resource and, when FAILED, the failure (to fetch its last log lines). ``events``: the
+    namespace's Warning events (see :func:`no_pod_failure`)."""
     now = now or datetime.now(UTC)
     if workload is None and kind != "":
         return RuntimeStatus(Phase.ABSENT, detail="not deployed"), None
@@ -332,20 +409,21 @@ def runtime_status(
                 RuntimeStatus(Phase.FAILED, reason=reason, wanted_replicas=1, restarts=restarts, detail="failed"),
                 failure,
             )
-    for pod in mine:
-        failure = pod_failure(pod, now, restart_never_ok=kind == "Job")
-        if failure is not None:
-            return (
-                RuntimeStatus(
-                    Phase.FAILED,
-                    reason=failure.reason,
-                    wanted_replicas=wanted,
-                    restarts=restarts,
-                    containers=refs,
-                    detail=f"{sum(1 for p in mine if pod_ready(p))}/{wanted} ready",
-                ),
-                failure,
-            )
+    failure = next((f for p in mine if (f := pod_failure(p, now, restart_never_ok=kind == "Job")) is not None), None)
+    if failure is None:
+        failure = no_pod_failure(kind, workload, replicasets, mine, events, now)
+    if failure is not None:
+        return (
+            RuntimeStatus(
+                Phase.FAILED,
+                reason=failure.reason,
+                wanted_replicas=wanted,
+                restarts=restarts,
+                containers=refs,
+                detail=f"{sum(1 for p in mine if pod_ready(p))}/{wanted} ready",
+            ),
+            failure,
+        )
     if kind == "Pod" and mine and _d(mine[0].get("status")).get("phase") == "Succeeded":
         return RuntimeStatus(Phase.COMPLETED, wanted_replicas=1, restarts=restarts, detail="completed"), None
     ready = sum(1 for p in mine if pod_ready(p))

@@ -309,9 +309,18 @@ class KubernetesTarget:
             except KubeError:
                 if workload.kind == "Deployment":
                     raise  # without revisions a DaemonSet's pods all count (no access to ControllerRevisions)
-        status, failure = runtime_status(workload.kind, live_obj, pods, replicasets, datetime.now(UTC))
+        status, failure = runtime_status(
+            workload.kind, live_obj, pods, replicasets, datetime.now(UTC), self._warnings(ns)
+        )
         mine = current_pods(workload.kind, live_obj, pods, replicasets)
         return status, failure, mine
+
+    def _warnings(self, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's Warning events (FailedCreate, FailedMount, ...), or none when they cannot be read."""
+        try:
+            return self.kube.list(f"/api/v1/namespaces/{namespace}/events", fields="type=Warning")
+        except KubeError:
+            return []
 
     def status(self, project: Project, resource: Resource) -> RuntimeStatus:
         if resource.workload is None:
