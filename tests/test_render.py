@@ -31,7 +31,7 @@ def render_project(project: Project, registry_addr: str) -> Iterator[Project]:
             with contextlib.suppress(Exception):
                 project.client.images.remove(tag, force=True)
     for repository in registry.catalog(registry_addr):
-        if repository.startswith(project.name + "/"):
+        if project.name in repository.split("/"):
             for tag in registry.tags(registry_addr, repository):
                 found = registry.manifest(registry_addr, repository, tag)
                 if found is not None:
@@ -105,6 +105,18 @@ def test_render_pins_registry_digests_without_dev_settings(render_project: Proje
     assert local.returncode == 0, output(local)
     for name, image in images_of([d for d in yaml.safe_load_all(local.stdout) if d]).items():
         assert re.fullmatch(rf"{p.name}/{name}:devloop-[0-9a-f]{{16}}", image), image
+
+
+def test_render_to_a_registry_with_a_path(render_project: Project, registry_addr: str) -> None:
+    p = render_project
+    write(p)
+    result = run_devloop(p.root, "render", "--registry", f"{registry_addr}/team")
+    assert result.returncode == 0, output(result)
+    image = images_of([d for d in yaml.safe_load_all(result.stdout) if d])["web"]
+    repository, digest = image.split("@")
+    assert repository == f"{registry_addr}/team/{p.name}/web"
+    found = registry.manifest(registry_addr, f"team/{p.name}/web", digest)
+    assert found is not None and found.digest == digest
 
 
 def test_render_to_a_folder_and_apply_it_on_the_docker_target(render_project: Project, registry_addr: str) -> None:

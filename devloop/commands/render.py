@@ -65,7 +65,8 @@ def _push(env: Environment, registry: str, built: Sequence[tuple[str, str]]) -> 
         for ref, reference in built:
             pushed = deliverer.deliver(reference)
             repository, tag = split_reference(pushed)
-            digest = registry_digest(registry, repository[len(registry) + 1 :], tag)
+            host = registry.split("/", 1)[0]  # a registry may carry a path: registry.example.com/team
+            digest = registry_digest(host, repository[len(host) + 1 :], tag)
             if not digest:
                 raise DeployError(
                     f"registry {registry} does not report the digest of {pushed} after the push; check that it is a "

@@ -243,7 +243,7 @@ class Deliverer:
         pushed = registry_reference(reference, self.delivery.registry)
         deployed = registry_reference(reference, self.delivery.deploy_registry)
         repository, tag = split_reference(pushed)
-        if registry_has(self.delivery.registry, _strip_registry(repository), tag):
+        if registry_has(self.delivery.registry.split("/", 1)[0], _strip_registry(repository), tag):  # host, no path
             return deployed
         client = self._docker()
         try:
