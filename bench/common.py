@@ -3,6 +3,7 @@ local port, an HTTP fetch that never raises, and percentiles."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import urllib.request
@@ -49,3 +50,13 @@ def fetch(url: str, timeout: float = 1.0) -> str:
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from common import cpu_seconds  # bench/ is on sys.path when run as a script
+
 REPO = Path(__file__).resolve().parent.parent
 DEVLOOP = [sys.executable, "-m", "devloop"]
 SEQ = re.compile(rb"seq=(\d{7}) ")
@@ -102,15 +104,6 @@ def rss_mb(pid: int) -> tuple[float, float]:
             if key in values:
                 values[key] = int(line.split()[1]) / 1024
     return values["VmRSS"], values["VmHWM"]
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def devloop_env(extra: dict[str, str] | None = None) -> dict[str, str]:
