@@ -1,0 +1,81 @@
+"""Workloads and `devloop render` on the kubernetes target: the Kubernetes API double (or the real cluster of
+DEVLOOP_TEST_KUBE_CONTEXT), whose pods run as real containers and pull registry images for real.
+
+A project without Kubernetes YAML deploys and gets ready; its rendered output, applied as a project of its own,
+runs the very images render pushed (the double always pulls references that name a registry).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support import images
+from tests.support.e2e import output, run_devloop
+from tests.test_kube_target import Cluster, KubeProject, cluster, kproject
+
+__all__ = ["cluster", "kproject"]  # fixtures
+
+
+def write_config(p: KubeProject, root: Path, name: str, **fields: Any) -> None:
+    data = {
+        "version": 1,
+        "name": name,
+        "kubernetes": {"context": p.cluster.context, "namespace": p.namespace},
+        **fields,
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "devloop.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def pod_images(p: KubeProject, cluster: Cluster) -> dict[str, str]:
+    return {c.name: c.image for pod in p.pods() if pod.status.phase == "Running" for c in pod.spec.containers}
+
+
+def test_workloads_run_on_kubernetes_and_the_rendered_output_runs_the_pushed_images(
+    kproject: KubeProject, cluster: Cluster, registry_addr: str
+) -> None:
+    p = kproject
+    images.write_busybox_context(p.root / "web", ["COPY www /www"], {"www/index.html": "v1\n"})
+    workloads = {
+        "web": {
+            "type": "web",
+            "build": "web",
+            "port": 8080,
+            "health": "/",
+            "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+        },
+        "once": {"type": "job", "image": f"{p.name}/web", "command": "echo the job ran"},
+    }
+    write_config(p, p.root, p.name, workloads=workloads, resources={"web": {"readiness_timeout": 60}})
+    result = p.run("ci", "--timeout", "120")
+    assert result.returncode == 0, output(result)
+    assert p.deployments() == ["web"]
+    assert "the job ran" in p.logs("app.kubernetes.io/name=once")
+    (web_pod,) = [pod for pod in p.pods() if pod.metadata.labels.get("app.kubernetes.io/name") == "web"]
+    assert web_pod.status.container_statuses[0].ready
+    assert p.exec(web_pod.metadata.name, "web", ["cat", "/www/index.html"]) == "v1\n"
+    down = p.run("down")
+    assert down.returncode == 0, output(down)
+
+    rendered = run_devloop(p.root, "render", "--registry", registry_addr, "-o", str(p.root / "deploy"))
+    assert rendered.returncode == 0, output(rendered)
+    docs = [d for f in sorted((p.root / "deploy").iterdir()) for d in yaml.safe_load_all(f.read_text()) if d]
+    pinned = {
+        c["name"]: c["image"]
+        for d in docs
+        if d["kind"] in ("Deployment", "Job")
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert pinned["web"] == pinned["once"] and pinned["web"].startswith(f"{registry_addr}/{p.name}/web@sha256:")
+
+    applied = p.root / "applied"
+    write_config(p, applied, p.name, manifests=["../deploy/*.yaml"], resources={"web": {"readiness_timeout": 60}})
+    result = run_devloop(applied, "ci", "--timeout", "120", target="kubernetes", env=cluster.env())
+    try:
+        assert result.returncode == 0, output(result)
+        assert pod_images(p, cluster) == {"web": pinned["web"]}
+    finally:
+        run_devloop(applied, "down", target="kubernetes", env=cluster.env())
