@@ -688,3 +688,17 @@ def test_a_job_waiting_to_retry_after_a_failed_pod_fails_at_once() -> None:
     retrying = pod("migrate-2", owner="job")
     status, _ = runtime_status("Job", job, [failed, retrying], [], NOW)
     assert status.phase is Phase.RUNNING  # the next attempt runs
+
+
+def test_events_of_a_resource_and_their_lines() -> None:
+    from devloop.targets.kubernetes.logs import about_resource, event_line
+
+    pods = [pod("api-1")]
+    on_pod = {"involvedObject": {"kind": "Pod", "name": "api-1", "uid": "uid-api-1"}, "reason": "Unhealthy"}
+    on_rs = {"involvedObject": {"kind": "ReplicaSet", "name": "api-7d9f", "uid": "x"}, "reason": "FailedCreate"}
+    other = {"involvedObject": {"kind": "Pod", "name": "db-1", "uid": "uid-db-1"}, "reason": "Unhealthy"}
+    assert about_resource(on_pod, pods, ("Deployment", "api"))
+    assert about_resource(on_rs, pods, ("Deployment", "api"))
+    assert not about_resource(other, pods, ("Deployment", "api"))
+    event = {**on_pod, "type": "Warning", "message": "Readiness probe failed: 503\n", "count": 3}
+    assert event_line(event) == "Warning Unhealthy pod/api-1: Readiness probe failed: 503 (x3)"

@@ -390,6 +390,33 @@ def test_failures_without_a_crashing_container_fail_ci_fast_with_the_events_mess
     assert "not ready after" not in result.stdout + result.stderr
 
 
+def test_warning_events_of_a_resources_objects_stream_into_its_logs(kproject: KubeProject) -> None:
+    from kubernetes import client
+
+    p = web(kproject)
+    running = p.start("up")
+    running.wait_line(r"web.*ready", timeout=HANG)
+    (pod,) = p.pods()
+    time.sleep(2)  # events from before the log follower started are not replayed; this one comes after
+    with p.cluster.api() as api:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        involved = {"kind": "Pod", "name": pod.metadata.name, "namespace": p.namespace, "uid": pod.metadata.uid}
+        body = {
+            "metadata": {"name": f"{pod.metadata.name}.test", "namespace": p.namespace},
+            "involvedObject": {"apiVersion": "v1", **involved},
+            "reason": "Unhealthy",
+            "message": "Readiness probe failed: the test says so",
+            "type": "Warning",
+            "count": 1,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "source": {"component": "test"},
+        }
+        client.CoreV1Api(api).create_namespaced_event(p.namespace, body)
+    running.wait_line(r"web .*Warning Unhealthy pod/web-.*: Readiness probe failed: the test says so", timeout=HANG)
+    assert running.interrupt() == 130, running.text
+
+
 # ------------------------------------------------------------------------------------------- daemonsets
 
 

@@ -4,7 +4,9 @@ A controller loop lists the resource's pods every second; each container instanc
 ran) gets a follower thread streaming ``pods/log?follow&timestamps`` with ``sinceTime`` just after
 the last line seen for that container, so a re-opened stream (dropped connection, restarted
 container) does not repeat lines. New pods (a redeploy) get followers as they appear; followers of
-pods that went away end with their stream. Everything stops on the StopToken.
+pods that went away end with their stream. Warning events of the resource's objects (its pods, its
+workload, a Deployment's ReplicaSets) become lines too (source ``events``), as Tilt shows them.
+Everything stops on the StopToken.
 """
 
 from __future__ import annotations
@@ -46,6 +48,31 @@ def started_containers(pod: dict[str, Any]) -> list[tuple[str, int, bool]]:
     return out
 
 
+def about_resource(event: dict[str, Any], pods: list[dict[str, Any]], workload: tuple[str, str] | None) -> bool:
+    """Whether ``event`` concerns one of a resource's objects: one of its ``pods``, its workload (kind, name)
+    or the ReplicaSets of a Deployment (``<name>-<hash>``)."""
+    involved = event.get("involvedObject") or {}
+    uid, kind, name = involved.get("uid"), str(involved.get("kind") or ""), str(involved.get("name") or "")
+    if uid and any((p.get("metadata") or {}).get("uid") == uid for p in pods):
+        return True
+    if workload is None:
+        return False
+    if (kind, name) == workload:
+        return True
+    return workload[0] == "Deployment" and kind == "ReplicaSet" and name.startswith(workload[1] + "-")
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """``Warning FailedMount pod/api-x: MountVolume.SetUp failed ... (x3)``, like a row of ``kubectl get events``."""
+    involved = event.get("involvedObject") or {}
+    count = int(event.get("count") or 1)
+    return (
+        f"{event.get('type') or 'Warning'} {event.get('reason') or ''} "
+        f"{str(involved.get('kind') or '').lower()}/{involved.get('name')}: {str(event.get('message') or '').strip()}"
+        + (f" (x{count})" if count > 1 else "")
+    )
+
+
 class LogFollower:
     def __init__(
         self,
@@ -55,6 +82,8 @@ class LogFollower:
         on_line: Callable[[LogLine], None],
         stop: StopToken,
         closing: threading.Event,
+        list_events: Callable[[], list[dict[str, Any]]] | None = None,
+        workload: tuple[str, str] | None = None,
     ) -> None:
         self.kube = kube
         self.resource = resource
@@ -62,6 +91,9 @@ class LogFollower:
         self.on_line = on_line
         self.stop = stop
         self.closing = closing
+        self.list_events = list_events
+        self.workload = workload
+        self._events_seen: set[tuple[str, int]] | None = None  # (event uid, count); None until the first listing
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], str] = {}  # (pod uid, container) -> last timestamp seen
         self._active: dict[tuple[str, str], tuple[threading.Thread, list[Any]]] = {}
@@ -74,7 +106,9 @@ class LogFollower:
         try:
             while not self._stopped():
                 with contextlib.suppress(Exception):
-                    self._sync(self.list_pods())
+                    pods = self.list_pods()
+                    self._sync(pods)
+                    self._events(pods)
                 if self.stop.wait(1.0):
                     break
         finally:
@@ -103,6 +137,22 @@ class LogFollower:
                     )
                     self._active[key] = (thread, holder)
                 thread.start()
+
+    def _events(self, pods: list[dict[str, Any]]) -> None:
+        """Warning events of the resource's objects, each new one (or new occurrence) as a line of source
+        ``events``; those there before the follower started are not replayed."""
+        if self.list_events is None:
+            return
+        events = self.list_events()
+        keys = [(str((e.get("metadata") or {}).get("uid") or ""), int(e.get("count") or 1)) for e in events]
+        if self._events_seen is None:
+            self._events_seen = set(keys)
+            return
+        for event, key in zip(events, keys, strict=True):
+            if key in self._events_seen or not about_resource(event, pods, self.workload):
+                continue
+            self._events_seen.add(key)
+            self.on_line(LogLine(self.resource, "events", event_line(event)))
 
     def _follow(self, namespace: str, pod: str, container: str, key: tuple[str, str], holder: list[Any]) -> None:
         with self._lock:

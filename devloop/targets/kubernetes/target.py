@@ -385,7 +385,11 @@ class KubernetesTarget:
         def pods() -> list[dict[str, Any]]:
             return [p for p in self._pods(project, resource) if not (p.get("metadata") or {}).get("deletionTimestamp")]
 
-        LogFollower(self.kube, resource.name, pods, on_line, stop, self._closing).run()
+        namespace = self._workload_namespace(resource)
+        workload = (resource.workload.kind, resource.workload.name)
+        LogFollower(
+            self.kube, resource.name, pods, on_line, stop, self._closing, lambda: self._warnings(namespace), workload
+        ).run()
 
     # --- live update --------------------------------------------------------------------------------
 
