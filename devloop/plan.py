@@ -34,6 +34,21 @@ def plan_data(project: Project) -> dict[str, Any]:
         "docker": {"network": config.docker_network},
         "resources": [_resource_data(resource) for resource in project.resources],
         "images": [_image_data(image, config.root, used_by.get(image.ref, [])) for image in config.images],
+        "workloads": [
+            {
+                "name": w.name,
+                "type": w.type,
+                "image": w.image,
+                "build": w.build,
+                "port": w.port,
+                "command": w.command if isinstance(w.command, str | None) else list(w.command),
+                "env": dict(w.env),
+                "replicas": w.replicas,
+                "health": w.health,
+                "source": w.source,
+            }
+            for w in config.workloads
+        ],
         "deploy_order": [resource.name for resource in project.resources],
         "warnings": list(project.warnings),
     }

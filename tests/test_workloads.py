@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -375,6 +376,16 @@ def test_plan_prints_the_generated_objects_and_dockerfile(tmp_path: Path) -> Non
         ("Service", "api"),
         ("Deployment", "worker"),
         ("Job", "migrate"),
+    ]
+    data = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "devloop", "-f", str(path), "plan", "-o", "json"], capture_output=True, text=True
+        ).stdout
+    )
+    assert [(w["name"], w["type"], w["image"], w["build"]) for w in data["workloads"]] == [
+        ("api", "web", "shop/api", True),
+        ("worker", "worker", "shop/api", False),
+        ("migrate", "job", "busybox:1.36", False),
     ]
     text = subprocess.run(
         [sys.executable, "-m", "devloop", "-f", str(path), "plan"], capture_output=True, text=True
