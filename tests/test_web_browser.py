@@ -200,3 +200,35 @@ def test_log_view_keeps_up_with_20000_lines_a_second(flood: Flood) -> None:
         texts = page.eval_on_selector_all("#log-view .l", "ls => ls.map(l => l.textContent)")
         assert texts and not any("flood line" in t for t in texts)
         assert page.errors == []
+
+
+def test_page_says_when_up_stopped_and_reloads_for_the_next_one() -> None:
+    first = Flood()
+    first.server.start()
+    port = first.server.port
+    second = None
+    try:
+        with chromium_page() as page:
+            page.goto(first.server.url)
+            page.wait_for_selector("#conn.conn-live", timeout=DEADLINE_MS)
+            assert page.inner_text("#project") == "flood"
+            first.server.close()
+            page.wait_for_selector("#conn.conn-lost", timeout=DEADLINE_MS)
+            assert "disconnected" in page.inner_text("#conn")
+
+            # another `up` on the same port: the page reloads itself (its token was the old run's)
+            second = Flood()
+            second.snap = Snapshot("second", "docker", "docker 20.10.24", second.snap.resources, version=1)
+            second.server = WebServer(lambda: second.snap, second.store, lambda name: None, port=port)
+            second.server.start()
+            assert second.server.port == port  # free again at once, though connections to it were just closed
+            page.wait_for_function(
+                "() => document.getElementById('project').textContent === 'second'", timeout=DEADLINE_MS
+            )
+            page.wait_for_selector("#conn.conn-live", timeout=DEADLINE_MS)
+            boot = page.eval_on_selector("#boot", "b => JSON.parse(b.textContent)")
+            assert boot["token"] == second.server.token
+    finally:
+        first.server.close()
+        if second is not None:
+            second.server.close()

@@ -210,7 +210,10 @@ def entry_row(entry: LogEntry) -> list[Any]:
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False  # a taken port must fail to bind, so that the next one is tried
+    # SO_REUSEADDR: the port of an `up` that just stopped (its connections in TIME_WAIT) is free again at once;
+    # on Linux a port another socket listens on still fails to bind, so the next one is tried
+    allow_reuse_address = True
+    allow_reuse_port = False
 
     def __init__(self, address: tuple[str, int], app: WebServer) -> None:
         self.app = app
