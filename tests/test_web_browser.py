@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -111,7 +113,11 @@ def test_page_on_a_real_up(project: Project, tmp_path: Path) -> None:
             shutil.copyfile(shot, SCREENSHOT)
         assert page.errors == []
 
-    assert up.interrupt() == 130, up.text
+        # SIGTERM while the page streams: up ends its stream, stops and frees the port; the page says so
+        assert up.stop(signal.SIGTERM) == 143, up.text
+        page.wait_for_selector("#conn.conn-lost", timeout=DEADLINE_MS)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 # ------------------------------------------------------------------------------------------------ a flood

@@ -102,8 +102,8 @@ class WebServer:
         self._thread: threading.Thread | None = None
         self._conns: dict[threading.Thread, socket.socket] = {}
         self._conns_lock = threading.Lock()
-        self._streams = threading.BoundedSemaphore(MAX_STREAMS)
-        self._files: dict[str, bytes] = {}
+        self.streams = threading.BoundedSemaphore(MAX_STREAMS)  # event streams open at once
+        self.files: dict[str, bytes] = {}  # static/ by name, read at start
 
     @property
     def served(self) -> str:
@@ -119,7 +119,7 @@ class WebServer:
     def start(self) -> None:
         """Bind the wanted port (or the next free one; 0: any) and start serving (returns at once)."""
         static = resources.files("devloop.ui.web") / "static"
-        self._files = {name: (static / name).read_bytes() for name in ("index.html", "app.js", "style.css")}
+        self.files = {name: (static / name).read_bytes() for name in ("index.html", "app.js", "style.css")}
         self._http = self._bind()
         self.port = self._http.server_address[1]
         self._thread = threading.Thread(target=self._serve, name="devloop-web", daemon=True)
@@ -194,7 +194,7 @@ class WebServer:
             "icons": {status.value: WEB_ICONS.get(status, look[0]) for status, look in STATUS_LOOK.items()},
         }
         data = json.dumps(boot).replace("<", "\\u003c")  # never closes the script element
-        return self._files["index.html"].replace(b"{{BOOT}}", data.encode())
+        return self.files["index.html"].replace(b"{{BOOT}}", data.encode())
 
     def snapshot_data(self) -> dict[str, Any]:
         data = protocol.snapshot_to_dict(self.snapshot())
@@ -252,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self.app.page(), "text/html; charset=utf-8")
         elif path in STATIC:
             name, kind = STATIC[path]
-            self._send(200, self.app._files[name], kind)
+            self._send(200, self.app.files[name], kind)
         elif path == "/api/snapshot":
             self._json(200, self.app.snapshot_data())
         elif path == "/api/logs":
@@ -362,7 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _events(self) -> None:
         app = self.app
-        if not app._streams.acquire(blocking=False):
+        if not app.streams.acquire(blocking=False):
             self._json(503, {"error": "too many open event streams; close some tabs"})
             return
         try:
@@ -376,7 +376,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError as exc:  # the client went away, or wrote nothing for REQUEST_TIMEOUT
             log.debug("web: event stream ended: %s", exc)
         finally:
-            app._streams.release()
+            app.streams.release()
 
     def _event(self, name: str, data: Any) -> None:
         payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
