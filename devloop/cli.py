@@ -8,29 +8,43 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
-from devloop.context import Environment, GlobalOptions
+from devloop.context import TARGETS, Environment, GlobalOptions
 from devloop.error_handler import run_command, setup_logging
 from devloop.ui.web import DEFAULT_PORT
+
+
+class _Command(TyperCommand):
+    """Help without Python types: arguments are shown by their metavar alone (`RESOURCE`, not
+    `RESOURCE <list[str]>`); options name their values with metavars (`--parallel N`)."""
+
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)
+        for param in params:
+            if isinstance(param, TyperArgument):
+                setattr(param, "display_type_rich", _no_type)  # noqa: B010 - an instance override of a typer method
+        return params
+
+
+def _no_type(ctx: Any) -> str:
+    return ""
+
 
 app = typer.Typer(
     name="devloop",
     help="Inner-loop continuous development on Kubernetes and the local Docker engine.",
-    add_completion=False,
+    cls=TyperGroup,
+    add_completion=True,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
-
-class TargetOpt(StrEnum):
-    auto = "auto"
-    kubernetes = "kubernetes"
-    docker = "docker"
 
 
 class OutputOpt(StrEnum):
@@ -44,6 +58,18 @@ class PlanOutputOpt(StrEnum):
     yaml = "yaml"
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from devloop import __version__
+
+        typer.echo(f"devloop {__version__}")
+        raise typer.Exit(0)
+
+
+def _complete_target(incomplete: str) -> list[str]:
+    return [name for name in TARGETS if name.startswith(incomplete)]
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
@@ -51,17 +77,27 @@ def main_options(
         str | None, typer.Option("-f", "--file", help="devloop.yaml, or a folder holding one.", metavar="PATH")
     ] = None,
     target: Annotated[
-        TargetOpt | None, typer.Option("--target", help="Where workloads run (env: DEVLOOP_TARGET).")
+        str | None,
+        typer.Option(
+            "--target",
+            help="Where workloads run (env: DEVLOOP_TARGET).",
+            metavar="|".join(TARGETS),
+            autocompletion=_complete_target,
+        ),
     ] = None,
     context: Annotated[str | None, typer.Option("--context", help="Kubernetes context to use.", metavar="NAME")] = None,
     namespace: Annotated[
         str | None, typer.Option("--namespace", help="Kubernetes namespace to use.", metavar="NAME")
     ] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show debug output and tracebacks.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Show devloop's version and exit.", is_eager=True, callback=_show_version),
+    ] = False,
 ) -> None:
     ctx.obj = GlobalOptions(
         file=file,
-        target=target.value if target else None,
+        target=target,
         context=context,
         namespace=namespace,
         verbose=verbose,
@@ -79,7 +115,7 @@ def _finish(code: int) -> None:
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=_Command)
 def plan(
     ctx: typer.Context,
     output: Annotated[
@@ -93,10 +129,12 @@ def plan(
     _finish(run_command(env, lambda: command.run(env, output=output.value)))
 
 
-@app.command()
+@app.command(cls=_Command)
 def build(
     ctx: typer.Context,
-    images: Annotated[list[str] | None, typer.Argument(help="Image refs to build (default: all).")] = None,
+    images: Annotated[
+        list[str] | None, typer.Argument(help="Image refs to build (default: all).", metavar="IMAGE")
+    ] = None,
 ) -> None:
     """Build the project's images (skipping those already built) and print their tags."""
     import devloop.commands.build as command
@@ -105,7 +143,7 @@ def build(
     _finish(run_command(env, lambda: command.run(env, images=images or [])))
 
 
-@app.command()
+@app.command(cls=_Command)
 def render(
     ctx: typer.Context,
     output: Annotated[
@@ -139,12 +177,15 @@ def init(ctx: typer.Context) -> None:
 
 
 Resources = Annotated[
-    list[str] | None, typer.Argument(help="Only these resources (and what they depend on).", show_default=False)
+    list[str] | None,
+    typer.Argument(help="Only these resources (and what they depend on).", show_default=False, metavar="RESOURCE"),
 ]
-Parallel = Annotated[int, typer.Option("--parallel", min=1, max=32, help="Updates running at once.")]
+Parallel = Annotated[
+    int, typer.Option("--parallel", min=1, max=32, help="Updates running at once.", metavar="N")
+]
 
 
-@app.command()
+@app.command(cls=_Command)
 def up(
     ctx: typer.Context,
     resources: Resources = None,
@@ -157,7 +198,11 @@ def up(
     web_port: Annotated[
         int,
         typer.Option(
-            "--web-port", min=0, max=65535, help="Port of the web UI on 127.0.0.1 (the next free one when taken)."
+            "--web-port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Port of the web UI on 127.0.0.1 (the next free one when taken).",
         ),
     ] = DEFAULT_PORT,
     no_web: Annotated[bool, typer.Option("--no-web", help="Do not serve the web UI.")] = False,
@@ -177,11 +222,13 @@ def up(
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def ci(
     ctx: typer.Context,
     resources: Resources = None,
-    timeout: Annotated[str, typer.Option("--timeout", help="Give up after this long (30m, 90s, 1h).")] = "30m",
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="Give up after this long (30m, 90s, 1h).", metavar="DURATION")
+    ] = "30m",
     down: Annotated[bool, typer.Option("--down", help="Tear everything down before exiting.")] = False,
     parallel: Parallel = 3,
 ) -> None:
@@ -198,7 +245,7 @@ def ci(
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def down(
     ctx: typer.Context,
     delete_namespaces: Annotated[
@@ -213,7 +260,7 @@ def down(
     _finish(run_command(env, lambda: command.run(env, prune_images=prune_images, delete_namespaces=delete_namespaces)))
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
     ctx: typer.Context,
     output: Annotated[OutputOpt, typer.Option("-o", "--output", help="text or json.")] = OutputOpt.text,
@@ -225,13 +272,16 @@ def status(
     _finish(run_command(env, lambda: command.run(env, output=output.value)))
 
 
-@app.command()
+@app.command(cls=_Command)
 def logs(
     ctx: typer.Context,
-    resource: Annotated[str | None, typer.Argument(help="Only this resource's lines.", show_default=False)] = None,
+    resource: Annotated[
+        str | None, typer.Argument(help="Only this resource's lines.", show_default=False, metavar="RESOURCE")
+    ] = None,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines until Ctrl-C.")] = False,
     since: Annotated[
-        str | None, typer.Option("--since", help="Only lines of the last 30s, 5m, 1h...", show_default=False)
+        str | None,
+        typer.Option("--since", help="Only lines of the last 30s, 5m, 1h...", show_default=False, metavar="DURATION"),
     ] = None,
 ) -> None:
     """Print the logs the running `up` of this project keeps (build, test, runtime, live update)."""
@@ -242,10 +292,12 @@ def logs(
     _finish(run_command(env, lambda: command.run(env, resource=resource, follow=follow, since=seconds)))
 
 
-@app.command()
+@app.command(cls=_Command)
 def trigger(
     ctx: typer.Context,
-    resource: Annotated[str, typer.Argument(help="The resource to update now.", show_default=False)],
+    resource: Annotated[
+        str, typer.Argument(help="The resource to update now.", show_default=False, metavar="RESOURCE")
+    ],
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait until the update ended and show how it went.")
     ] = True,

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from devloop.errors import UsageError
+
+#: where workloads can run (cli.md "Global options")
+TARGETS = ("auto", "kubernetes", "docker")
+
 
 @dataclass(frozen=True)
 class GlobalOptions:
@@ -55,5 +60,13 @@ class Environment:
         self.stderr.flush()
 
     def target_choice(self, configured: str) -> str:
-        """--target beats DEVLOOP_TARGET beats the config's ``target``."""
-        return self.options.target or self.env.get("DEVLOOP_TARGET") or configured
+        """--target beats DEVLOOP_TARGET beats the config's ``target`` (checked when devloop.yaml is loaded);
+        an unknown value is a usage error naming where it came from and the allowed values."""
+        for value, source in ((self.options.target, "--target"), (self.env.get("DEVLOOP_TARGET"), "DEVLOOP_TARGET")):
+            if value:
+                if value not in TARGETS:
+                    raise UsageError(
+                        f"unknown target `{value}` ({source}): expected {', '.join(TARGETS[:-1])} or {TARGETS[-1]}."
+                    )
+                return value
+        return configured

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,24 @@ from devloop.config.dump import comment, dump_stream
 from devloop.config.model import UNCATEGORIZED, ImageSpec, LiveUpdate, ManifestObject, Project, Resource
 
 
-def plan_data(project: Project) -> dict[str, Any]:
-    """A JSON-serialisable description of the project: resources in deploy order, images, warnings."""
+@dataclass(frozen=True)
+class TargetPreview:
+    """Where `up` and `ci` would run the project here and now."""
+
+    choice: str  # auto | kubernetes | docker: --target, else DEVLOOP_TARGET, else devloop.yaml's
+    name: str | None  # the target they would use; None when none is usable now
+    detail: str  # where (the engine's address, the context), or why none is usable
+
+    def text(self) -> str:
+        if self.name is None:
+            return f"{self.choice}, none usable now: {self.detail}"
+        resolved = f"{self.choice} -> {self.name}" if self.choice != self.name else self.name
+        return f"{resolved} ({self.detail})"
+
+
+def plan_data(project: Project, target: TargetPreview | None = None) -> dict[str, Any]:
+    """A JSON-serialisable description of the project: resources in deploy order, images, warnings, and (when
+    given) the target `up` would use."""
     config = project.config
     used_by: dict[str, list[str]] = {}
     for resource in project.resources:
@@ -25,6 +42,9 @@ def plan_data(project: Project) -> dict[str, Any]:
         "project": project.name,
         "config": str(config.path),
         "target": config.target,
+        "resolved_target": None
+        if target is None
+        else {"choice": target.choice, "name": target.name, "detail": target.detail},
         "kubernetes": {
             "context": config.kubernetes.context,
             "namespace": config.kubernetes.namespace,
@@ -142,17 +162,20 @@ def plan_yaml(project: Project) -> str:
     return dump_stream((obj.body for resource in project.resources for obj in resource.objects), header)
 
 
-def render_plan(project: Project, console_width: int = 100) -> str:
-    """The plan as plain, readable text (no colours), wrapped at ``console_width`` columns."""
+def render_plan(project: Project, console_width: int = 100, target: TargetPreview | None = None) -> str:
+    """The plan as plain, readable text (no colours), wrapped at ``console_width`` columns; ``target`` is where
+    `up` would run it (devloop.yaml's ``target`` when not given)."""
     width = max(console_width, 40)
     config = project.config
     lines: list[str] = []
     namespace = config.kubernetes.namespace or "the context's namespace"
     lines.append(f"Project {project.name} ({config.path.name})")
-    header = f"target: {config.target}   namespace: {namespace}   docker network: {config.docker_network}"
-    lines.extend(
-        textwrap.wrap(header, width=width, initial_indent="  ", subsequent_indent="  ", break_long_words=False)
-    )
+    where = target.text() if target else config.target
+    header = f"namespace: {namespace}   docker network: {config.docker_network}"
+    for text in (f"target: {where}", header):
+        lines.extend(
+            textwrap.wrap(text, width=width, initial_indent="  ", subsequent_indent="    ", break_long_words=False)
+        )
     lines.append("")
 
     workloads = [r for r in project.resources if r.name != UNCATEGORIZED]

@@ -21,6 +21,7 @@ from devloop.targets.base import Target
 
 if TYPE_CHECKING:
     from devloop.engine.ignore import WatchIgnore
+    from devloop.plan import TargetPreview
     from devloop.targets.resolve import KubeContext
 
 
@@ -65,6 +66,27 @@ def choose_target(env: Environment, project: Project | Config) -> str:
             kube = None  # auto never picks a context that is neither local nor allowed (cli.md)
     answers = choice != "kubernetes" and docker_available(env.env)
     return resolve_target(choice, kube_context=kube, docker_answers=answers, docker_host=docker_host(env))
+
+
+def preview_target(env: Environment, config: Config) -> TargetPreview:
+    """For `plan`: the target `up` and `ci` would use now, and where, or why none is usable. Reads the
+    kubeconfig and asks the Docker engine whether it answers; connects to no cluster. A bad target value
+    is a usage error (exit 2), as for every command."""
+    from devloop.errors import DevloopError, UsageError
+    from devloop.plan import TargetPreview
+    from devloop.targets.resolve import read_kube_context
+
+    choice = env.target_choice(config.target)
+    try:
+        name = choose_target(env, config)
+    except UsageError:
+        raise
+    except DevloopError as exc:
+        return TargetPreview(choice, None, str(exc).rstrip("."))
+    if name == "docker":
+        return TargetPreview(choice, name, f"the Docker engine at {docker_host(env)}")
+    kube = read_kube_context(env.env, env.options.context or config.kubernetes.context)
+    return TargetPreview(choice, name, f"context {kube.name}" if kube is not None else "no kubeconfig context")
 
 
 def make_target(env: Environment, project: Project | Config) -> Target:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,10 @@ DATA = Path(__file__).parent / "data" / "projects" / "two-services"
 
 def devloop(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "devloop", *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
+def devloop_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "devloop", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_help_lists_commands() -> None:
@@ -81,3 +86,59 @@ def test_build_runs_the_test_stage_first(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "t/app │ test: checking" in result.stderr
     assert "test stage of image t/app failed: `echo checking; exit 3` exited with 3" in result.stderr
+
+
+def test_version() -> None:
+    from devloop import __version__
+
+    result = devloop("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"devloop {__version__}\n"
+
+
+def test_help_names_values_without_python_types() -> None:
+    commands = ["", "plan", "build", "up", "ci", "down", "status", "logs", "trigger"]
+    for command in commands:
+        result = devloop(*([command] if command else []), "--help")
+        assert result.returncode == 0, result.stderr
+        for python_type in ("<list", "<str>", "<int", "<float>", "range>", "<bool>"):
+            assert python_type not in result.stdout, f"`devloop {command} --help` shows {python_type}:\n{result.stdout}"
+
+
+def test_shell_completion_is_offered_and_completes() -> None:
+    help_text = devloop("--help").stdout
+    assert "--install-completion" in help_text and "--show-completion" in help_text
+    script = subprocess.run(
+        [sys.executable, "-m", "devloop", "--show-completion", "bash"], capture_output=True, text=True, timeout=60
+    )
+    assert script.returncode == 0 and "_devloop_completion" in script.stdout, script.stderr
+    for words, cword, expected in (("devloop pl", 1, "plan"), ("devloop --target d", 2, "docker")):
+        env = {**os.environ, "_DEVLOOP_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        done = subprocess.run([sys.executable, "-m", "devloop"], capture_output=True, text=True, env=env, timeout=60)
+        assert done.stdout.split() == [expected], (words, done.stdout, done.stderr)
+
+
+def test_bad_target_is_one_sentence_naming_the_allowed_values() -> None:
+    for args, env, source in (
+        (("--target", "foo", "plan"), {}, "--target"),
+        (("--target", "foo", "ci"), {}, "--target"),
+        (("plan",), {"DEVLOOP_TARGET": "foo"}, "DEVLOOP_TARGET"),
+        (("ci",), {"DEVLOOP_TARGET": "foo"}, "DEVLOOP_TARGET"),
+    ):
+        result = devloop_env({**os.environ, **env}, "-f", str(DATA), *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"devloop: unknown target `foo` ({source}): expected auto, kubernetes or docker.\n"
+
+
+def test_plan_prints_the_resolved_target() -> None:
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock", "KUBECONFIG": "/nonexistent"}
+    for target, expected in (
+        ("docker", "target: docker, none usable now: the Docker engine at unix:///nonexistent.sock does not answer"),
+        ("auto", "target: auto, none usable now: no target available"),
+    ):
+        result = devloop_env(env, "-f", str(DATA), "--target", target, "plan", "-o", "json")
+        assert result.returncode == 0, result.stderr
+        resolved = json.loads(result.stdout)["resolved_target"]
+        assert resolved["choice"] == target and resolved["name"] is None, resolved
+        text = devloop_env(env, "-f", str(DATA), "--target", target, "plan")
+        assert expected in " ".join(text.stdout.split()), text.stdout

@@ -98,7 +98,8 @@ def test_render_plan_of_the_two_services_project(two_services: Path) -> None:
     assert text == textwrap.dedent(
         """\
         Project two-services (devloop.yaml)
-          target: auto   namespace: the context's namespace   docker network: devloop-two-services
+          target: auto
+          namespace: the context's namespace   docker network: devloop-two-services
 
         Resources, in deploy order (2):
           1. api  (Deployment)

@@ -10,12 +10,14 @@ from devloop.context import Environment
 
 def run(env: Environment, *, output: str = "text") -> int:
     from devloop.plan import plan_data, plan_yaml, render_plan
+    from devloop.session import preview_target
 
     project = load_project(env)
+    target = preview_target(env, project.config)  # a bad --target/DEVLOOP_TARGET is a usage error, as in ci
     if output == "json":
-        env.out(json.dumps(plan_data(project), indent=2))
+        env.out(json.dumps(plan_data(project, target), indent=2))
     elif output == "yaml":
         env.out(plan_yaml(project).rstrip("\n"))
     else:
-        env.out(render_plan(project).rstrip("\n"))
+        env.out(render_plan(project, target=target).rstrip("\n"))
     return 0
