@@ -11,23 +11,24 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperArgument, TyperCommand, TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from devloop.context import TARGETS, Environment, GlobalOptions
 from devloop.error_handler import run_command, setup_logging
 from devloop.ui.web import DEFAULT_PORT
 
 
-class _Command(TyperCommand):
+class _Group(TyperGroup):
     """Help without Python types: arguments are shown by their metavar alone (`RESOURCE`, not
-    `RESOURCE <list[str]>`); options name their values with metavars (`--parallel N`)."""
+    `RESOURCE <list[str]>`); options name their values with metavars (`--parallel N`). Applied to every
+    command as the group hands it out, whatever decorator made it."""
 
-    def get_params(self, ctx: Any) -> Any:
-        params = super().get_params(ctx)
-        for param in params:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        for param in getattr(command, "params", ()):
             if isinstance(param, TyperArgument):
                 setattr(param, "display_type_rich", _no_type)  # noqa: B010 - an instance override of a typer method
-        return params
+        return command
 
 
 def _no_type(ctx: Any) -> str:
@@ -37,7 +38,7 @@ def _no_type(ctx: Any) -> str:
 app = typer.Typer(
     name="devloop",
     help="Inner-loop continuous development on Kubernetes and the local Docker engine.",
-    cls=TyperGroup,
+    cls=_Group,
     add_completion=True,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -115,7 +116,7 @@ def _finish(code: int) -> None:
     raise typer.Exit(code)
 
 
-@app.command(cls=_Command)
+@app.command()
 def plan(
     ctx: typer.Context,
     output: Annotated[
@@ -129,7 +130,7 @@ def plan(
     _finish(run_command(env, lambda: command.run(env, output=output.value)))
 
 
-@app.command(cls=_Command)
+@app.command()
 def build(
     ctx: typer.Context,
     images: Annotated[
@@ -143,7 +144,7 @@ def build(
     _finish(run_command(env, lambda: command.run(env, images=images or [])))
 
 
-@app.command(cls=_Command)
+@app.command()
 def render(
     ctx: typer.Context,
     output: Annotated[
@@ -185,7 +186,7 @@ Parallel = Annotated[
 ]
 
 
-@app.command(cls=_Command)
+@app.command()
 def up(
     ctx: typer.Context,
     resources: Resources = None,
@@ -222,7 +223,7 @@ def up(
     )
 
 
-@app.command(cls=_Command)
+@app.command()
 def ci(
     ctx: typer.Context,
     resources: Resources = None,
@@ -245,7 +246,7 @@ def ci(
     )
 
 
-@app.command(cls=_Command)
+@app.command()
 def down(
     ctx: typer.Context,
     delete_namespaces: Annotated[
@@ -260,7 +261,7 @@ def down(
     _finish(run_command(env, lambda: command.run(env, prune_images=prune_images, delete_namespaces=delete_namespaces)))
 
 
-@app.command(cls=_Command)
+@app.command()
 def status(
     ctx: typer.Context,
     output: Annotated[OutputOpt, typer.Option("-o", "--output", help="text or json.")] = OutputOpt.text,
@@ -272,7 +273,7 @@ def status(
     _finish(run_command(env, lambda: command.run(env, output=output.value)))
 
 
-@app.command(cls=_Command)
+@app.command()
 def logs(
     ctx: typer.Context,
     resource: Annotated[
@@ -292,7 +293,7 @@ def logs(
     _finish(run_command(env, lambda: command.run(env, resource=resource, follow=follow, since=seconds)))
 
 
-@app.command(cls=_Command)
+@app.command()
 def trigger(
     ctx: typer.Context,
     resource: Annotated[

@@ -97,7 +97,9 @@ def test_version() -> None:
 
 
 def test_help_names_values_without_python_types() -> None:
-    commands = ["", "plan", "build", "up", "ci", "down", "status", "logs", "trigger"]
+    from devloop.cli import app
+
+    commands = ["", *(c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands)]
     for command in commands:
         result = devloop(*([command] if command else []), "--help")
         assert result.returncode == 0, result.stderr
