@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -536,3 +537,35 @@ def test_edit_in_a_kustomize_base_is_applied(project: Project) -> None:
     up.wait_line(r"config reloaded", after=ready)
     poll(lambda: greeting() == "two", "the base's edit to be applied", 60)
     assert up.interrupt() == 130, up.text
+
+
+# --------------------------------------------------------------------------------------------- recovery
+
+
+def test_network_removed_behind_devloops_back_is_created_again(project: Project) -> None:
+    web = Web(project)
+    up, ready = web.up()
+    # everything of the project removed by hand: containers, then the network
+    for c in project.containers():
+        c.remove(force=True)
+    for net in project.client.networks.list(filters={"label": f"devloop.dev/project={project.name}"}):
+        net.remove()
+    web.edit("www/index.html", "v2\n")  # no container runs: a full build and deploy
+    web.served("", "v2\n", timeout=60)
+    assert project.client.networks.list(filters={"label": f"devloop.dev/project={project.name}"})
+    up.wait_line(r"^web\s+│ ready", after=ready + 1)
+    assert up.interrupt() == 130, up.text
+
+
+def test_down_while_up_runs_leaves_nothing(project: Project) -> None:
+    web = Web(project)
+    up, _ = web.up()
+    result = project.run("down")
+    assert result.returncode == 0, output(result)
+    # the running `up` notices pods that lost their containers: it must not bring back half a pod (or any)
+    deadline = time.monotonic() + 12  # longer than the docker target's re-creation period
+    while time.monotonic() < deadline:
+        assert project.leftovers() == [], up.text
+        time.sleep(0.5)
+    assert up.interrupt() == 130, up.text
+    assert project.leftovers() == [], up.text

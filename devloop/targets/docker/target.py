@@ -47,6 +47,8 @@ log = logging.getLogger("devloop.docker")
 
 #: seconds between two attempts to re-create pods that lost a container behind devloop's back
 RECONCILE_EVERY = 5.0
+#: passes of `down` over the project's containers, volumes and networks (an `up` may be creating meanwhile)
+DOWN_ROUNDS = 5
 
 #: Object kinds that the docker target uses (workloads, and what pods reference or Services).
 USED_KINDS = frozenset(
@@ -79,7 +81,6 @@ class DockerTarget:
         self._env = env
         self._lock = threading.RLock()
         self._runtimes: dict[str, ProjectRuntime] = {}
-        self._networks: dict[str, str] = {}
         self._pause: str | None = None
         self._forwards = OpenForwards()
         self._closing = threading.Event()
@@ -113,19 +114,19 @@ class DockerTarget:
                 rt.start()
             return rt
 
-    def _ensure_network(self, project: Project) -> str:
+    def _ensure_network(self, project: Project, *, create: bool = True) -> bool:
+        """Make sure the project network exists (checked on every call: it may have been removed behind
+        devloop's back, and a deploy must then create it again). False when it is missing and ``create`` is off."""
         network = project.config.docker_network
-        with self._lock:
-            if self._networks.get(project.name) == network:
-                return network
-            with engine_call(f"creating docker network {network}"):
-                found = [n for n in self.api.networks(names=[network]) if n.get("Name") == network]
-                if not found:
-                    self.api.create_network(
-                        network, driver="bridge", labels=L.base_labels(project.name), check_duplicate=True
-                    )
-            self._networks[project.name] = network
-            return network
+        with self._lock, engine_call(f"creating docker network {network}"):
+            found = [n for n in self.api.networks(names=[network]) if n.get("Name") == network]
+            if not found:
+                if not create:
+                    return False
+                self.api.create_network(
+                    network, driver="bridge", labels=L.base_labels(project.name), check_duplicate=True
+                )
+            return True
 
     def _pause_image(self) -> str:
         with self._lock:
@@ -153,6 +154,11 @@ class DockerTarget:
         return reference
 
     def apply(self, request: DeployRequest) -> DeployResult:
+        return self._apply(request)
+
+    def _apply(self, request: DeployRequest, *, background: bool = False) -> DeployResult:
+        """``background``: a re-creation devloop decided on its own (see _reconcile_if_incomplete); it does not
+        bring back a project whose network is gone (`devloop down` ran, or someone removed it all by hand)."""
         project, resource = request.project, request.resource
         self._last_requests[(request.project.name, request.resource.name)] = request
         workload = _workload(request)
@@ -165,14 +171,13 @@ class DockerTarget:
         namespace = project.config.kubernetes.namespace or "default"
         plan = plan_resource(resource.name, workload, request.all_objects, default_namespace=namespace)
         warnings += plan.warnings
-        self._ensure_network(project)
+        if not self._ensure_network(project, create=not background):
+            return DeployResult(False, "the project network is gone: not re-created in the background", tuple(warnings))
         pause = self._pause_image()
         rt = self._runtime(project)
         resource_labels = L.base_labels(project.name, resource.name)
         with engine_call(f"deploying resource {resource.name}"), rt.lock:
-            existing = self.api.containers(
-                all=True, filters={"label": L.container_filter(project.name, resource.name)}
-            )
+            existing = self.api.containers(all=True, filters={"label": L.container_filter(project.name, resource.name)})
             pods = group_pods(existing)
             keep: set[int] = set()
             doomed: list[dict[str, Any]] = [s for s in existing if not labels_of(s).get(L.POD)]
@@ -215,9 +220,7 @@ class DockerTarget:
         self._last_requests.pop((project.name, resource_name), None)
         rt = self._runtime(project)
         with engine_call(f"deleting resource {resource_name}"), rt.lock:
-            existing = self.api.containers(
-                all=True, filters={"label": L.container_filter(project.name, resource_name)}
-            )
+            existing = self.api.containers(all=True, filters={"label": L.container_filter(project.name, resource_name)})
             rt.remove(existing)
 
     def status(self, project: Project, resource: Resource) -> RuntimeStatus:
@@ -260,7 +263,7 @@ class DockerTarget:
 
         def work() -> None:
             try:
-                self.apply(request)
+                self._apply(request, background=True)
             except Exception as exc:  # reported by the next status; never kill the caller
                 log.debug("re-creating pods of %s failed: %s", resource.name, exc)
 
@@ -420,7 +423,6 @@ class DockerTarget:
             self._last_requests.pop(key, None)
         with self._lock:
             rt = self._runtimes.pop(project_name, None)
-            self._networks.pop(project_name, None)
         if rt is not None:
             rt.close()
         api = self.api
@@ -428,15 +430,28 @@ class DockerTarget:
         flt = {"label": L.project_filter(project_name)}
         with engine_call(f"removing project {project_name}"):
             helper = ProjectRuntime(api, project_name, "")
-            removed += helper.remove(api.containers(all=True, filters={"label": L.container_filter(project_name)}))
-            for vol in (api.volumes(filters=flt) or {}).get("Volumes") or []:
-                with contextlib.suppress(docker.errors.NotFound):
-                    api.remove_volume(vol["Name"], force=True)
-                    removed.append(f"volume {vol['Name']}")
-            for net in api.networks(filters=flt):
-                with contextlib.suppress(docker.errors.NotFound):
-                    api.remove_network(net["Id"])
-                    removed.append(f"network {net['Name']}")
+            # A running `up` of the project may be creating a pod meanwhile (it re-creates pods that lost a
+            # container, until the network is gone): go round until nothing of the project is left.
+            for _ in range(DOWN_ROUNDS):
+                removed += helper.remove(api.containers(all=True, filters={"label": L.container_filter(project_name)}))
+                for vol in (api.volumes(filters=flt) or {}).get("Volumes") or []:
+                    with contextlib.suppress(docker.errors.NotFound):
+                        api.remove_volume(vol["Name"], force=True)
+                        removed.append(f"volume {vol['Name']}")
+                busy = False
+                for net in api.networks(filters=flt):
+                    try:
+                        api.remove_network(net["Id"])
+                        removed.append(f"network {net['Name']}")
+                    except docker.errors.NotFound:
+                        pass
+                    except docker.errors.APIError as exc:
+                        if is_connection_error(exc):
+                            raise
+                        busy = True  # a container joined it meanwhile: next round
+                left = api.containers(all=True, filters={"label": L.container_filter(project_name)})
+                if not busy and not left:
+                    break
             if prune_images:
                 from devloop.build.images import remove_project_images
 
