@@ -16,6 +16,7 @@ from devloop.commands.status import render as status_render
 from devloop.engine.logstore import LogStore
 from devloop.engine.state import ResourceView, Snapshot, Status
 from devloop.ui.render import UiState, render_lines
+from devloop.ui.web import server as web_server
 from devloop.ui.web.guard import check
 from devloop.ui.web.server import WebServer
 from tests.support.docker_env import Snapshot as LeakSnapshot
@@ -135,6 +136,43 @@ def test_taken_port_moves_to_the_next_free_one(fake: Fake, no_leaks: LeakSnapsho
             assert request(server.port, "GET", "/api/snapshot")[0] == 200
         finally:
             server.close()
+
+
+def test_when_the_next_ports_are_taken_too_any_free_port_serves(
+    fake: Fake, no_leaks: LeakSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web_server, "PORT_TRIES", 3)
+    held: list[socket.socket] = []
+    try:
+        base = None
+        while base is None:  # three consecutive ports this test holds
+            first = socket.socket()
+            first.bind(("127.0.0.1", 0))
+            start = first.getsockname()[1]
+            group = [first]
+            for port in (start + 1, start + 2):
+                sock = socket.socket()
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    sock.close()
+                    break
+                group.append(sock)
+            held += group
+            if len(group) == 3:
+                base = start
+        for sock in held:
+            sock.listen(1)
+        server = fake.server(base)
+        server.start()
+        try:
+            assert server.port not in (base, base + 1, base + 2)
+            assert request(server.port, "GET", "/api/snapshot")[0] == 200
+        finally:
+            server.close()
+    finally:
+        for sock in held:
+            sock.close()
 
 
 # ------------------------------------------------------------------------------------------------ the stream

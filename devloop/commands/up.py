@@ -116,14 +116,17 @@ def run(
         control = serve_control(project.name, session.config_path, engine, store, env=env.env)
         web = None
         if web_port is not None:
-            from devloop.ui.web.server import serve_web
+            from devloop.ui.web.server import WebError, serve_web
 
             try:
                 web = serve_web(engine.snapshot, store, engine.trigger, port=web_port)
+            except WebError as exc:  # the web UI is an extra: say why it is missing and go on
+                sink.message(f"warning: {exc}")
             except BaseException:
                 control.close()
                 raise
-            control.web_url = web.url
+            else:
+                control.web_url = web.url
         where = session.target.describe()
         what = "watching for changes" if watch else "not watching (--no-watch)"
         sink.message(f"{project.name} on {where}: {what}; Ctrl-C stops devloop and leaves the workloads running")

@@ -127,20 +127,19 @@ class WebServer:
         log.debug("web UI at %s", self.url)
 
     def _bind(self) -> _HttpServer:
-        ports = [0] if self.wanted_port == 0 else range(self.wanted_port, self.wanted_port + PORT_TRIES)
+        """The wanted port, else the next ones, else any free port the system gives."""
+        wanted = self.wanted_port
+        ports = [p for p in range(wanted, wanted + PORT_TRIES) if 0 < p <= 65535] + [0]
         for port in ports:
-            if port > 65535:
-                break
             try:
                 return _HttpServer((HOST, port), self)
             except OSError as exc:
-                if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
-                    raise WebError(f"cannot serve the web UI on {HOST}:{port}: {exc.strerror or exc}.") from None
-        last = min(self.wanted_port + PORT_TRIES - 1, 65535)
-        raise WebError(
-            f"cannot serve the web UI: ports {self.wanted_port}-{last} on {HOST} are all taken; "
-            "pass another with --web-port, or --no-web."
-        )
+                if port == 0 or exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                    raise WebError(
+                        f"cannot serve the web UI on {HOST}:{port or 'any port'}: {exc.strerror or exc}; "
+                        "devloop goes on without it (--no-web turns it off)."
+                    ) from None
+        raise AssertionError("unreachable: port 0 either binds or raises")
 
     def _serve(self) -> None:
         assert self._http is not None
