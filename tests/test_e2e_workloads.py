@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -60,11 +61,28 @@ def test_web_workload_from_a_dockerfile_serves_on_its_port_forward_and_live_upda
     assert up.interrupt() in (0, 130)
 
 
-def test_python_recipe_builds_from_the_stand_in_and_restarts_on_save(project: Project, docker_client: Any) -> None:
-    try:
-        docker_client.images.get("python:3.12-slim")
-    except Exception:  # any lookup failure: the stand-in is missing
+def need_python_stand_in(client: Any) -> None:
+    if not client.images.list(name="python:3.12-slim"):
         docker_env.unavailable("the python:3.12-slim stand-in is missing: run scripts/make-python-base-image")
+
+
+def answers_then_restarts(project: Project, resource: str, port: int, source: Path, text: str) -> None:
+    """`up` of a recipe workload whose ``source`` file (holding ``text``) makes it answer "one": it answers on
+    its default port forward, and after a save that makes it answer "two", it answers that without a build."""
+    up = project.start("up", "--no-tui")
+    up.wait_line(rf"^{resource}\s+│ ready", timeout=180)
+    url = f"http://127.0.0.1:{port}/"
+    poll(lambda: get(url) == "one\n", f"{url} to answer one")
+    before = len(up.lines)
+    source.write_text(text.replace("'one'", "'two'"))
+    poll(lambda: get(url) == "two\n", f"{url} to answer two after a save (sync + restart)", timeout=60)
+    assert not [ln for ln in up.lines[before:] if re.match(rf"{resource}\s+│ building", ln)], up.text
+    assert not (source.parent / "Dockerfile").exists()  # the recipe's Dockerfile is never written there
+    assert up.interrupt() in (0, 130)
+
+
+def test_python_recipe_builds_from_the_stand_in_and_restarts_on_save(project: Project, docker_client: Any) -> None:
+    need_python_stand_in(docker_client)
     port = free_port()
     api = project.root / "api"
     api.mkdir(parents=True)
@@ -85,16 +103,7 @@ def test_python_recipe_builds_from_the_stand_in_and_restarts_on_save(project: Pr
     plan = run_devloop(project.root, "plan")
     assert plan.returncode == 0 and "python recipe" in plan.stdout, output(plan)
 
-    up = project.start("up", "--no-tui")
-    up.wait_line(r"^api\s+│ ready", timeout=120)
-    url = f"http://127.0.0.1:{port}/"
-    poll(lambda: get(url) == "one\n", f"{url} to answer one")
-    before = len(up.lines)
-    (api / "app.py").write_text(server.replace("'one'", "'two'"))
-    poll(lambda: get(url) == "two\n", f"{url} to answer two after a save (sync + restart)", timeout=60)
-    assert not [ln for ln in up.lines[before:] if re.match(r"api\s+│ building", ln)], up.text
-    assert not (api / "Dockerfile").exists()
-    assert up.interrupt() in (0, 130)
+    answers_then_restarts(project, "api", port, api / "app.py", server)
 
 
 def test_static_recipe_with_a_local_base(project: Project, docker_client: Any, busybox_image: str) -> None:
@@ -118,3 +127,33 @@ def test_static_recipe_with_a_local_base(project: Project, docker_client: Any, b
     assert code == 0 and out.decode() == "<h1>hello</h1>\n", url
     assert sorted(p.name for p in site.iterdir()) == ["index.html"]  # nothing written into the project
     shutil.rmtree(site)
+
+
+def test_node_recipe_builds_from_a_local_node_base_and_restarts_on_save(
+    project: Project, docker_client: Any, tmp_path_factory: Any
+) -> None:
+    need_python_stand_in(docker_client)
+    missing = images.node_missing()
+    if missing is not None:
+        docker_env.unavailable(missing)
+    base = f"devloop-test/node:{docker_env.SESSION_ID}"
+    if not docker_client.images.list(name=base):
+        context = images.write_node_context(tmp_path_factory.mktemp("node-base"))
+        docker_client.images.build(path=str(context), tag=base, labels=docker_env.session_labels(), rm=True)
+    port = free_port()
+    app = project.root / "app"
+    app.mkdir(parents=True)
+    (app / "package.json").write_text('{"name": "app", "version": "1.0.0", "scripts": {"start": "node server.js"}}\n')
+    server = (
+        "const http = require('http');\n"
+        "const message = 'one';\n"
+        "http.createServer((req, res) => res.end(message + '\\n')).listen(Number(process.env.PORT), '0.0.0.0');\n"
+    )
+    (app / "server.js").write_text(server)
+    write_config(
+        project,
+        {"app": {"type": "web", "build": "app", "port": port, "base": base}},
+        resources={"app": {"readiness_timeout": 60}},
+    )
+    answers_then_restarts(project, "app", port, app / "server.js", server)
+    assert sorted(p.name for p in app.iterdir()) == ["package.json", "server.js"]

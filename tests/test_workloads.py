@@ -311,7 +311,7 @@ def test_node_recipe_dockerfile(tmp_path: Path) -> None:
         "FROM node:22-slim",
         "WORKDIR /app",
         "COPY . /app",
-        "RUN if [ -f package-lock.json ]; then npm ci; else npm install; fi",
+        "RUN if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi",
         "EXPOSE 8000",
         'CMD ["npm", "start"]',
     ]

@@ -163,7 +163,7 @@ def _node(folder: Path, header: str, base: str, port: int | None, has_command: b
         f"FROM {base}",
         "WORKDIR /app",
         "COPY . /app",
-        "RUN if [ -f package-lock.json ]; then npm ci; else npm install; fi",
+        "RUN if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi",
     ]
     if port is not None:
         lines.append(f"EXPOSE {port}")

@@ -38,3 +38,30 @@ def write_busybox_context(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return dir
+
+
+NODE = Path("/usr/bin/node")
+NPM = Path("/usr/lib/node_modules/npm")
+
+
+def node_missing() -> str | None:
+    """None when the host's node and npm can make a node base image, else why not (for a skip reason)."""
+    for path in (NODE, NPM / "bin" / "npm-cli.js"):
+        if not path.exists():
+            return f"{path} is missing: a node base image is made from the host's node and npm"
+    return None
+
+
+def write_node_context(dir: Path, base: str = "python:3.12-slim") -> Path:
+    """A build context for a node base image (no node image can be pulled here): ``base`` (the Debian stand-in,
+    whose glibc and libstdc++ the host's node needs) plus the host's node binary and npm."""
+    dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(NODE, dir / "node")
+    shutil.copytree(NPM, dir / "npm", symlinks=True)
+    (dir / "Dockerfile").write_text(
+        f"FROM {base}\n"
+        "COPY node /usr/local/bin/node\n"
+        "COPY npm /usr/local/lib/node_modules/npm\n"
+        "RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm\n"
+    )
+    return dir
