@@ -204,7 +204,7 @@ class WebServer:
 
 def entry_row(entry: LogEntry) -> list[Any]:
     """One log line as the page gets it: ``[seq, time, resource, text]``, the text made safe to show."""
-    return [entry.seq, round(entry.time, 3), entry.resource, clean_line(entry.text)]
+    return [entry.seq, entry.time, entry.resource, clean_line(entry.text)]
 
 
 class _HttpServer(ThreadingHTTPServer):
