@@ -148,8 +148,66 @@ def test_request_without_or_with_wrong_token_is_refused(served: tuple[Stub, Cont
         assert "token" in str(answer[0]["error"])
         assert len(answer) == 1
     token = server.endpoint.token.read_text().strip()
-    assert raw_request(server.socket_path, {"op": "status", "token": token})[0]["ok"] is True
+    assert raw_request(server.socket_path, {"v": 1, "op": "status", "token": token})[0]["ok"] is True
     assert stub.triggered == []
+
+
+def test_unknown_protocol_version_is_refused_clearly(served: tuple[Stub, ControlServer, ControlClient]) -> None:
+    stub, server, _ = served
+    token = server.endpoint.token.read_text().strip()
+    for version in (2, "1", None):
+        request: dict[str, object] = {"op": "trigger", "resource": "web", "token": token}
+        if version is not None:
+            request["v"] = version
+        [answer] = raw_request(server.socket_path, request)
+        assert answer["ok"] is False, answer
+        error = str(answer["error"])
+        assert "protocol version 1" in error and "use the same devloop" in error, error
+    assert stub.triggered == []
+
+
+def test_clients_trickling_their_request_do_not_lock_status_out(
+    served: tuple[Stub, ControlServer, ControlClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MAX_CONNECTIONS clients sending a byte now and then, never a whole line: each is cut off once its
+    request took REQUEST_TIMEOUT as a whole, and a client that asks at once is served meanwhile."""
+    import devloop.control.server as server_module
+
+    _, server, client = served
+    monkeypatch.setattr(server_module, "REQUEST_TIMEOUT", 2.0)
+    stop = threading.Event()
+    ended: list[float] = []
+    lock = threading.Lock()
+
+    def trickle() -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(str(server.socket_path))
+            sock.settimeout(0.5)
+            while not stop.is_set():
+                try:
+                    sock.sendall(b" ")
+                    sock.recv(4096)
+                except TimeoutError:
+                    continue  # nothing yet: another byte
+                except OSError:
+                    break
+                break  # the server answered (its refusal) or closed
+            with lock:
+                ended.append(time.monotonic())
+
+    tricklers = [threading.Thread(target=trickle) for _ in range(server_module.MAX_CONNECTIONS)]
+    try:
+        for t in tricklers:
+            t.start()
+        wait_until(lambda: len(server._conns) >= server_module.MAX_CONNECTIONS, "every trickler connected")
+        snapshot, _ = client.status()  # served although every connection was taken
+        assert snapshot.project == "shop"
+        # each trickler is cut off by the whole-request deadline, though it keeps sending (a hang guard)
+        wait_until(lambda: len(ended) == len(tricklers), "the trickling clients to be cut off", timeout=60)
+    finally:
+        stop.set()
+        for t in tricklers:
+            t.join(10)
 
 
 def test_nothing_listens_on_a_network_interface(served: tuple[Stub, ControlServer, ControlClient]) -> None:

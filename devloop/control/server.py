@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("devloop.control")
 
 MAX_CONNECTIONS = 32
-REQUEST_TIMEOUT = 5.0  # seconds a client may take to send its request line
+REQUEST_TIMEOUT = 5.0  # seconds a client may take to send its whole request line
 POLL = 0.25  # how often a follower checks for a gone client or a stopping server
 COALESCE = 0.05  # a follower gathers lines this long before sending them in one write
 TRIGGER_POLL = 0.05
@@ -74,6 +74,7 @@ class ControlServer:
         self._closing = threading.Event()
         self._accept_thread: threading.Thread | None = None
         self._conns: dict[threading.Thread, socket.socket] = {}
+        self._reading: dict[threading.Thread, float] = {}  # connections still sending their request: since when
         self._conns_lock = threading.Lock()
         self._started = time.time()
         self.web_url = ""  # the web UI's address, when `up` serves one (shown by `devloop status`)
@@ -230,15 +231,27 @@ class ControlServer:
                 continue
             conn.setblocking(True)
             with self._conns_lock:
-                busy = len(self._conns) >= MAX_CONNECTIONS
+                busy = len(self._conns) >= MAX_CONNECTIONS and not self._evict_slowest_reader()
                 if not busy:
                     thread = threading.Thread(target=self._serve, args=(conn,), name="devloop-control-conn")
                     thread.daemon = True
                     self._conns[thread] = conn
+                    self._reading[thread] = time.monotonic()
             if busy:
                 self._refuse(conn, "the running `devloop up` has too many open control connections; try again.")
                 continue
             thread.start()
+
+    def _evict_slowest_reader(self) -> bool:
+        """All connections taken: end the one that has been sending its request the longest (a stuck or
+        trickling client), so that a client that asks at once is always served. Under ``_conns_lock``."""
+        if not self._reading:
+            return False
+        thread = min(self._reading, key=self._reading.__getitem__)
+        del self._reading[thread]
+        with contextlib.suppress(OSError):
+            self._conns[thread].shutdown(socket.SHUT_RDWR)  # its recv returns at once and its thread ends
+        return True
 
     def _refuse(self, conn: socket.socket, message: str, code: int = EXIT_FAILED) -> None:
         try:
@@ -255,6 +268,8 @@ class ControlServer:
         me = threading.current_thread()
         try:
             request = self._read_request(conn)
+            with self._conns_lock:
+                self._reading.pop(me, None)
             if request is None:
                 return
             conn.settimeout(None)
@@ -268,20 +283,27 @@ class ControlServer:
         finally:
             with self._conns_lock:
                 self._conns.pop(me, None)
+                self._reading.pop(me, None)
             with contextlib.suppress(OSError):
                 conn.close()
 
     def _read_request(self, conn: socket.socket) -> dict[str, Any] | None:
-        conn.settimeout(REQUEST_TIMEOUT)
+        """The request line, read within REQUEST_TIMEOUT as a whole (a client trickling a byte at a time does
+        not hold the connection longer), checked for its protocol version and token; else None."""
+        deadline = time.monotonic() + REQUEST_TIMEOUT
         data = b""
         while b"\n" not in data:
             if len(data) > protocol.MAX_REQUEST:
                 self._fail(conn, "request too long")
                 return None
+            left = deadline - time.monotonic()
             try:
+                if left <= 0:
+                    raise TimeoutError
+                conn.settimeout(left)
                 chunk = conn.recv(4096)
             except TimeoutError:
-                self._fail(conn, "no request received")
+                self._fail(conn, f"no complete request within {REQUEST_TIMEOUT:g} s")
                 return None
             if not chunk:
                 return None
@@ -297,6 +319,15 @@ class ControlServer:
                 conn,
                 "the running `devloop up` refused the request: missing or wrong token "
                 f"(it is in {self.endpoint.token})",
+            )
+            return None
+        version = request.get("v")
+        if version != protocol.VERSION:
+            self._fail(
+                conn,
+                f"the running `devloop up` speaks control protocol version {protocol.VERSION}, but the request "
+                f"{'says ' + repr(version) if version is not None else 'names no version'}; "
+                "use the same devloop for `up` and for `status`, `logs` and `trigger`",
             )
             return None
         return request
