@@ -38,6 +38,10 @@ def _no_type(ctx: Any) -> str:
 app = typer.Typer(
     name="devloop",
     help="Inner-loop continuous development on Kubernetes and the local Docker engine.",
+    epilog=(
+        "Exit codes: 0 success, 1 the work failed, 2 bad usage or config, 130 interrupted (Ctrl-C), "
+        "143 stopped by SIGTERM, 129 stopped by SIGHUP."
+    ),
     cls=_Group,
     add_completion=True,
     no_args_is_help=True,

@@ -19,11 +19,13 @@ def devloop_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
     return subprocess.run([sys.executable, "-m", "devloop", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
-def test_help_lists_commands() -> None:
+def test_help_lists_commands_and_exit_codes() -> None:
     result = devloop("--help")
     assert result.returncode == 0
     for command in ("plan", "build", "up", "ci", "down"):
         assert command in result.stdout
+    text = " ".join(result.stdout.split())
+    assert "130 interrupted (Ctrl-C), 143 stopped by SIGTERM, 129 stopped by SIGHUP" in text, result.stdout
 
 
 def test_plan_text_and_json() -> None:

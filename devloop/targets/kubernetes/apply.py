@@ -278,7 +278,7 @@ class Applier:
                 where = f" (from {source})" if source else ""
                 raise DeployError(
                     f"the cluster rejected {info.kind} {name}{where} in namespace {namespace or '-'}: {exc.message}; "
-                    "fix the manifest and save again."
+                    "fix the manifest (a running `devloop up` applies it again when you save)."
                 ) from exc
 
     def _delete_and_wait(self, info: ResourceInfo, namespace: str | None, name: str) -> None:
