@@ -96,6 +96,7 @@ def test_page_api_and_trigger(fake: Fake, served: WebServer) -> None:
     assert request(port, "GET", "/app.js")[0] == 200 and request(port, "GET", "/style.css")[0] == 200
     assert request(port, "GET", "/nothing")[0] == 404
 
+    assert port >= 1024, "port 0 means any free port the system gives, not the ports from 0 on"
     data = json.loads(request(port, "GET", "/api/snapshot")[1])
     assert [v["name"] for v in data["resources"]] == ["web", "api"]
     assert data["web_url"] == served.url == f"http://127.0.0.1:{port}/"

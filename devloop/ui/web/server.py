@@ -129,7 +129,7 @@ class WebServer:
     def _bind(self) -> _HttpServer:
         """The wanted port, else the next ones, else any free port the system gives."""
         wanted = self.wanted_port
-        ports = [p for p in range(wanted, wanted + PORT_TRIES) if 0 < p <= 65535] + [0]
+        ports = [p for p in range(wanted, wanted + PORT_TRIES) if p <= 65535] + [0] if wanted else [0]
         for port in ports:
             try:
                 return _HttpServer((HOST, port), self)

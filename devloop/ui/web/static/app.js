@@ -153,7 +153,8 @@
     snapshot = data;
     skew = data.now - Date.now() / 1000;
     $("project").textContent = data.project;
-    $("where").textContent = data.where.includes(data.target) ? data.where : data.target + ": " + data.where;
+    const where = data.where;
+    $("where").textContent = !where || where.includes(data.target) ? where || data.target : data.target + ": " + where;
     document.title = (data.counts.failed ? "✗ " : "") + data.project + " · devloop";
     renderCounts(data.counts);
 
