@@ -223,6 +223,34 @@ def test_config_reload_deletes_removed_and_keeps_unchanged(tmp_path: Path) -> No
         assert "config reloaded" in sink.messages
 
 
+def test_config_reload_rebuilds_a_resource_whose_image_settings_changed(tmp_path: Path) -> None:
+    """A change of an image's build settings (a workload's `base:`, build args...) leaves the objects as they
+    are, but the image is another one: its resources are rebuilt and redeployed."""
+    import dataclasses
+
+    from devloop.engine.events import FilesChanged
+
+    project = make_project(tmp_path)
+    config = project.config
+    image = dataclasses.replace(config.images[0], args=(("PY", "3.12"),))
+    changed = assemble(dataclasses.replace(config, images=(image,)), [r.objects[0] for r in project.resources])
+    target, builder = FakeTarget(), FakeBuilder()
+    engine = Engine(
+        project,
+        target,
+        builder,
+        RecordingSink(),
+        EngineOptions(poll_interval=0.02, watch=False),
+        reload_project=lambda: changed,
+    )
+    with Runner(engine) as run:
+        run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "all ready")
+        assert builder.builds == ["shop/api"]
+        engine.post(FilesChanged(frozenset({config.path}), frozenset()))
+        run.wait_for(lambda: builder.builds == ["shop/api", "shop/api"], "api rebuilt")
+        run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "all ready again")
+
+
 def test_container_age_parses_docker_timestamps() -> None:
     from datetime import datetime
 

@@ -543,7 +543,13 @@ class Engine:
             assert after is not None
             if name not in self._states:
                 self._states[name] = self._new_state(new, name)
-            elif before is None or before.objects != after.objects or before.settings != after.settings:
+            elif (
+                before is None
+                or before.objects != after.objects
+                or before.settings != after.settings
+                # the same objects, but an image built another way (args, Dockerfile, a recipe's base...)
+                or [old.config.image(ref) for ref in before.images] != [new.config.image(ref) for ref in after.images]
+            ):
                 state = self._states[name]
                 state.dirty = True
                 state.full_build = True
