@@ -30,6 +30,16 @@ class _Group(TyperGroup):
                 setattr(param, "display_type_rich", _no_type)  # noqa: B010 - an instance override of a typer method
         return command
 
+    def invoke(self, ctx: Any) -> Any:
+        """An interrupt outside the command's own handling (while its modules are imported) is one line too."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            from devloop import interrupts
+
+            sys.stderr.write(f"devloop: {interrupts.describe()}.\n")
+            raise typer.Exit(130) from None
+
 
 def _no_type(ctx: Any) -> str:
     return ""
