@@ -258,3 +258,68 @@ def test_copy_streams_a_big_file_with_bounded_memory(
     code, out = _run(target, ref, "sh", "-c", "stat -c %s /srv/big.bin; rm /srv/big.bin")
     assert (code, out) == (0, [str(size)]), out
     assert peak < 32 * 1024 * 1024, f"syncing a {size >> 20} MiB file allocated {peak >> 20} MiB"
+
+
+def _loopback_web(target: DockerTarget, unique_name: str, busybox_image: str) -> Any:
+    """A pod whose httpd listens on the pod's 127.0.0.1:8080 only (as Flask, runserver and Vite do by default)."""
+    app = deployment(
+        "web",
+        [
+            {
+                "name": "httpd",
+                "image": busybox_image,
+                "command": [
+                    "sh",
+                    "-c",
+                    "mkdir -p /www && echo inside > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www",
+                ],
+            }
+        ],
+    )
+    proj = project(unique_name, [app])
+    deploy(target, proj, "web")
+    wait_phase(target, proj, "web", Phase.READY)
+    return proj
+
+
+def test_port_forward_reaches_a_server_bound_to_the_pods_loopback(
+    target: DockerTarget, unique_name: str, busybox_image: str
+) -> None:
+    proj = _loopback_web(target, unique_name, busybox_image)
+    port = _free_port()
+    handle = target.port_forward(proj, proj.resources[0], port, 8080)
+    try:
+        assert wait_for(lambda: _safe_get(port) == "inside\n" or None, "the forward to reach 127.0.0.1:8080 in the pod")
+        assert _get(port) == "inside\n"  # and again: every connection goes the same way
+    finally:
+        handle.close()
+
+
+def test_port_forward_that_cannot_enter_the_pod_says_so_once(
+    target: DockerTarget, unique_name: str, busybox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devloop.targets.docker import netns
+
+    def refused(fd: int) -> None:  # failure injection: devloop without the right to enter namespaces
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(netns, "_setns", refused)
+    proj = _loopback_web(target, unique_name, busybox_image)
+    port = _free_port()
+    handle = target.port_forward(proj, proj.resources[0], port, 8080)
+    try:
+        for _ in range(2):
+            assert _safe_get(port) is None
+        notes = target.status(proj, proj.resources[0]).notes
+        assert len(notes) == 1, notes
+        assert f"web {port}:8080" in notes[0] and "127.0.0.1" in notes[0] and "0.0.0.0" in notes[0], notes
+        assert "web-" in notes[0]  # the pod
+    finally:
+        handle.close()
+
+
+def _safe_get(port: int) -> str | None:
+    try:
+        return _get(port)
+    except OSError:
+        return None

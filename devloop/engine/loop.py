@@ -368,6 +368,10 @@ class Engine:
         if state is None or runtime is None or not state.deployed:
             return
         state.runtime = runtime.detail
+        for note in runtime.notes:
+            if note not in self._warned:
+                self._warned.add(note)
+                self.sink.log(name, f"warning: {note}")
         if runtime.restarts > state.restarts and runtime.last_exit:
             self.sink.log(name, restart_line(runtime.last_exit, runtime.restarts))
         state.restarts = runtime.restarts

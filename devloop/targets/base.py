@@ -48,6 +48,7 @@ class RuntimeStatus:
     containers: tuple[ContainerRef, ...] = ()
     last_logs: tuple[str, ...] = ()  # last log lines, for FAILED
     detail: str = ""  # short pod/container state for the dashboard ("2/2 running")
+    notes: tuple[str, ...] = ()  # problems the engine tells once in the resource's log (a forward that cannot connect)
     last_exit: str = ""  # the latest exit that led to a restart ("container web-1a2b-0/web exited with code 137")
 
 

@@ -44,20 +44,31 @@ _EXITED = re.compile(r"Exited \((-?\d+)\)")
 SIGTERM_MASK = 1 << (15 - 1)  # bit of SIGTERM in /proc/PID/status SigCgt
 
 
+def local_pid(attrs: dict[str, Any]) -> int | None:
+    """The host PID of a running container's main process (from its inspect ``attrs``) when the engine runs on
+    this machine and devloop can see that process; None otherwise (DOCKER_HOST elsewhere, a VM, no access)."""
+    try:
+        pid = int((attrs.get("State") or {}).get("Pid") or 0)
+        if pid <= 0:
+            return None
+        # The engine may run elsewhere (DOCKER_HOST, a VM): make sure this PID is that container's process.
+        hostname = str((attrs.get("Config") or {}).get("Hostname") or "")
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            if not hostname or f"HOSTNAME={hostname}".encode() not in environ.read().split(b"\0"):
+                return None
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
 def ignores_sigterm(api: Any, cid: str) -> bool:
     """True when the container's main process (PID 1 in its namespace, which the kernel never sends
     default-action signals to) installed no SIGTERM handler, so SIGTERM cannot stop it. Reads the host's
     /proc (a local Linux engine); False whenever that cannot be told."""
     try:
-        attrs = api.inspect_container(cid) or {}
-        pid = int((attrs.get("State") or {}).get("Pid") or 0)
-        if pid <= 0:
+        pid = local_pid(api.inspect_container(cid) or {})
+        if pid is None:
             return False
-        # The engine may run elsewhere (DOCKER_HOST, a VM): make sure this PID is that container's process.
-        hostname = str((attrs.get("Config") or {}).get("Hostname") or "")
-        with open(f"/proc/{pid}/environ", "rb") as environ:
-            if not hostname or f"HOSTNAME={hostname}".encode() not in environ.read().split(b"\0"):
-                return False
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
             for line in status:
                 if line.startswith("SigCgt:"):

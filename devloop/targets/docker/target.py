@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -36,11 +37,11 @@ from devloop.targets.docker.files import (
     plan_archive,
     stream_archive,
 )
-from devloop.targets.docker.forward import PortForward
+from devloop.targets.docker.forward import PortForward, Upstream
 from devloop.targets.docker.logs import follow_logs
 from devloop.targets.docker.pause import ensure_pause_image
 from devloop.targets.docker.pods import plan_resource, wanted_replicas
-from devloop.targets.docker.runtime import ProjectRuntime, group_pods, ignores_sigterm, labels_of
+from devloop.targets.docker.runtime import ProjectRuntime, group_pods, ignores_sigterm, labels_of, local_pid
 from devloop.targets.forwards import OpenForwards
 
 log = logging.getLogger("devloop.docker")
@@ -88,6 +89,7 @@ class DockerTarget:
         self._last_requests: dict[tuple[str, str], DeployRequest] = {}
         self._reconciled: dict[tuple[str, str], float] = {}
         self._reconcilers: list[threading.Thread] = []
+        self._notes: dict[tuple[str, str], list[str]] = {}  # (project, resource) -> problems to tell the user
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -231,6 +233,10 @@ class DockerTarget:
         try:
             rt = self._runtime(project)
             status = rt.status(resource.name, wanted, workload.kind)
+            with self._lock:
+                notes = tuple(self._notes.get((project.name, resource.name), ()))
+            if notes:
+                status = dataclasses.replace(status, notes=notes)
             if status.phase in (Phase.ABSENT, Phase.PENDING, Phase.RUNNING) and workload.kind not in ("Job", "CronJob"):
                 self._reconcile_if_incomplete(project, resource, rt, wanted)
             return status
@@ -405,13 +411,22 @@ class DockerTarget:
     ) -> PortForwardHandle:
         rt = self._runtime(project)
 
-        def resolve() -> tuple[str, int] | None:
-            for _, ip in rt.ready_pods(resource.name):
-                if ip:
-                    return ip, remote
+        def resolve() -> Upstream | None:
+            for pod, ip in rt.ready_pods(resource.name):
+                if ip and pod.sandbox is not None:
+                    pid = None
+                    with contextlib.suppress(Exception):
+                        pid = local_pid(rt.inspect(pod.sandbox["Id"]))
+                    return Upstream(ip, remote, pod.name, pid)
             return None
 
-        forward = PortForward(resolve, local, host, label=f"{resource.name} {local}:{remote}")
+        def on_problem(message: str) -> None:
+            with self._lock:
+                notes = self._notes.setdefault((project.name, resource.name), [])
+                if message not in notes:
+                    notes.append(message)
+
+        forward = PortForward(resolve, local, host, label=f"{resource.name} {local}:{remote}", on_problem=on_problem)
         return self._forwards.add(forward)
 
     # --- teardown ----------------------------------------------------------------------------------
