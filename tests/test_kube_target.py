@@ -9,6 +9,7 @@ The safety tests (refused context, unreachable cluster) need neither.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -415,6 +416,38 @@ def test_warning_events_of_a_resources_objects_stream_into_its_logs(kproject: Ku
         client.CoreV1Api(api).create_namespaced_event(p.namespace, body)
     running.wait_line(r"web .*Warning Unhealthy pod/web-.*: Readiness probe failed: the test says so", timeout=HANG)
     assert running.interrupt() == 130, running.text
+
+
+# ------------------------------------------------------------------------------------------- namespaces
+
+
+def test_ci_right_after_down_delete_namespaces_waits_for_the_terminating_namespace(kproject: KubeProject) -> None:
+    """A namespace deleted by `down --delete-namespaces` may take a while to go (finalizers, pods in their grace
+    period): the next `ci` waits for it, saying so, instead of failing on the server's 403 for every object."""
+    from kubernetes import client
+
+    p = web(kproject)
+    first = p.run("ci", "--timeout", "120")
+    assert first.returncode == 0, output(first)
+    held = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "finalizers": ["devloop.dev/test"]}}
+    with p.cluster.api() as api:  # an object with a finalizer devloop does not know keeps the namespace terminating
+        client.CoreV1Api(api).create_namespaced_config_map(p.namespace, held)
+
+    def release() -> None:
+        with p.cluster.api() as api, contextlib.suppress(client.ApiException):
+            client.CoreV1Api(api).patch_namespaced_config_map("held", p.namespace, {"metadata": {"finalizers": None}})
+
+    try:
+        down = p.run("down", "--delete-namespaces")
+        assert down.returncode == 0, output(down)
+        with p.cluster.api() as api:
+            assert client.CoreV1Api(api).read_namespace(p.namespace).status.phase == "Terminating"
+        again = p.start("ci", "--timeout", "180")
+        again.wait_line(rf"namespace {p.namespace} is terminating", timeout=HANG)
+    finally:
+        release()  # never leave a namespace stuck in Terminating on a real cluster
+    assert again.proc.wait(timeout=HANG) == 0, again.text
+    assert p.deployments() == ["web"] and p.namespace_exists()
 
 
 # ------------------------------------------------------------------------------------------- daemonsets

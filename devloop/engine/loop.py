@@ -197,6 +197,9 @@ class Engine:
         """Run until stopped (up) or settled (ci). Returns the exit code; always cleans up."""
         self._pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallel), thread_name_prefix="devloop-work")
         try:
+            connect = getattr(self.target, "set_message_sink", None)
+            if callable(connect):  # targets that report progress outside any resource (kubernetes)
+                connect(self.sink.message)
             self.target.prepare(self.project)
             self._start_background()
             self._schedule()

@@ -131,8 +131,12 @@ class Controllers:
         by_kind: dict[str, list[Obj]] = {}
         for rtype, obj in objects:
             by_kind.setdefault(rtype.kind, []).append(obj)
-        # garbage collection: dependents whose controller is gone
+        # garbage collection: dependents whose controller is gone; deleted objects whose finalizers were removed
         for rtype, obj in objects:
+            meta = obj["metadata"]
+            if rtype.kind not in ("Pod", "Namespace") and meta.get("deletionTimestamp") and not meta.get("finalizers"):
+                self._delete(rtype.kind, obj, "Background")
+                continue
             refs = obj["metadata"].get("ownerReferences") or []
             if refs and not any(r.get("uid") in uids for r in refs):
                 self._delete(rtype.kind, obj, "Background")

@@ -542,6 +542,10 @@ class KubeDouble:
                         self.delete(other, name, obj["metadata"]["name"], "Background")
             self.controllers.wake()
             return self.store.find(rtype, namespace, name) or current
+        if current["metadata"].get("finalizers"):  # stays, marked, until whoever set them removes them
+            marked = self.store.mark_deleting(rtype, namespace, name, 0)
+            self.controllers.wake()
+            return marked or current
         # batch/v1 Jobs orphan their pods by default over the REST API (kubectl asks for Background)
         policy = propagation or ("Orphan" if rtype.kind == "Job" else "Background")
         dependents = self.dependents(uid)

@@ -300,10 +300,21 @@ class Store:
         self.rv += 1
         return str(self.rv)
 
-    def _check_namespace(self, rtype: ResourceType, namespace: str) -> None:
-        if rtype.namespaced and ("namespaces", "", namespace) not in self.objects:
+    def _check_namespace(self, rtype: ResourceType, namespace: str, name: str) -> None:
+        if not rtype.namespaced:
+            return
+        ns = self.objects.get(("namespaces", "", namespace))
+        if ns is None:
             raise ApiError(
                 404, f'namespaces "{namespace}" not found', details={"name": namespace, "kind": "namespaces"}
+            )
+        if ns["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                f'{rtype.plural}{"." + rtype.group if rtype.group else ""} "{name}" is forbidden: unable to create '
+                f"new content in namespace {namespace} because it is being terminated",
+                reason="Forbidden",
+                details={"name": name, "group": rtype.group, "kind": rtype.plural},
             )
 
     # --- reads -------------------------------------------------------------------------------------
@@ -366,7 +377,7 @@ class Store:
                 raise ApiError(
                     422, f"{rtype.kind} is invalid: metadata.name: Required value: name or generateName is required"
                 )
-            self._check_namespace(rtype, namespace)
+            self._check_namespace(rtype, namespace, name)
             key = self._key(rtype, namespace, name)
             if key in self.objects:
                 raise ApiError(

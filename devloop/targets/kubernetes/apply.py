@@ -267,9 +267,10 @@ class Applier:
                 )
                 return replaced, answer
             except KubeError as exc:
-                if not created_namespace and exc.status == 404 and namespace and info.namespaced:
+                gone = exc.status == 404 or (exc.status == 403 and "because it is being terminated" in exc.message)
+                if not created_namespace and gone and namespace and info.namespaced:
                     created_namespace = True
-                    self.ensure_namespace(namespace)  # the namespace is missing: create it, try again
+                    self.ensure_namespace(namespace)  # missing or terminating: (wait and) create it, try again
                     continue
                 if not replaced and needs_replace(exc.status, exc.message):
                     replaced = True

@@ -49,6 +49,8 @@ from devloop.targets.kubernetes.rest import Kube, KubeError, ResourceInfo, is_co
 from devloop.targets.kubernetes.status import Failure, current_pods, in_place_restarts, pod_ready, runtime_status
 
 DOWN_WAIT = 60.0
+NAMESPACE_WAIT = 180.0  # a terminating namespace may take this long to go before deploying into it fails
+NAMESPACE_NOTE = 5.0  # seconds between progress lines while waiting for it
 EXEC_TIMEOUT = 600.0
 
 
@@ -88,6 +90,7 @@ class KubernetesTarget:
         self._log_cache: dict[tuple[str, str, str, bool], tuple[str, ...]] = {}
         # container id -> (the kubelet's startedAt, when devloop restarted its process in place): see in_place_restarts
         self._in_place: dict[str, tuple[str, str]] = {}
+        self._on_message: Callable[[str], None] = lambda text: None
 
     # --- plumbing -----------------------------------------------------------------------------------
 
@@ -114,7 +117,7 @@ class KubernetesTarget:
     def applier(self) -> Applier:
         with self._lock:
             if self._applier is None:
-                self._applier = Applier(self.kube, self.ensure_namespace, self.namespace)
+                self._applier = Applier(self.kube, lambda ns: self.ensure_namespace(ns, recheck=True), self.namespace)
             return self._applier
 
     def _core_api(self) -> Any:
@@ -124,22 +127,57 @@ class KubernetesTarget:
 
         return client.CoreV1Api(client.ApiClient(self.kube.api_client.configuration))
 
-    def ensure_namespace(self, namespace: str, project: str | None = None) -> None:
+    def set_message_sink(self, on_message: Callable[[str], None]) -> None:
+        """Where progress lines that belong to no resource go (waiting for a namespace to terminate)."""
+        self._on_message = on_message
+
+    def ensure_namespace(self, namespace: str, project: str | None = None, *, recheck: bool = False) -> None:
+        """Make sure ``namespace`` exists and takes new objects: created when missing; when it is terminating
+        (``down --delete-namespaces`` just before), wait until it is gone (progress every few seconds), then
+        create it. ``recheck``: ask the cluster even when this process saw it before."""
         with self._lock:
-            if namespace in self._namespaces:
+            if namespace in self._namespaces and not recheck:
                 return
         kube = self.kube
-        if kube.get(f"/api/v1/namespaces/{namespace}") is None:
-            labels = {LABEL_MANAGED_BY: MANAGED_BY, CREATED_BY_LABEL: MANAGED_BY}
-            labels[LABEL_PROJECT] = label_value(project or self._config.name)
-            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
-            try:
-                kube.request("POST", "/api/v1/namespaces", body=body)
-            except KubeError as exc:
-                if exc.status != 409:
-                    raise DeployError(f"creating namespace {namespace} failed: {exc.message}") from exc
+        path = f"/api/v1/namespaces/{namespace}"
+        started = time.monotonic()
+        next_note = 0.0
+        while True:
+            live_ns = kube.get(path)
+            if live_ns is None:
+                self._create_namespace(namespace, project)
+                break
+            terminating = (live_ns.get("status") or {}).get("phase") == "Terminating" or (
+                live_ns.get("metadata") or {}
+            ).get("deletionTimestamp")
+            if not terminating:
+                break
+            waited = time.monotonic() - started
+            if waited > NAMESPACE_WAIT:
+                raise DeployError(
+                    f"namespace {namespace} is still terminating after {NAMESPACE_WAIT:.0f} s, so nothing can be "
+                    f"deployed into it; see what holds it with `kubectl get namespace {namespace} -o yaml` "
+                    "(finalizers, conditions), or deploy to another namespace with --namespace."
+                )
+            if waited >= next_note:
+                next_note += NAMESPACE_NOTE
+                self._on_message(
+                    f"namespace {namespace} is terminating (its objects are being deleted): waiting for it to go "
+                    f"before deploying into it ({waited:.0f} s)"
+                )
+            time.sleep(0.5)
         with self._lock:
             self._namespaces.add(namespace)
+
+    def _create_namespace(self, namespace: str, project: str | None) -> None:
+        labels = {LABEL_MANAGED_BY: MANAGED_BY, CREATED_BY_LABEL: MANAGED_BY}
+        labels[LABEL_PROJECT] = label_value(project or self._config.name)
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
+        try:
+            self.kube.request("POST", "/api/v1/namespaces", body=body)
+        except KubeError as exc:
+            if exc.status != 409:
+                raise DeployError(f"creating namespace {namespace} failed: {exc.message}") from exc
 
     # --- Target -------------------------------------------------------------------------------------
 
