@@ -519,6 +519,32 @@ def test_supervisor_restarts_the_child_on_usr1_and_keeps_its_exit_code(tmp_path:
     assert exiting.wait(timeout=10) == 3
 
 
+def test_supervisor_restarts_print_nothing_into_the_apps_logs(tmp_path: Path) -> None:
+    """A child killed by the restart's SIGTERM makes dash (Debian's /bin/sh) report "Terminated" on stderr, which
+    is the container's log: the supervisor keeps that to itself, and the child's own stderr still comes through."""
+    proc = subprocess.Popen(
+        live.supervised_command(["/bin/sh", "-c", "echo started; echo to-stderr >&2; exec sleep 100"]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
+    seen: list[str] = []
+    try:
+        seen += read_until(proc, "started") + read_until(proc, "to-stderr")
+        for _ in range(2):
+            proc.send_signal(signal.SIGUSR1)
+            seen += read_until(proc, "started") + read_until(proc, "to-stderr")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+        assert proc.returncode == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Terminated" not in "\n".join(seen) + out, (seen, out)
+
+
 # ----------------------------------------------------------------------------------- rendering and exec status
 
 

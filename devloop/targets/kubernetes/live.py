@@ -27,11 +27,11 @@ SUPERVISOR_NAME = "devloop-supervisor"
 SUPERVISOR = (
     'restart=0; child=""; '
     'trap \'restart=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null\' USR1; '
-    'trap \'[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child"; exit 143\' TERM INT; '
+    'trap \'[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 143\' TERM INT; '
     "while :; do "
     'restart=0; "$@" & child=$!; '
-    'wait "$child"; code=$?; '
-    'while kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done; '
+    'wait "$child" 2>/dev/null; code=$?; '
+    'while kill -0 "$child" 2>/dev/null; do wait "$child" 2>/dev/null; code=$?; done; '
     'if [ "$restart" = 1 ]; then continue; fi; '
     'exit "$code"; '
     "done"
