@@ -157,3 +157,29 @@ def test_node_recipe_builds_from_a_local_node_base_and_restarts_on_save(
     )
     answers_then_restarts(project, "app", port, app / "server.js", server)
     assert sorted(p.name for p in app.iterdir()) == ["package.json", "server.js"]
+
+
+def test_a_dockerfile_created_while_up_runs_replaces_the_recipe(project: Project, busybox_image: str) -> None:
+    port = free_port()
+    site = project.root / "site"
+    site.mkdir(parents=True)
+    (site / "index.html").write_text("recipe\n")
+    write_config(
+        project,
+        {"site": {"type": "web", "build": "site", "port": port, "base": busybox_image}},
+        resources={"site": {"readiness_timeout": 30}},
+    )
+    up = project.start("up", "--no-tui")
+    up.wait_line(r"^site\s+│ ready", timeout=90)
+    url = f"http://127.0.0.1:{port}/"
+    poll(lambda: get(url) == "recipe\n", f"{url} to serve the recipe's image")
+    (site / "Dockerfile").write_text(
+        f"FROM {busybox_image}\nCOPY index.html /www/index.html\nRUN echo dockerfile > /www/index.html\n"
+        f'CMD ["httpd", "-f", "-p", "{port}", "-h", "/www"]\n'
+    )
+    # `base:` is for recipes only: the reload says so, and keeps everything running until it is removed
+    up.wait_line(r"config not reloaded: .*workloads.site.base: applies to recipes only", timeout=60)
+    write_config(project, {"site": {"type": "web", "build": "site", "port": port}})
+    up.wait_line(r"config reloaded", timeout=60)
+    poll(lambda: get(url) == "dockerfile\n", f"{url} to serve the image of the new Dockerfile", timeout=90)
+    assert up.interrupt() in (0, 130)

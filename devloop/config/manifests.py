@@ -191,6 +191,8 @@ def own_files(config: Config) -> list[Path]:
                 )
         else:
             out.append(path)
+    # where a recipe's folder would hold its Dockerfile: creating one there replaces the recipe (a reload)
+    out.extend(image.dockerfile for image in config.images if image.dockerfile_text is not None)
     return out
 
 
