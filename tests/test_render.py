@@ -19,7 +19,7 @@ import yaml
 
 from tests.support import images, registry
 from tests.support.e2e import Project, output, run_devloop
-from tests.support.projects import configmap, container, deployment
+from tests.support.projects import configmap, container, deployment, free_port
 
 
 @pytest.fixture
@@ -192,3 +192,14 @@ def test_render_without_a_registry_is_one_sentence_and_exit_2(tmp_path: Path) ->
         "devloop: render pushes the built images to a registry, and none is set: pass --registry HOST[:PORT], "
         "set kubernetes.registry in devloop.yaml, or pass --no-push to pin the local content tags instead."
     )
+
+
+def test_a_failing_push_writes_nothing(render_project: Project) -> None:
+    p = render_project
+    write(p)
+    out = p.root / "deploy"
+    closed = f"127.0.0.1:{free_port()}"  # nothing listens there
+    result = run_devloop(p.root, "render", "--registry", closed, "-o", str(out))
+    assert result.returncode == 1, output(result)
+    assert f"to registry {closed} failed" in result.stderr
+    assert not out.exists()
