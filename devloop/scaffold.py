@@ -87,6 +87,7 @@ class _Found:
     charts: list[Path] = field(default_factory=list)
     kustomizations: list[Path] = field(default_factory=list)
     manifest_files: list[tuple[Path, list[dict[str, Any]]]] = field(default_factory=list)
+    kustomized: list[dict[str, Any]] = field(default_factory=list)  # objects in kustomize folders (for image names)
     compose: Path | None = None
     dockerfiles: list[Path] = field(default_factory=list)  # folders holding a Dockerfile
     recipes: list[tuple[Path, str]] = field(default_factory=list)
@@ -112,6 +113,10 @@ class _Found:
                 with contextlib.suppress(RecipeError):
                     found.recipes.append((folder, detect(folder)))
             if any(folder == c or c in folder.parents for c in claimed):
+                if any(folder == k or k in folder.parents for k in found.kustomizations):
+                    for name in sorted(files):
+                        if name.endswith((".yaml", ".yml")) and name not in KUSTOMIZATION_FILES:
+                            found.kustomized.extend(_kubernetes_objects(folder / name))
                 continue
             for name in sorted(files):
                 if name.endswith((".yaml", ".yml")) and name not in COMPOSE_FILES and name != "devloop.yaml":
@@ -178,13 +183,8 @@ def _from_manifests(root: Path, name: str, found: _Found, scaffold: Scaffold) ->
         notes.append(f"the chart {_rel(chart, root)} is rendered with helm template, release {name}")
     config["manifests"] = manifests
 
-    used = {
-        _image_name(str(c.get("image")))
-        for _, objects in found.manifest_files
-        for obj in objects
-        for c in _containers(obj)
-        if c.get("image")
-    }
+    every = [obj for _, objects in found.manifest_files for obj in objects] + found.kustomized
+    used = {_image_name(str(c.get("image"))) for obj in every for c in _containers(obj) if c.get("image")}
     images: list[dict[str, Any]] = []
     for folder in found.dockerfiles:
         leaf = folder.name if folder != root else name

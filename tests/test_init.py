@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,23 @@ def test_kustomize_overlay_and_chart_are_found(tmp_path: Path) -> None:
     scaffold = scan(root)
     assert scaffold.config["manifests"] == [{"kustomize": "deploy/overlays/dev"}, {"helm": {"chart": "charts/shop"}}]
     assert any("one overlay is enough for development" in line for line in scaffold.assumptions)
+
+
+@pytest.mark.skipif(shutil.which("kustomize") is None and shutil.which("kubectl") is None, reason="no kustomize")
+def test_a_kustomize_overlay_and_its_dockerfile_pass_plan(tmp_path: Path) -> None:
+    root = layout(
+        tmp_path / "shop",
+        {
+            "deploy/base/kustomization.yaml": "resources: [d.yaml]\n",
+            "deploy/base/d.yaml": DEPLOYMENT,
+            "deploy/overlays/dev/kustomization.yaml": "resources: [../../base]\n",
+            "api/Dockerfile": "FROM scratch\n",
+        },
+    )
+    config, out = init_and_plan(root)
+    assert "api/Dockerfile builds shop/api, the image the manifests run" in out
+    assert config["manifests"] == [{"kustomize": "deploy/overlays/dev"}]
+    assert config["images"] == [{"ref": "shop/api", "context": "api"}]
 
 
 def test_init_never_overwrites_and_says_so(tmp_path: Path) -> None:
