@@ -76,7 +76,7 @@ SECURITY_HEADERS = {
 
 
 class WebError(DevloopError):
-    """The web UI could not be served (every port tried is taken)."""
+    """The web UI could not be served (no port at all on 127.0.0.1); `up` warns and goes on without it."""
 
 
 class WebServer:
