@@ -224,3 +224,38 @@ def test_ci_outcome() -> None:
     assert decide.ci_outcome(st) == "running"
     st["j"].status = Status.FAILED
     assert decide.ci_outcome(st) == "failure"
+
+
+def test_written_by_own_steps_uses_modification_times_and_arrival_for_deletes() -> None:
+    windows = [
+        decide.StepWindow(100.0, 110.0, "the test stage of image shop/api"),
+        decide.StepWindow(200.0, None, "the run step `make`"),  # still running
+    ]
+    stamps: dict[Path, float | None] = {
+        ROOT / "report.xml": 105.0,
+        ROOT / "late.txt": 110.3,  # flushed just after the step ended
+        ROOT / "user.py": 150.0,
+        ROOT / "during-run.txt": 230.0,
+        ROOT / "deleted.txt": None,
+    }
+    own = decide.written_by_own_steps(stamps, windows, arrived=240.0)
+    assert own == {
+        ROOT / "report.xml": "the test stage of image shop/api",
+        ROOT / "late.txt": "the test stage of image shop/api",
+        ROOT / "during-run.txt": "the run step `make`",
+        ROOT / "deleted.txt": "the run step `make`",  # deleted while a step runs: by its arrival
+    }
+    assert decide.written_by_own_steps({ROOT / "x": None}, windows[:1], arrived=150.0) == {}
+
+
+def test_self_trigger_needs_the_same_own_path_in_two_batches_in_a_row() -> None:
+    report, user = ROOT / "report.xml", ROOT / "app.py"
+    prev, loop = decide.self_trigger(frozenset(), frozenset({report}), True)
+    assert loop == frozenset() and prev == {report}
+    prev2, loop = decide.self_trigger(prev, frozenset({report}), True)
+    assert loop == {report}
+    # a batch that also holds a save of the user breaks the chain
+    assert decide.self_trigger(prev, frozenset({report}), False) == (frozenset(), frozenset())
+    # different own files each time: no loop yet
+    assert decide.self_trigger(prev, frozenset({user}), True) == (frozenset({user}), frozenset())
+    assert prev2 == {report}

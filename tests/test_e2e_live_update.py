@@ -569,3 +569,29 @@ def test_down_while_up_runs_leaves_nothing(project: Project) -> None:
         time.sleep(0.5)
     assert up.interrupt() == 130, up.text
     assert project.leftovers() == [], up.text
+
+
+# --------------------------------------------------------------------------------------------- own writes
+
+
+def test_test_stage_writing_into_the_context_does_not_loop(project: Project) -> None:
+    web = Web(project)
+    web.image = Image(
+        web.image.context,
+        web.image.ref,
+        lines=web.image.lines,
+        files=web.image.files,
+        settings={**web.image.settings, "test": {"cmd": "date +%s%N > report.txt"}},  # outside every sync.src
+    )
+    web.write()
+    up = project.start("up")
+    up.wait_line(r"^web\s+│ ready")
+    up.wait_line(r"warning: the test stage of image .* writes .*report\.txt inside the watched folder")
+    # the loop is over: a real save still works, by live update, and the test stage runs for it once
+    mark = len(up.lines)
+    web.edit("www/index.html", "v2\n")
+    web.served("", "v2\n")
+    up.wait_line(LIVE, after=mark)
+    tests = [ln for ln in up.lines if re.match(r"^web\s+│ testing", ln)]
+    assert len(tests) <= 4, up.text  # initial build, the one rerun that showed the loop, the save's live update
+    assert up.interrupt() == 130, up.text

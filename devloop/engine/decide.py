@@ -139,6 +139,47 @@ def decide_image_update(
     )
 
 
+@dataclass(frozen=True)
+class StepWindow:
+    """When one of devloop's own steps (a test stage, a run step) ran: wall-clock seconds; end None while it runs."""
+
+    start: float
+    end: float | None
+    label: str  # "the test stage of image shop/api"
+
+
+#: a change this close after a step ended still counts as its own (file times are coarse, writes are flushed late)
+OWN_SLACK = 0.5
+
+
+def written_by_own_steps(
+    stamps: Mapping[Path, float | None], windows: Sequence[StepWindow], arrived: float
+) -> dict[Path, str]:
+    """Which changed paths (-> the step's label) devloop's own steps wrote: a path's modification time (``stamps``;
+    None for a deleted path, then the batch's arrival) lies inside the window of a step."""
+    out: dict[Path, str] = {}
+    for path, stamp in stamps.items():
+        moment = arrived if stamp is None else stamp
+        for window in windows:
+            end = (window.end if window.end is not None else arrived) + OWN_SLACK
+            if window.start - OWN_SLACK <= moment <= end:
+                out[path] = window.label
+                break
+    return out
+
+
+def self_trigger(
+    previous: frozenset[Path], own: frozenset[Path], all_own: bool
+) -> tuple[frozenset[Path], frozenset[Path]]:
+    """Loop detection for files devloop's own steps write: ``own`` are the paths of a batch its steps wrote, and
+    ``all_own`` says the batch holds nothing else (so it would start an update on their account alone).
+    Returns what to remember for the next batch, and the paths that now make a loop: written again by a step in
+    two such batches in a row."""
+    if not all_own or not own:
+        return frozenset(), frozenset()
+    return own, previous & own
+
+
 def is_config_path(path: Path, config_paths: frozenset[Path]) -> bool:
     """``path`` is one of devloop's own files (devloop.yaml, .devloopignore, a manifest file) or lies in a
     manifest folder (a kustomize folder or its bases, a helm chart): a change reloads the config and never

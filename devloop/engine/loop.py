@@ -32,6 +32,7 @@ from devloop.engine.events import (
     UpdateFinished,
 )
 from devloop.engine.liverecords import MemoryRecords, Records
+from devloop.engine.ownwrites import OwnSteps
 from devloop.engine.sink import Sink
 from devloop.engine.state import ResourceState, Snapshot, Status, UpdateRecord
 from devloop.errors import BuildError, DevloopError, TestFailedError, UsageError
@@ -176,6 +177,10 @@ class Engine:
         self._containers_seen: dict[str, dict[str, str]] = {}
         self._restarted_by_us: set[str] = set()
         self._ready_seen: dict[str, tuple[float, int]] = {}  # ci: (first seen ready, restarts then)
+        # files written by devloop's own steps (test stages, run steps) must not start updates forever
+        self._own = OwnSteps()
+        self._own_prev: frozenset[Path] = frozenset()
+        self._own_ignored: frozenset[Path] = frozenset()
 
     # ----------------------------------------------------------------- public API
 
@@ -496,6 +501,9 @@ class Engine:
                     rebuild.full_build = True
                     rebuild.pending_live = []
             return
+        event = self._without_own_writes(event)
+        if not event.changed and not event.deleted:
+            return
         plan = decide.plan_batch(
             self.project,
             sorted(event.changed),
@@ -522,6 +530,38 @@ class Engine:
                 if state.manual and not state.triggered:  # a trigger not yet started takes these along
                     state.dirty = False
                     self._set(name, Status.MANUAL_PENDING, f"{state.pending_changes} changed file(s)")
+
+    def _without_own_writes(self, event: FilesChanged) -> FilesChanged:
+        """Stop updates that start again and again on files devloop's own steps write (a test stage writing a
+        report into the context): a path written by a step in two batches in a row that held nothing else is
+        said once, then ignored whenever a step writes it."""
+        windows = self._own.windows()
+        if not windows:
+            self._own_prev = frozenset()
+            return event
+        stamps: dict[Path, float | None] = {p: None for p in event.deleted}
+        for path in event.changed:
+            try:
+                stamps[path] = path.lstat().st_mtime
+            except OSError:
+                stamps[path] = None
+        own = decide.written_by_own_steps(stamps, windows, time.time())
+        drop = {p for p in own if p in self._own_ignored}
+        fresh = frozenset(own.keys() - drop)
+        self._own_prev, looping = decide.self_trigger(self._own_prev, fresh, len(fresh) == len(stamps) - len(drop))
+        if looping:
+            self._own_ignored |= looping
+            drop |= looping
+            shown = ", ".join(str(p) for p in sorted(looping)[:3]) + (" …" if len(looping) > 3 else "")
+            self.sink.message(
+                f"warning: {own[next(iter(sorted(looping)))]} writes {shown} inside the watched folder, which "
+                "started the update again; devloop now ignores it when its own steps write it (add it to "
+                ".devloopignore or the image's ignore patterns to keep it out entirely)"
+            )
+        if not drop:
+            return event
+        log.debug("ignoring files written by devloop's own steps: %s", ", ".join(map(str, sorted(drop))))
+        return FilesChanged(event.changed - drop, event.deleted - drop, event.overflow)
 
     def _reload(self) -> None:
         if self._reload_project is None:
@@ -635,7 +675,8 @@ class Engine:
             out.append(line)
             self.sink.log(name, f"test: {line}")
 
-        code = stream_process(["/bin/sh", "-c", image.test.cmd], on_line, cwd=image.context)
+        with self._own.step(f"the test stage of image {image.ref}"):
+            code = stream_process(["/bin/sh", "-c", image.test.cmd], on_line, cwd=image.context)
         if code != 0:
             raise TestFailedError(image.ref, image.test.cmd, code, tail("\n".join(out), 15))
 
@@ -671,9 +712,7 @@ class Engine:
         everything = tuple(rewrite_images(obj, refs) for r in self.project.resources for obj in r.objects)
         mine = tuple(rewrite_images(obj, refs) for obj in resource.objects)
         stale = self._records.marked(self.project.name, resource.name)
-        return DeployRequest(
-            project=self.project, resource=resource, objects=mine, all_objects=everything, stale=stale
-        )
+        return DeployRequest(project=self.project, resource=resource, objects=mine, all_objects=everything, stale=stale)
 
     def _live_update(self, resource: Resource, generation: int, updates: tuple[decide.ImageUpdate, ...]) -> None:
         name = resource.name
@@ -704,7 +743,8 @@ class Engine:
                 self._record_sync(container.image, update)
                 for step in update.run:
                     self.sink.log(name, f"run: {step.display}")
-                    code = self.target.exec(container, step.argv, self._emit(name))
+                    with self._own.step(f"the run step `{step.display}`"):
+                        code = self.target.exec(container, step.argv, self._emit(name))
                     if code != 0:
                         raise DevloopError(f"live update step `{step.display}` exited with {code} in {container.name}")
                 if update.restart:
