@@ -6,7 +6,7 @@ print. Tests can build an :class:`~devloop.engine.loop.Engine` with other parts 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +32,15 @@ class Session:
     builder: Builder
     config_path: Path
     env: Environment | None = None
-    #: added to the environment of kustomize/helm: KUBECONFIG frozen to the pinned context (kubernetes target)
-    tool_env: Mapping[str, str] | None = None
+    #: the target's namespace (kubernetes: --namespace, kubernetes.namespace or the context's): helm renders for it
+    namespace: str | None = None
 
     def reload(self) -> Project:
-        """Load the project again (devloop.yaml or a manifest changed), rendering with the same ``tool_env``."""
+        """Load the project again (devloop.yaml or a manifest changed), for the same namespace."""
         from devloop.commands.common import load_project
 
         assert self.env is not None
-        return load_project(self.env, tool_env=self.tool_env)
+        return load_project(self.env, namespace=self.namespace)
 
 
 def docker_host(env: Environment) -> str:
@@ -104,23 +104,22 @@ def make_target(env: Environment, project: Project | Config) -> Target:
     return KubernetesTarget(env=env.env, context=env.options.context, namespace=env.options.namespace, config=config)
 
 
-def tool_env(target: Target) -> dict[str, str] | None:
-    """What kustomize/helm (and kind/k3d) get added to their environment for ``target``: for the kubernetes
-    target KUBECONFIG pointing at the kubeconfig frozen to its pinned context; None for others."""
-    env = getattr(target, "subprocess_env", None)
-    return {"KUBECONFIG": env["KUBECONFIG"]} if isinstance(env, dict) and "KUBECONFIG" in env else None
+def target_namespace(target: Target) -> str | None:
+    """The namespace the target deploys objects without one to (kubernetes), or None (docker)."""
+    namespace = getattr(target, "namespace", None)
+    return namespace if isinstance(namespace, str) else None
 
 
 def load_with_target(env: Environment) -> tuple[Project, Target]:
     """devloop.yaml, then the target (a kubernetes context is pinned and checked before any connection),
-    then the manifests, rendered by kustomize/helm with the target's :func:`tool_env`. The caller closes
-    the target (its frozen kubeconfig is removed then); it is closed here when loading the manifests fails."""
+    then the manifests, rendered for the target's namespace (kustomize and helm never reach a cluster). The caller
+    closes the target (its frozen kubeconfig is removed then); it is closed here when loading the manifests fails."""
     from devloop.commands.common import load_config, project_from_config
 
     config = load_config(env)
     target = make_target(env, config)
     try:
-        return project_from_config(env, config, tool_env=tool_env(target)), target
+        return project_from_config(env, config, namespace=target_namespace(target)), target
     except BaseException:
         target.close()
         raise
@@ -151,7 +150,7 @@ def open_session(env: Environment) -> Iterator[Session]:
             builder=make_builder(env, project),
             config_path=config_path,
             env=env,
-            tool_env=tool_env(target),
+            namespace=target_namespace(target),
         )
     finally:
         target.close()
@@ -203,8 +202,8 @@ def build_engine(
 ) -> Engine:
     from devloop.engine.watcher import Watcher
 
-    if reload is not None and session.tool_env is not None:
-        # reloading renders kustomize/helm again: with the same frozen kubeconfig as the first load
+    if reload is not None and session.namespace is not None:
+        # reloading renders helm again: for the same namespace as the first load
         reload = session.reload
     cache = IgnoreCache()
 

@@ -72,8 +72,9 @@ def run_tool(
     env: Mapping[str, str] | None = None,
     install_hint: str = "",
     timeout: float | None = 300,
+    unset: Sequence[str] = (),
 ) -> str:
-    """Run ``argv`` to completion and return its stdout.
+    """Run ``argv`` to completion and return its stdout (``env`` added to the environment, ``unset`` taken out).
 
     ``what`` names the work in messages ("rendering kustomize overlay k8s/dev"). A missing
     program raises :class:`ToolMissingError` (exit 2) naming it; a non-zero exit raises a
@@ -83,7 +84,9 @@ def run_tool(
     if shutil.which(program) is None:
         hint = f" {install_hint}" if install_hint else f" Install {program} and make sure it is on PATH."
         raise ToolMissingError(f"{what} needs `{program}`, which is not installed.{hint}")
-    full_env = None if env is None else {**os.environ, **env}
+    full_env = None
+    if env is not None or unset:
+        full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset}
     try:
         proc = subprocess.run(
             list(argv),

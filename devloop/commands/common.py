@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from devloop.config.model import Config, ImageSpec, Project
@@ -12,13 +13,10 @@ if TYPE_CHECKING:
     from devloop.build.builder import BuildResult
 
 
-def load_project(env: Environment, *, tool_env: Mapping[str, str] | None = None) -> Project:
-    """The project of ``env`` (devloop.yaml found from -f/the working folder), its warnings printed.
-    ``tool_env`` is added to the environment of kustomize/helm."""
-    from devloop.config.loader import find_config
-    from devloop.config.project import load_project as load
-
-    return warned(env, load(find_config(env.options.file, env.cwd), tool_env=tool_env))
+def load_project(env: Environment, *, namespace: str | None = None) -> Project:
+    """The project of ``env`` (devloop.yaml found from -f/the working folder), its warnings printed; see
+    :func:`project_from_config` for ``namespace``."""
+    return project_from_config(env, load_config(env), namespace=namespace)
 
 
 def load_config(env: Environment) -> Config:
@@ -29,11 +27,20 @@ def load_config(env: Environment) -> Config:
     return load(find_config(env.options.file, env.cwd))
 
 
-def project_from_config(env: Environment, config: Config, *, tool_env: Mapping[str, str] | None = None) -> Project:
-    """The project of an already loaded ``config`` (manifests rendered with ``tool_env``), its warnings printed."""
+def with_namespace(config: Config, namespace: str | None) -> Config:
+    """``config`` with ``kubernetes.namespace`` set to ``namespace`` (when given)."""
+    if not namespace or namespace == config.kubernetes.namespace:
+        return config
+    return dataclasses.replace(config, kubernetes=dataclasses.replace(config.kubernetes, namespace=namespace))
+
+
+def project_from_config(env: Environment, config: Config, *, namespace: str | None = None) -> Project:
+    """The project of an already loaded ``config``, its warnings printed. The namespace objects without one go
+    to (and helm's ``.Release.Namespace``) is ``--namespace``, else ``namespace`` (the target's: the kubernetes
+    target adds the context's namespace), else ``kubernetes.namespace``."""
     from devloop.config.project import project_from_config as assemble
 
-    return warned(env, assemble(config, tool_env=tool_env))
+    return warned(env, assemble(with_namespace(config, env.options.namespace or namespace)))
 
 
 def warned(env: Environment, project: Project) -> Project:

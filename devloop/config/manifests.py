@@ -531,9 +531,16 @@ def render_helm(
     return placed
 
 
+#: What kustomize and helm run with: rendering must never be able to reach a cluster (a `kubectl` that is a
+#: version dispatcher asks the current context's server for its version, running its credential plugin first).
+#: An empty kubeconfig names no server and no plugin; the in-cluster variables are taken away too.
+RENDER_ENV: dict[str, str] = {"KUBECONFIG": os.devnull}
+RENDER_UNSET = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+
+
 def _render(argv: list[str], *, what: str, config: Config, key: str, env: Mapping[str, str] | None = None) -> str:
     try:
-        return run_tool(argv, what=what, cwd=config.root, env=env)
+        return run_tool(argv, what=what, cwd=config.root, env={**(env or {}), **RENDER_ENV}, unset=RENDER_UNSET)
     except ToolMissingError as exc:  # pragma: no cover - checked before
         raise ToolMissingError(exc.detail, location=config.location(key), key=key) from exc
     except DevloopError as exc:
