@@ -58,21 +58,29 @@ _key = st.one_of(
         [
             "version", "name", "ref", "src", "dest", "cmd", "sync", "run", "images", "contxt", "<<", "? a",
             "1", "true", "~", "'q'", "[a]", "{a: 1}", "&k ref", "*k", "resources", "depends_on", "trigger",
+            "workloads", "type", "build", "image", "port", "health", "base", "replicas", "env", "command",
         ]
     ),
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz_.-", min_size=1, max_size=10),
 )
 # fmt: on
 
-_mutation = st.one_of(
-    st.tuples(st.just("delete"), st.integers(0, len(TEXT)), st.integers(1, 12)),
-    st.tuples(st.just("insert"), st.integers(0, len(TEXT)), st.text(alphabet=YAML_CHARS, min_size=1, max_size=6)),
-    st.tuples(st.just("value"), st.integers(0, len(LINES) - 1), _flow),
-    st.tuples(st.just("key"), st.integers(0, len(LINES) - 1), _key),
-    st.tuples(st.just("indent"), st.integers(0, len(LINES) - 1), st.integers(-4, 4)),
-    st.tuples(st.just("dup"), st.integers(0, len(LINES) - 1), st.integers(0, len(LINES) - 1)),
-    st.tuples(st.just("drop"), st.integers(0, len(LINES) - 1), st.integers(1, 5)),
-)
+
+def mutation_for(text: str) -> st.SearchStrategy[tuple[object, ...]]:
+    """Mutations of ``text`` (a devloop.yaml) for :func:`mutate`."""
+    last = len(text.splitlines()) - 1
+    return st.one_of(
+        st.tuples(st.just("delete"), st.integers(0, len(text)), st.integers(1, 12)),
+        st.tuples(st.just("insert"), st.integers(0, len(text)), st.text(alphabet=YAML_CHARS, min_size=1, max_size=6)),
+        st.tuples(st.just("value"), st.integers(0, last), _flow),
+        st.tuples(st.just("key"), st.integers(0, last), _key),
+        st.tuples(st.just("indent"), st.integers(0, last), st.integers(-4, 4)),
+        st.tuples(st.just("dup"), st.integers(0, last), st.integers(0, last)),
+        st.tuples(st.just("drop"), st.integers(0, last), st.integers(1, 5)),
+    )
+
+
+_mutation = mutation_for(TEXT)
 
 _KEY_VALUE = re.compile(r"^(\s*(?:- )?)([^:#\s][^:#]*?):( .*)?$")
 

@@ -10,13 +10,16 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devloop.build.digest import image_tag
-from devloop.config.loader import load_config
+from devloop.config.loader import load_config, parse_config
 from devloop.config.model import PortForward, SyncRule
 from devloop.config.project import all_objects, load_project
 from devloop.config.recipes import LOOKED_FOR
 from devloop.errors import ConfigError
+from tests import test_config_fuzz as fuzz
 
 
 def write(root: Path, config: str, files: dict[str, str] | None = None) -> Path:
@@ -392,3 +395,44 @@ def test_plan_prints_the_generated_objects_and_dockerfile(tmp_path: Path) -> Non
     ).stdout
     assert "workloads.api.build: context site, static recipe, Dockerfile below" in text
     assert "COPY . /srv/www" in text
+
+
+# --------------------------------------------------------------------------------------------- fuzz
+
+FUZZ_TEXT = """\
+version: 1
+name: shop
+workloads:
+  api:
+    type: web
+    build: web
+    port: 8000
+    health: /healthz
+    command: [python, -m, api]
+    env: {A: "1", B: two}
+    replicas: 2
+    live_update:
+      sync: [{src: ., dest: /app}]
+      restart: true
+  worker:
+    type: worker
+    image: shop/api
+    command: run it
+  once:
+    type: job
+    build: api
+    image: shop/once
+resources:
+  api:
+    port_forwards: ["9000:8000"]
+"""
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(fuzz.mutation_for(FUZZ_TEXT), min_size=1, max_size=4))
+def test_mutated_workloads_load_or_fail_with_a_location(mutations: list[tuple[object, ...]]) -> None:
+    assert len(parse_config(FUZZ_TEXT, fuzz.CONFIG).workloads) == 3  # the unmutated text loads
+    text = FUZZ_TEXT
+    for mutation in mutations:
+        text = fuzz.mutate(text, mutation)
+    fuzz.check(text)
