@@ -156,7 +156,8 @@ KEP = {
             ("shared", "", ""),
         ),
         ("minikube", {}, "localhost:5001", None, ("registry", "localhost:5001", "localhost:5001")),
-        ("minikube", {}, None, None, ("none", "", "")),
+        ("minikube", {}, None, None, ("minikube", "", "")),  # no docker-env: `minikube image load`
+        ("minikube-dev", {}, None, None, ("minikube", "", "")),
         ("kind-shop", {}, None, KEP, ("registry", "localhost:5001", "kind-registry:5000")),
         ("kind-shop", {}, "reg.local:5000", KEP, ("registry", "reg.local:5000", "reg.local:5000")),
         ("kind-shop", {}, None, None, ("kind", "", "")),

@@ -9,7 +9,8 @@
    when the registry already has the tag), deploy ``hostFromContainerRuntime`` when it is given;
 3. kind -> ``kind load docker-image --name <cluster>``;
 4. k3d -> ``k3d image import -c <cluster>``;
-5. else exit 2 asking for ``kubernetes.registry``.
+5. minikube without its docker-env -> ``minikube image load -p <profile>`` (as Skaffold and Tilt do);
+6. else exit 2 asking for ``kubernetes.registry``.
 
 :class:`Deliverer` carries the decision out with the docker SDK and the kind/k3d CLIs.
 """
@@ -28,7 +29,7 @@ from typing import Any, Literal
 
 from devloop.errors import ConfigError, DeployError, ToolMissingError
 
-Method = Literal["shared", "registry", "kind", "k3d", "none"]
+Method = Literal["shared", "registry", "kind", "k3d", "minikube", "none"]
 
 SHARED_ENGINE_CONTEXTS = ("docker-desktop", "docker-for-desktop", "orbstack", "rancher-desktop")
 KEP_1755_KEY = "localRegistryHosting.v1"
@@ -59,6 +60,8 @@ class Delivery:
             return f"images are loaded into kind cluster {self.cluster}"
         if self.method == "k3d":
             return f"images are imported into k3d cluster {self.cluster}"
+        if self.method == "minikube":
+            return f"images are loaded into minikube profile {self.cluster}"
         return "no way to deliver images"
 
 
@@ -85,10 +88,14 @@ def parse_registry_hosting(data: Mapping[str, Any] | None) -> RegistryHosting | 
     )
 
 
+def is_minikube(context: str) -> bool:
+    return context == "minikube" or context.startswith("minikube")
+
+
 def shares_engine(context: str, env: Mapping[str, str]) -> bool:
     """Whether the cluster of ``context`` runs its pods on the Docker engine devloop builds with."""
     docker_host = env.get("DOCKER_HOST", "")
-    if context == "minikube" or context.startswith("minikube"):
+    if is_minikube(context):
         # `eval $(minikube docker-env)` sets these; only then does the build land in minikube's engine
         return env.get("MINIKUBE_ACTIVE_DOCKERD", "") == context and bool(docker_host)
     if context == "rancher-desktop":
@@ -126,6 +133,8 @@ def decide_delivery(
         return Delivery("kind", cluster=context[len("kind-") :], why="kind cluster")
     if context.startswith("k3d-"):
         return Delivery("k3d", cluster=context[len("k3d-") :], why="k3d cluster")
+    if is_minikube(context):  # the context is named after the profile
+        return Delivery("minikube", cluster=context, why="minikube cluster without its docker-env")
     return Delivery("none", why=f"context {context}")
 
 
@@ -224,6 +233,9 @@ class Deliverer:
         elif method == "k3d":
             self._run_tool(["k3d", "image", "import", "-c", self.delivery.cluster, reference], reference)
             deployed = reference
+        elif method == "minikube":
+            self._run_tool(["minikube", "image", "load", "-p", self.delivery.cluster, reference], reference)
+            deployed = reference
         else:
             raise DeployError("no image delivery method")
         with self._lock:
@@ -264,9 +276,10 @@ class Deliverer:
     def _run_tool(self, argv: list[str], reference: str) -> None:
         tool = argv[0]
         if shutil.which(tool, path=self.env.get("PATH")) is None:
+            hint = ", or run `eval $(minikube docker-env)` before devloop" if tool == "minikube" else ""
             raise ToolMissingError(
                 f"`{tool}` is not installed, and devloop needs it to put image {reference} into the {tool} cluster "
-                f"{self.delivery.cluster}; install {tool}, or set kubernetes.registry in devloop.yaml."
+                f"{self.delivery.cluster}; install {tool}, or set kubernetes.registry in devloop.yaml{hint}."
             )
         proc = subprocess.run(argv, env=self.env, capture_output=True, text=True, check=False)
         for line in (proc.stdout + proc.stderr).splitlines():
