@@ -7,13 +7,15 @@ runs the very images render pushed (the double always pulls references that name
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.support import images
-from tests.support.e2e import output, run_devloop
+from tests.support import docker_env, images
+from tests.support.e2e import HANG, get, output, poll, run_devloop
+from tests.support.projects import free_port
 from tests.test_kube_target import Cluster, KubeProject, cluster, kproject
 
 __all__ = ["cluster", "kproject"]  # fixtures
@@ -79,3 +81,38 @@ def test_workloads_run_on_kubernetes_and_the_rendered_output_runs_the_pushed_ima
         assert pod_images(p, cluster) == {"web": pinned["web"]}
     finally:
         run_devloop(applied, "down", target="kubernetes", env=cluster.env())
+
+
+def test_a_python_recipe_workload_live_updates_on_kubernetes(kproject: KubeProject, docker_client: Any) -> None:
+    if not docker_client.images.list(name="python:3.12-slim"):
+        docker_env.unavailable("the python:3.12-slim stand-in is missing: run scripts/make-python-base-image")
+    p = kproject
+    port = free_port()
+    api = p.root / "api"
+    api.mkdir(parents=True)
+    (api / "requirements.txt").write_text("")
+    server = (
+        "import http.server, os\n"
+        "MESSAGE = 'one'\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write((MESSAGE + '\\n').encode())\n"
+        "http.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
+    )
+    (api / "app.py").write_text(server)
+    write_config(
+        p,
+        p.root,
+        p.name,
+        workloads={"api": {"type": "web", "build": "api", "port": 8000}},
+        resources={"api": {"port_forwards": [f"{port}:8000"], "readiness_timeout": 120}},
+    )
+    up = p.start("up", "--no-tui")
+    up.wait_line(r"^api\s+│ ready", timeout=HANG)
+    url = f"http://127.0.0.1:{port}/"
+    poll(lambda: get(url) == "one\n", f"{url} to answer one", timeout=60)
+    before = len(up.lines)
+    (api / "app.py").write_text(server.replace("'one'", "'two'"))
+    poll(lambda: get(url) == "two\n", f"{url} to answer two after a save (sync + restart in place)", timeout=60)
+    assert not [ln for ln in up.lines[before:] if re.match(r"api\s+│ building", ln)], up.text
+    assert up.interrupt() in (0, 130)
