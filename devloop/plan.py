@@ -185,6 +185,9 @@ def render_plan(project: Project, console_width: int = 100, target: TargetPrevie
     for number, resource in enumerate(project.resources, start=1):
         kind = resource.kind or "objects without a workload, deployed first"
         head = f"  {number}. {resource.name}  ({kind})"
+        generated = {w.name: w for w in config.workloads}.get(resource.name)
+        if generated is not None and resource.workload is not None and resource.workload.source == generated.source:
+            head += f"  [workloads.{generated.name}: {generated.type}, no Kubernetes YAML]"
         if resource.settings.trigger == "manual":
             head += "  [manual trigger]"
         lines.append(head)

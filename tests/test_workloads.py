@@ -394,6 +394,7 @@ def test_plan_prints_the_generated_objects_and_dockerfile(tmp_path: Path) -> Non
         [sys.executable, "-m", "devloop", "-f", str(path), "plan"], capture_output=True, text=True
     ).stdout
     assert "workloads.api.build: context site, static recipe, Dockerfile below" in text
+    assert "1. api  (Deployment)  [workloads.api: web, no Kubernetes YAML]" in text
     assert "COPY . /srv/www" in text
 
 
