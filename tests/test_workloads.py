@@ -135,6 +135,14 @@ def test_resources_settings_apply_to_workloads(tmp_path: Path) -> None:
     )
     api = project.resource("api")
     assert api is not None and api.settings.port_forwards == ()
+    # an empty value counts as absent: the default applies
+    project = load_project(
+        write(
+            tmp_path / "null", SHOP + "resources:\n  api:\n    port_forwards:\n", {"api/Dockerfile": "FROM scratch\n"}
+        )
+    )
+    api = project.resource("api")
+    assert api is not None and api.settings.port_forwards == (PortForward(8000, 8000),)
 
 
 def test_build_with_image_names_the_ref_and_keeps_live_update(tmp_path: Path) -> None:

@@ -457,7 +457,7 @@ class _Validator:
         images = self.images(top.get("images"))
         resources = self.resources(top.get("resources"))
         workloads, implicit = self.workloads(top.get("workloads"), name, images)
-        resources = self.default_port_forwards(workloads, resources)
+        resources = self.default_port_forwards(workloads, resources, top.get("resources"))
         watch = self.watch(top.get("watch"))
         return Config(
             path=self.path,
@@ -1190,10 +1190,17 @@ class _Validator:
         return text
 
     def default_port_forwards(
-        self, workloads: Sequence[WorkloadSpec], resources: tuple[tuple[str, ResourceSettings], ...]
+        self,
+        workloads: Sequence[WorkloadSpec],
+        resources: tuple[tuple[str, ResourceSettings], ...],
+        node: YNode | None,
     ) -> tuple[tuple[str, ResourceSettings], ...]:
-        """Every web workload forwards ``port`` -> ``port`` unless ``resources.NAME.port_forwards`` is given."""
-        given = {key for key, _, _ in self.positions}
+        """Every web workload forwards ``port`` -> ``port`` unless ``resources.NAME.port_forwards`` is given
+        (``[]`` included; an empty value counts as absent, as everywhere)."""
+        given = set()
+        for name, value in node.entries if isinstance(node, YMap) else ():
+            if isinstance(value, YMap) and not _is_absent(value.get("port_forwards")):
+                given.add(f"resources.{name.text}.port_forwards")
         settings = dict(resources)
         taken = {pf.local: name for name, s in resources for pf in s.port_forwards}
         for workload in workloads:
