@@ -29,6 +29,7 @@ def _run() -> int:
         from devloop import interrupts
 
         interrupts.install()
+        interrupts.guard_standard_streams()
         from devloop.cli import main as cli_main
 
         cli_main()

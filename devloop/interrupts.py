@@ -6,7 +6,7 @@ does, so every command's clean-up runs the same way whatever stopped it (childre
 decides only the exit code: 130, 143 or 129 (128 + the signal's number, as shells report it). A second SIGTERM
 or SIGHUP while devloop cleans up is ignored (SIGKILL still ends it at once); a second Ctrl-C interrupts again.
 
-Imports only the standard library's ``signal``: the entry point installs it before any heavy import.
+Imports only the standard library: the entry point installs it before any heavy import.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from types import FrameType
+from typing import Any, TextIO
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -79,7 +80,9 @@ def describe() -> str:
 
 def exit_now_on_signal(code: int) -> None:
     """Everything is cleaned up and the process is about to exit with ``code``: a signal from now on (while the
-    interpreter shuts down) ends it at once with that code instead of a traceback of whatever was running."""
+    interpreter shuts down) ends it at once with that code instead of a traceback of whatever was running. The
+    standard streams are flushed now; one that cannot be (a terminal that hung up) is pointed at /dev/null, so
+    that the interpreter's own last flush cannot fail and change the exit code."""
 
     def _exit(signum: int, frame: FrameType | None) -> None:
         os._exit(code)
@@ -90,5 +93,46 @@ def exit_now_on_signal(code: int) -> None:
         except ValueError:
             return
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
+        real = stream._stream if isinstance(stream, StopTolerantStream) else stream
+        try:
+            real.flush()
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+
+
+class StopTolerantStream:
+    """A standard stream that, once a stopping signal was received, drops what it cannot write: after SIGHUP the
+    terminal is usually gone (every write fails with EIO), after SIGTERM a pipe's reader may be. Devloop's
+    clean-up then still runs to its end and exits with the signal's code. Before a signal, errors are raised."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError:
+            if _received:
+                return len(text)
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            if not _received:
+                raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def guard_standard_streams() -> None:
+    """Wrap sys.stdout and sys.stderr in :class:`StopTolerantStream` (before anything captures them)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, StopTolerantStream):
+            setattr(sys, name, StopTolerantStream(stream))

@@ -8,11 +8,17 @@ prints a traceback.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import termios
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,6 +150,57 @@ def test_up_on_kubernetes_leaves_no_kubeconfig_copy_on_sigterm(
     assert "Traceback" not in up.text, up.text
     assert leftovers(tmp) == [], "left in the temp folder (the kubeconfig copy?)"
     assert session_members(up.proc.pid) == {}
+
+
+@pytest.mark.parametrize("tui", ["--tui", "--no-tui"])
+def test_up_stops_cleanly_when_its_terminal_hangs_up(
+    project: Project, isolated_tmp: Tmp, busybox_image: str, tui: str
+) -> None:
+    """The terminal closes: the kernel sends SIGHUP and every later write to it fails (EIO). devloop must still
+    clean up (dashboard, control endpoint) and exit 129."""
+    ticker = ["sh", "-c", "while true; do echo tick; sleep 1; done"]
+    project.write(objects=[deployment("web", [{"name": "web", "image": busybox_image, "command": ticker}])])
+    tmp, env = isolated_tmp
+    master, slave = pty.openpty()
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        devloop_argv(project.root, ["up", tui]),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**devloop_env(env), "TERM": "xterm"},
+        preexec_fn=controlling_terminal,
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:  # read the terminal, as a terminal does
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+            if project.resources_running() == {"web"} and any(p.suffix == ".sock" for p in tmp.rglob("*")):
+                break
+        assert project.resources_running() == {"web"}, seen.decode(errors="replace")[-2000:]
+        os.close(master)  # the terminal goes away
+        master = -1
+        code = proc.wait(timeout=60)
+    finally:
+        if master >= 0:
+            os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 129
+    assert leftovers(tmp) == [], "left in the temp folder (control endpoint files?)"
+    assert session_members(proc.pid) == {}
+    assert project.resources_running() == {"web"}, "up must leave the workloads running"
 
 
 # ------------------------------------------------------------------------------------------------- ci

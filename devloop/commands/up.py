@@ -158,11 +158,13 @@ def run(
             except KeyboardInterrupt:
                 code = EXIT_INTERRUPTED
             finally:
-                if dashboard is not None:
-                    dashboard.stop()
-                if web is not None:
-                    web.close()
-                control.close()
+                try:
+                    if dashboard is not None:
+                        dashboard.stop()  # may fail on a terminal that hung up: the endpoints close anyway
+                finally:
+                    if web is not None:
+                        web.close()
+                    control.close()
         if dashboard is not None and dashboard.errors:  # swallowed so that devloop kept running: say so now
             error = dashboard.errors[0]
             env.err(
