@@ -128,8 +128,8 @@ class Flood:
 
     def __init__(self) -> None:
         views = tuple(
-            ResourceView(name=n, kind="Deployment", labels=(), status=Status.READY, runtime="1/1 running")
-            for n in ("api", "web", "worker")
+            ResourceView(name=n, kind="Deployment", labels=labels, status=Status.READY, runtime="1/1 running")
+            for n, labels in (("web", ()), ("api", ("backend",)), ("worker", ()))
         )
         self.snap = Snapshot("flood", "docker", "docker 20.10.24", views, version=1)
         self.store = LogStore()
@@ -163,6 +163,11 @@ def test_log_view_keeps_up_with_20000_lines_a_second(flood: Flood) -> None:
         page.goto(flood.server.url)
         row(page, "api").wait_for(timeout=DEADLINE_MS)
         page.wait_for_selector("#conn.conn-live", timeout=DEADLINE_MS)
+        # grouped as in the dashboard: by first label, ungrouped last
+        order = page.eval_on_selector_all(
+            "#rows tr", "rows => rows.map(r => r.dataset.resource || r.textContent.trim())"
+        )
+        assert order == ["▾ backend", "api", "▾ ungrouped", "web", "worker"]
 
         written: list[int] = []
         writer = threading.Thread(target=lambda: written.append(flood.write(20_000, 3.0)))

@@ -100,7 +100,7 @@
 
     const name = el("td", "c-name", view.name);
     name.title = "show only " + view.name + "'s logs";
-    if (view.labels.length) name.append(el("span", "group", view.labels.join(", ")));
+    for (const label of view.labels.slice(1)) name.append(el("span", "group", label)); // the first heads its group
     name.addEventListener("click", () => choose(only === view.name ? "" : view.name));
 
     const status = el("td", "c-status");
@@ -160,7 +160,26 @@
 
     const seen = new Set();
     let at = 0; // where the next row must be
-    for (const view of data.resources) {
+    const place = (tr) => {
+      if (rowsEl.children[at] !== tr) rowsEl.insertBefore(tr, rowsEl.children[at] || null);
+      at++;
+    };
+    for (const item of grouped(data.resources)) {
+      if (typeof item === "string") {
+        seen.add("\u0000" + item);
+        let heading = rows.get("\u0000" + item);
+        if (!heading) {
+          const tr = el("tr", "heading");
+          const td = el("td", "", "▾ " + item);
+          td.colSpan = 7;
+          tr.append(td);
+          heading = { tr, failure: null, key: "" };
+          rows.set("\u0000" + item, heading);
+        }
+        place(heading.tr);
+        continue;
+      }
+      const view = item;
       seen.add(view.name);
       const key = JSON.stringify(view) + (view.name === only);
       let row = rows.get(view.name);
@@ -174,10 +193,8 @@
         if (row.failure) row.failure.remove();
         row.failure = view.status === "failed" ? failureRow(view) : null;
       }
-      for (const tr of row.failure ? [row.tr, row.failure] : [row.tr]) {
-        if (rowsEl.children[at] !== tr) rowsEl.insertBefore(tr, rowsEl.children[at] || null);
-        at++;
-      }
+      place(row.tr);
+      if (row.failure) place(row.failure);
     }
     for (const [name, row] of rows) {
       if (seen.has(name)) continue;
@@ -187,6 +204,22 @@
     }
     $("empty").hidden = data.resources.length > 0;
     renderChoices(data.resources.map((v) => v.name));
+  }
+
+  // As the dashboard: grouped by their first label (groups in alphabetical order, a heading each), resources
+  // without a label last under "ungrouped"; no headings when nothing is labelled. Deploy order within a group.
+  function grouped(resources) {
+    const groups = new Map();
+    const loose = [];
+    for (const view of resources) {
+      if (!view.labels.length) loose.push(view);
+      else if (groups.has(view.labels[0])) groups.get(view.labels[0]).push(view);
+      else groups.set(view.labels[0], [view]);
+    }
+    const out = [];
+    for (const label of Array.from(groups.keys()).sort()) out.push(label, ...groups.get(label));
+    if (loose.length && groups.size) out.push("ungrouped");
+    return out.concat(loose);
   }
 
   function renderCounts(c) {
