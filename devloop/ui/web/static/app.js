@@ -7,6 +7,7 @@
   const RING = 20000; // lines kept in the page for "all resources"
   const DOM_MAX = 2000; // line elements in the log view at most
   const FRAME_MAX = 300; // lines drawn in one animation frame at most; older ones are counted as skipped
+  const FRAME_MS = 50; // lines are drawn 20 times a second at most (a flood costs the page less, no one notices)
   const FAILURE_LINES = 8; // the last lines of the failing step shown under a failed resource
   const BUSY = new Set(["testing", "building", "deploying", "live-updating", "starting"]);
 
@@ -26,6 +27,7 @@
   let nameWidth = 7; // the log view's name column, in characters
   let pending = []; // lines waiting for the next frame
   let scheduled = false;
+  let lastFlush = 0;
   let following = true;
   let unseen = 0;
   let older = 0; // lines devloop keeps that the page did not load
@@ -343,14 +345,16 @@
   }
 
   function schedule() {
-    if (!scheduled) {
-      scheduled = true;
-      requestAnimationFrame(flush);
-    }
+    if (scheduled) return;
+    scheduled = true;
+    const wait = lastFlush + FRAME_MS - performance.now();
+    if (wait > 0) setTimeout(() => requestAnimationFrame(flush), wait);
+    else requestAnimationFrame(flush);
   }
 
   function flush() {
     scheduled = false;
+    lastFlush = performance.now();
     let batch = pending;
     pending = [];
     if (!following) {
