@@ -19,6 +19,7 @@ from devloop.ui.render import UiState, render_lines
 from devloop.ui.web import server as web_server
 from devloop.ui.web.guard import check
 from devloop.ui.web.server import WebServer
+from tests.support import webui
 from tests.support.docker_env import Snapshot as LeakSnapshot
 from tests.support.webui import EventStream, page_token, request
 
@@ -252,3 +253,13 @@ def test_dashboard_header_and_status_show_the_address() -> None:
     assert any(url in line for line in lines[:2]), lines[:2]
     assert url in status_render(snap, now=0.0, web_url=url)[0]
     assert "web UI" not in status_render(snap, now=0.0)[0]
+
+
+def test_browser_tests_fail_in_ci_when_chromium_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webui, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="chromium is missing"), webui.chromium_page():
+        pass
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception), webui.chromium_page():
+        pass
