@@ -349,15 +349,17 @@ def test_a_failed_pod_kept_by_the_replicaset_beside_a_ready_one_does_not_fail_ci
             "containers": [{"name": "web", "image": ready.spec.containers[0].image, "command": ["sh", "-c", "exit 1"]}],
         }
         ref = {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid}
-        meta = {
-            "name": "web-evicted",
-            "labels": ready.metadata.labels,
-            "ownerReferences": [{**ref, "controller": True}],
-        }
-        core.create_namespaced_pod(p.namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+        # made apart (a ReplicaSet deletes an extra active pod), then given to the ReplicaSet once it failed: a
+        # finished pod is neither adopted nor deleted by it, exactly like a pod the kubelet evicted
+        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-evicted"}, "spec": spec}
+        core.create_namespaced_pod(p.namespace, body)
         wait_for(
             lambda: core.read_namespaced_pod("web-evicted", p.namespace).status.phase == "Failed", "the pod failed"
         )
+        meta = {"labels": ready.metadata.labels, "ownerReferences": [{**ref, "controller": True}]}
+        core.patch_namespaced_pod("web-evicted", p.namespace, {"metadata": meta})
+        time.sleep(3)  # give the ReplicaSet controller time to (not) act on it
+        assert core.read_namespaced_pod("web-evicted", p.namespace).metadata.owner_references[0].uid == owner.uid
     second = p.run("ci", "--timeout", "120")
     assert second.returncode == 0, output(second)
 
