@@ -117,6 +117,14 @@ def main_options(
         namespace=namespace,
         verbose=verbose,
     )
+    if target is not None:  # checked for every command, with the sentence commands use for DEVLOOP_TARGET
+        from devloop.errors import UsageError
+
+        try:
+            Environment(options=ctx.obj).target_choice("auto")
+        except UsageError as exc:
+            typer.echo(f"devloop: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
 
 
 def _env(ctx: typer.Context) -> Environment:

@@ -126,6 +126,8 @@ def test_bad_target_is_one_sentence_naming_the_allowed_values() -> None:
     for args, env, source in (
         (("--target", "foo", "plan"), {}, "--target"),
         (("--target", "foo", "ci"), {}, "--target"),
+        (("build", "--target", "foo"), {}, "--target"),
+        (("--target", "foo", "status"), {}, "--target"),
         (("plan",), {"DEVLOOP_TARGET": "foo"}, "DEVLOOP_TARGET"),
         (("ci",), {"DEVLOOP_TARGET": "foo"}, "DEVLOOP_TARGET"),
     ):
