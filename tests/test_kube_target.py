@@ -10,7 +10,7 @@ The safety tests (refused context, unreachable cluster) need neither.
 from __future__ import annotations
 
 import contextlib
-import os
+import shutil
 import socket
 import threading
 import time
@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.support import docker_env, images
-from tests.support.e2e import HANG, Running, devloop_argv, get, output, run_devloop
+from tests.support.e2e import HANG, REPO, Running, devloop_argv, get, output, run_devloop
 from tests.support.projects import (
     HTTP_READY,
     Image,
@@ -37,7 +37,6 @@ from tests.support.projects import (
     write_project,
 )
 
-REAL_CONTEXT = os.environ.get("DEVLOOP_TEST_KUBE_CONTEXT", "")
 PROJECT_LABEL = "devloop.dev/project"
 
 
@@ -58,13 +57,9 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    if REAL_CONTEXT:
-        paths = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-        yield Cluster(paths, REAL_CONTEXT)
-        return
-    double = request.getfixturevalue("kube_double")
-    yield Cluster(str(double.kubeconfig_path), double.context)
+def cluster(kube_cluster: Any) -> Cluster:
+    """The real cluster of DEVLOOP_TEST_KUBE_CONTEXT (e.g. scripts/local-kubernetes), else the API double."""
+    return Cluster(str(kube_cluster.kubeconfig_path), kube_cluster.context)
 
 
 class KubeProject:
@@ -148,6 +143,13 @@ class KubeProject:
                 .items
             )
         return [d.metadata.name for d in items]
+
+    def advertised_registry(self) -> str:
+        from kubernetes import client
+
+        with self.cluster.api() as api:
+            data = client.CoreV1Api(api).read_namespaced_config_map("local-registry-hosting", "kube-public").data
+        return str((yaml.safe_load((data or {}).get("localRegistryHosting.v1") or "") or {}).get("host") or "")
 
     def namespace_exists(self) -> bool:
         from kubernetes import client
@@ -237,6 +239,11 @@ def test_ci_deploys_waits_until_ready_and_down_removes_everything(kproject: Kube
     assert result.returncode == 0, output(result)
     assert p.deployments() == ["web"]
     assert p.namespace_exists()  # devloop created the namespace
+    # delivered through the registry that the cluster advertises (KEP-1755), which the cluster pulled from
+    host = p.advertised_registry()
+    assert host, "kube-public/local-registry-hosting advertises no registry"
+    images = {c.image for pod in p.pods() for c in pod.spec.containers}
+    assert images and all(image.startswith(f"{host}/") for image in images), images
 
     again = p.run("ci", "--timeout", "120")  # nothing changed: nothing is re-applied, no new rollout
     assert again.returncode == 0, output(again)
@@ -274,6 +281,53 @@ def test_ci_fails_with_the_image_pull_reason(kproject: KubeProject) -> None:
     result = p.run("ci", "--timeout", "120")
     assert result.returncode == 1, output(result)
     assert "image pull failed" in result.stdout + result.stderr, output(result)
+
+
+def test_ci_fails_naming_the_failed_job_with_its_logs(kproject: KubeProject) -> None:
+    p = kproject.write(
+        objects=[
+            job(
+                "migrate",
+                [container("migrate", kproject.ref("migrate"), ["sh", "-c", "echo schema-$((40+2)); exit 4"])],
+            )
+        ],
+        images=[Image("migrate", kproject.ref("migrate"))],
+    )
+    result = p.run("ci", "--timeout", "120")
+    assert result.returncode == 1, output(result)
+    text = result.stdout + result.stderr
+    assert "Job migrate failed" in text, output(result)
+    assert "schema-42" in text, output(result)
+
+
+def test_the_hello_example_deploys_and_serves_through_its_port_forward(
+    tmp_path: Path, unique_name: str, cluster: Cluster, docker_client: Any, request: pytest.FixtureRequest
+) -> None:
+    import docker.errors
+
+    try:
+        docker_client.images.get("python:3.12-slim")  # examples/hello builds FROM it
+    except docker.errors.ImageNotFound:
+        docker_env.unavailable("python:3.12-slim is missing: run scripts/make-python-base-image")
+    root = tmp_path / "hello"
+    shutil.copytree(REPO / "examples" / "hello", root)
+    config = yaml.safe_load((root / "devloop.yaml").read_text())
+    port = free_port()
+    config["name"] = unique_name
+    config["kubernetes"] = {"context": cluster.context, "namespace": unique_name}
+    config["resources"]["hello"]["port_forwards"] = [f"{port}:8000"]
+    (root / "devloop.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    project = KubeProject(root, unique_name, cluster, request)
+    try:
+        running = project.start("up")
+        running.wait_line(r"hello.*ready", timeout=3 * HANG)
+        greeting = (root / "app" / "greeting.txt").read_text().strip()
+        body = wait_for(lambda: get(f"http://127.0.0.1:{port}/"), "the example answers on its forward")
+        assert body.startswith(f"{greeting}, "), body
+        assert running.interrupt() == 130, running.text
+    finally:
+        down = project.run("down", "--delete-namespaces", "--prune-images")
+    assert down.returncode == 0, output(down)
 
 
 # ------------------------------------------------------------------------------------------- up: live update, forwards
@@ -550,6 +604,28 @@ def test_changed_job_template_and_pod_spec_are_recreated_and_the_job_runs_again(
     assert second.returncode == 0, output(second)
     assert "job-two" in wait_for(lambda: p.logs("job-name=show"), "the new Job's pod logs"), output(second)
     assert "pod-second" in wait_for(lambda: p.logs("app=solo"), "the new Pod's logs")
+
+
+def test_up_streams_the_logs_of_every_run_of_a_restarting_container(kproject: KubeProject) -> None:
+    # each run counts itself in an emptyDir (which outlives container restarts) and exits after a moment
+    script = 'n=$(($(cat /data/n 2>/dev/null || echo 0) + 1)); echo $n > /data/n; echo "run-$n"; sleep 2'
+    tick = deployment(
+        "tick",
+        [
+            container(
+                "tick",
+                kproject.ref("tick"),
+                ["sh", "-c", script],
+                volumeMounts=[{"name": "data", "mountPath": "/data"}],
+            )
+        ],
+        volumes=[{"name": "data", "emptyDir": {}}],
+    )
+    p = kproject.write(objects=[tick], images=[Image("tick", kproject.ref("tick"))])
+    running = p.start("up")
+    running.wait_line(r"tick.*run-1\b", timeout=HANG)
+    running.wait_line(r"tick.*run-2\b", timeout=HANG)
+    assert running.interrupt() == 130, running.text
 
 
 # ------------------------------------------------------------------------------------------- safety
