@@ -296,7 +296,7 @@ def test_ci_fails_naming_the_failed_job_with_its_logs(kproject: KubeProject) -> 
     result = p.run("ci", "--timeout", "120")
     assert result.returncode == 1, output(result)
     text = result.stdout + result.stderr
-    assert "Job migrate failed" in text, output(result)
+    assert "Job migrate" in text and "exited with 4" in text, output(result)
     assert "schema-42" in text, output(result)
 
 
