@@ -53,18 +53,24 @@ def describe_state(view: ResourceView) -> str:
 
 # terminal escape sequences (CSI such as colours, OSC such as titles and links, other ESC pairs), then any other
 # control character but the tab
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?")
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def plain_text(text: str) -> str:
-    """``text`` without terminal escape sequences and control characters: what a file or a pipe should get of
-    a log line that was coloured for a terminal (a container's colours, a progress bar's carriage returns)."""
-    if "\x1b" not in text and not _CONTROLS.search(text):
+def plain_text(text: str, *, tabs: int = 0) -> str:
+    """``text`` without terminal escape sequences and control characters, keeping only what follows the last
+    carriage return (a progress bar redrawn in place shows its last state): what a file, a pipe or a screen
+    drawn by devloop should get of a log line coloured for a terminal. ``tabs``: expand tabs to that width."""
+    if text.isprintable():  # most lines: nothing to remove (one C-speed scan, for 20,000 lines a second)
         return text
-    if "\r" in text:  # a progress bar redrawn in place: keep what the terminal would show last (CRLF ends too)
-        text = text.rstrip("\r").rsplit("\r", 1)[-1]
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+    text = text.rstrip("\r\n")
+    if "\r" in text:
+        text = text.rsplit("\r", 1)[-1]
+    if "\x1b" in text:
+        text = _ESCAPES.sub("", text)
+    if tabs and "\t" in text:
+        text = text.expandtabs(tabs)
+    return _CONTROLS.sub("", text)
 
 
 def is_terminal(stream: TextIO) -> bool:

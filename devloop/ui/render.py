@@ -17,7 +17,6 @@ Layout, top to bottom::
 
 from __future__ import annotations
 
-import re
 import time
 import zlib
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from rich.text import Text
 
 from devloop.durations import short_age
 from devloop.engine.logstore import LogEntry
+from devloop.engine.sink import plain_text
 from devloop.engine.state import ResourceView, Snapshot, Status
 
 UNGROUPED = "ungrouped"
@@ -64,8 +64,6 @@ FOOTER_KEYS = "↑/↓ j/k select · enter all/selected logs · t trigger · q q
 FOOTER_KEYS_ASCII = "up/down j/k select | enter all/selected logs | t trigger | q quit"
 
 MAX_FAILURE_LINES = 6
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass
@@ -113,18 +111,8 @@ def selected_name(snapshot: Snapshot, ui: UiState) -> str | None:
 
 
 def clean_line(text: str) -> str:
-    """A log line made safe for a screen: escape sequences and control characters removed, tabs expanded,
-    only what follows the last carriage return (progress bars redraw with ``\\r``)."""
-    if text.isprintable():  # most lines: nothing to remove (one C-speed scan, for 20,000 lines a second)
-        return text
-    text = text.rstrip("\r\n")
-    if "\r" in text:
-        text = text.rsplit("\r", 1)[-1]
-    if "\x1b" in text:
-        text = _ANSI.sub("", text)
-    if "\t" in text:
-        text = text.expandtabs(4)
-    return _CONTROL.sub("", text)
+    """A log line made safe for a screen: :func:`devloop.engine.sink.plain_text` with tabs expanded."""
+    return plain_text(text, tabs=4)
 
 
 def name_colour(name: str) -> str:
