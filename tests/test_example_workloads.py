@@ -24,7 +24,6 @@ def test_the_workloads_example_runs_and_live_updates(project: Project, docker_cl
     port = free_port()
     # a unique project name (so the workload's image is <name>/web) and a free local port on a shared machine
     config["name"] = project.name
-    config["workloads"]["hello-once"]["image"] = f"{project.name}/web"
     config["resources"] = {"web": {"port_forwards": [f"{port}:8000"], "readiness_timeout": 120}}
     (project.root / "devloop.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 

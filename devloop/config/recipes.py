@@ -130,8 +130,6 @@ def _python(
         f"FROM {base}",
         "WORKDIR /app",
         "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1",
-        # as PID 1, Python ignores SIGTERM unless the app handles it; SIGINT stops it at once
-        "STOPSIGNAL SIGINT",
         "COPY . /app",
         # pip only when requirements.txt lists something: an empty file needs no pip in the base image
         "RUN if [ -f requirements.txt ] && grep -qv -e '^[[:space:]]*#' -e '^[[:space:]]*$' requirements.txt; "
