@@ -22,21 +22,27 @@ def run(env: Environment, *, resources: tuple[str, ...], timeout: float, down: b
         engine = build_engine(env, session, sink, options)
         sink.message(f"{project.name} on {session.target.describe()}: building and deploying once")
         try:
-            code = engine.run()
-        except KeyboardInterrupt:
-            code = EXIT_INTERRUPTED
-        snapshot = engine.snapshot()
-        verdict = {EXIT_OK: "all resources ready", EXIT_FAILED: "failed"}.get(code, interrupts.describe())
-        env.out(f"devloop ci: {verdict}")
-        for line in summary_lines(snapshot):
-            env.out(f"  {line}")
-        if code == EXIT_FAILED:
-            for sentence in failure_sentences(snapshot, timeout):
-                env.err(f"devloop: {sentence}")
-        if down:
-            removed = session.target.down(project.name)
-            env.out(f"devloop ci: --down removed {len(removed)} object(s)")
+            try:
+                code = engine.run()
+            except KeyboardInterrupt:
+                code = EXIT_INTERRUPTED
+            report(env, engine.snapshot(), code, timeout)
+        finally:  # also when a signal comes while the summary is printed
+            if down:
+                removed = session.target.down(project.name)
+                env.out(f"devloop ci: --down removed {len(removed)} object(s)")
         return code
+
+
+def report(env: Environment, snapshot: Snapshot, code: int, timeout: float) -> None:
+    """The verdict and the summary on stdout; when it failed, why, on stderr."""
+    verdict = {EXIT_OK: "all resources ready", EXIT_FAILED: "failed"}.get(code, interrupts.describe())
+    env.out(f"devloop ci: {verdict}")
+    for line in summary_lines(snapshot):
+        env.out(f"  {line}")
+    if code == EXIT_FAILED:
+        for sentence in failure_sentences(snapshot, timeout):
+            env.err(f"devloop: {sentence}")
 
 
 def failure_sentences(snapshot: Snapshot, timeout: float) -> list[str]:
