@@ -693,10 +693,10 @@ def test_failures_that_make_no_pod_are_reported_with_the_events_message() -> Non
 
     stuck = pod("api-new", phase="Pending", ready=False, statuses=[waiting("app", "ContainerCreating")])
     mount = warning(
-        "uid-api-new", "FailedMount", 'MountVolume.SetUp failed for volume "cfg" : configmap "settings" not found'
+        "uid-api-new", "FailedMount", 'MountVolume.SetUp failed for volume "cfg" : configmaps "settings" not found'
     )
     status, failure = runtime_status("Deployment", deployment(), [stuck], REPLICASETS, NOW, [mount])
-    assert status.phase is Phase.FAILED and 'configmap "settings" not found' in status.reason
+    assert status.phase is Phase.FAILED and 'configmaps "settings" not found' in status.reason
     assert failure is not None and failure.pod == "api-new"
     # the same event about a pod that runs by now (the ConfigMap came) is history
     status, _ = runtime_status("Deployment", deployment(), [pod("api-new")], REPLICASETS, NOW, [mount])

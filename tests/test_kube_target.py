@@ -436,7 +436,7 @@ def test_failures_without_a_crashing_container_fail_ci_fast_with_the_events_mess
     elif case == "mount":
         mounted = container("app", image, ["sleep", "3600"], volumeMounts=[{"name": "cfg", "mountPath": "/cfg"}])
         obj = deployment("app", [mounted], volumes=[{"name": "cfg", "configMap": {"name": "settings"}}])
-        expected = 'configmap "settings" not found'
+        expected = 'FailedMount: MountVolume.SetUp failed for volume "cfg"'
     else:
         obj = job("app", [container("app", image, ["sh", "-c", "echo nope; exit 2"])], backoff_limit=4)
         expected = "exited with 2"

@@ -283,7 +283,7 @@ class PodWorker:
                         self.pod,
                         "Warning",
                         "FailedMount",
-                        f'MountVolume.SetUp failed for volume "{vname}" : {kind.lower()} "{ref}" not found',
+                        f'MountVolume.SetUp failed for volume "{vname}" : {kind.lower()}s "{ref}" not found',
                         "kubelet",
                     )
                 else:
