@@ -96,6 +96,9 @@ def test_version() -> None:
     result = devloop("--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"devloop {__version__}\n"
+    from importlib.metadata import version
+
+    assert version("devloop") == __version__  # the package's version is devloop.__version__ (pyproject.toml)
 
 
 def test_help_names_values_without_python_types() -> None:
