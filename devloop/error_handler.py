@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from devloop import interrupts
 from devloop.context import Environment
-from devloop.errors import EXIT_FAILED, EXIT_INTERRUPTED, DevloopError
+from devloop.errors import EXIT_FAILED, EXIT_INTERRUPTED, DevloopError, shown
 
 
 def run_command(env: Environment, work: Callable[[], int | None]) -> int:
@@ -19,7 +19,7 @@ def run_command(env: Environment, work: Callable[[], int | None]) -> int:
     except DevloopError as exc:
         if env.verbose:
             env.err(traceback.format_exc().rstrip())
-        env.err(f"devloop: {exc}")
+        env.err(f"devloop: {shown(str(exc), keep=chr(10))}")  # user text never drives the terminal
         return exc.exit_code
     except KeyboardInterrupt:
         env.err(f"devloop: {interrupts.describe()}.")
@@ -30,7 +30,7 @@ def run_command(env: Environment, work: Callable[[], int | None]) -> int:
             env.err(f"devloop: unexpected error: {type(exc).__name__}: {exc}")
         else:
             env.err(
-                f"devloop: unexpected error: {type(exc).__name__}: {exc}. "
+                f"devloop: unexpected error: {type(exc).__name__}: {shown(str(exc))}. "
                 "Run again with --verbose for the details and please report it."
             )
         return EXIT_FAILED

@@ -7,11 +7,32 @@ with ``error.exit_code``; a traceback is shown only with ``--verbose``.
 
 from __future__ import annotations
 
+import re
+
 # Exit codes, as cli.md fixes them.
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+# C0 and C1 control characters, DEL, and the invisible marks that reorder or hide text on a terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def shown(text: str, *, keep: str = "") -> str:
+    """``text`` safe to print: control characters (a terminal's escape sequences, newlines, bidi marks) are
+    written as Python escapes (``\\x1b``, ``\\n``, ``\\u202e``), except the characters in ``keep``."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in keep:
+            return char
+        code = ord(char)
+        return _ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+    return _CONTROL.sub(escape, text)
 
 
 class DevloopError(Exception):
@@ -35,14 +56,14 @@ class ConfigError(DevloopError):
     exit_code = EXIT_USAGE
 
     def __init__(self, message: str, *, location: str | None = None, key: str | None = None) -> None:
-        self.location = location
-        self.key = key
-        self.detail = message
+        self.location = shown(location) if location else location
+        self.key = shown(key) if key else key
+        self.detail = message = shown(message, keep="\n")
         text = message
-        if key:
-            text = f"{key}: {text}"
-        if location:
-            text = f"{location}: {text}"
+        if self.key:
+            text = f"{self.key}: {text}"
+        if self.location:
+            text = f"{self.location}: {text}"
         super().__init__(text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import stat
@@ -12,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devloop.config import yamldata
 from devloop.config.manifests import (
+    expand_glob,
     helm_argv,
     kustomize_argv,
     load_manifests,
@@ -85,6 +88,33 @@ def test_a_file_matched_by_two_globs_is_read_once(tmp_path: Path) -> None:
     assert [o.name for o in load_manifests(config)] == ["b", "a"]
 
 
+def test_links_under_a_double_star_glob_neither_loop_nor_duplicate(tmp_path: Path) -> None:
+    write(tmp_path / "k8s/app.yaml", configmap("app"))
+    write(tmp_path / "k8s/sub/db.yaml", configmap("db"))
+    (tmp_path / "k8s/sub/loop").symlink_to("..")  # a loop: k8s/sub/loop/sub/loop/...
+    (tmp_path / "k8s/sub/again").symlink_to("../sub")  # a second way into the same folder
+    (tmp_path / "k8s/alias.yaml").symlink_to("app.yaml")  # a link to a file matched already
+    (tmp_path / "k8s/.hidden").mkdir()
+    write(tmp_path / "k8s/.hidden/x.yaml", configmap("hidden"))
+    config = make_config(tmp_path, GlobSource("k8s/**/*.yaml", 0), GlobSource("k8s/*.yaml", 1))
+    objects = load_manifests(config)
+    assert [(o.name, o.source) for o in objects] == [("app", "k8s/alias.yaml:1"), ("db", "k8s/sub/db.yaml:1")]
+    assert {p.relative_to(tmp_path).as_posix() for p in manifest_paths(config)} == {"k8s/alias.yaml", "k8s/sub/db.yaml"}
+
+
+def test_double_star_matches_like_glob(tmp_path: Path) -> None:
+    for name in ("a.yaml", "x/b.yaml", "x/y/c.yml", "x/.d.yaml", ".e/f.yaml", "x/y/z/g.yaml"):
+        write(tmp_path / name, configmap(Path(name).stem.strip(".")))
+    for pattern in ("**/*.yaml", "x/**/*.yaml", "**", "x/**", "**/y/*.y*ml", "x/**/z/*.yaml", "**/.d.yaml"):
+        expected = sorted(
+            os.path.normpath(m)
+            for m in glob.glob(pattern, root_dir=tmp_path, recursive=True)
+            if (tmp_path / m).is_file()
+        )
+        found = expand_glob(make_config(tmp_path), GlobSource(pattern, 0))
+        assert [p.relative_to(tmp_path).as_posix() for p in found] == expected, pattern
+
+
 def test_glob_without_match_is_an_error_at_the_manifests_entry(tmp_path: Path) -> None:
     write(tmp_path / "k8s/a.yaml", configmap("a"))
     config = make_config(tmp_path, GlobSource("k8s/*.yaml", 0), GlobSource("deploy/*.yaml", 1))
@@ -143,7 +173,11 @@ def test_manifest_paths_lists_the_files_for_the_watcher(tmp_path: Path) -> None:
         ("kind: ConfigMap\nmetadata:\n  name: a\n  name: b\n", "k8s/app.yaml:4:3", "'name' appears twice"),
         ("kind: ConfigMap\nmetadata: &m\n  name: a\n  self: *m\n", "k8s/app.yaml:2:11", "recursive"),
         ("kind: ConfigMap\nmetadata:\n  name: a\x07\n", "k8s/app.yaml:3:10", "character YAML does not allow"),
-        ("kind: ConfigMap\nmetadata: !!python/object:os.system {name: a}\n", "k8s/app.yaml:2:11", "not valid YAML"),
+        (
+            "kind: ConfigMap\nmetadata: !!python/object:os.system {name: a}\n",
+            "k8s/app.yaml:2:11",
+            "tagged !!python/object",
+        ),
     ],
 )
 def test_bad_manifest_names_file_line_and_column(tmp_path: Path, text: str, location: str, fragment: str) -> None:
@@ -375,3 +409,188 @@ def test_kustomize_inputs_follow_bases_patches_and_generators(tmp_path: Path) ->
         tmp_path / "shared/patch.yaml",
         tmp_path / "shared/app.env",
     }
+
+
+@pytest.mark.skipif(not yamldata.C_PARSER, reason="PyYAML was built without libyaml")
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=len(SAMPLE)),
+            st.integers(min_value=0, max_value=4),
+            st.text(alphabet=st.sampled_from(list(":-[]{}&*!|>'\"#%@`, \t\n?xa0é\U0001f600<")), max_size=4),
+        ),
+        min_size=0,
+        max_size=4,
+    )
+)
+def test_the_c_parser_gives_the_same_values_positions_and_errors(edits: list[tuple[int, int, str]]) -> None:
+    text = SAMPLE
+    for at, cut, insert in edits:
+        text = text[:at] + insert + text[at + cut :]
+
+    def read(c_parser: bool) -> object:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(yamldata, "C_PARSER", c_parser)
+            try:
+                documents = yamldata.read_documents(text, "k8s/app.yaml")
+            except ConfigError as error:
+                return str(error)
+        where = [
+            [(key, doc.mark(container, key)) for container in _containers(doc.data) for key in _keys(container)]
+            for doc in documents
+        ]
+        return [(doc.data, doc.line, doc.col) for doc in documents], where
+
+    fast, pure = read(True), read(False)
+    # libyaml accepts a few oddities the pure-Python parser refuses (a tab after a plain scalar); otherwise the
+    # two agree: same values, same positions, and the same error (errors always come from the pure parser)
+    if not (isinstance(pure, str) and "not valid YAML" in pure):
+        assert fast == pure
+
+
+def _containers(value: object) -> list[object]:
+    found: list[object] = []
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict | list):
+            found.append(item)
+            todo.extend(item.values() if isinstance(item, dict) else item)
+    return found
+
+
+def _keys(container: object) -> list[str | int]:
+    return list(container) if isinstance(container, dict) else list(range(len(container)))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------- what Kubernetes refuses
+
+BOMB = "kind: ConfigMap\nmetadata: {name: bomb}\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "location", "fragment"),
+    [
+        # an alias bomb (1 KB that expands to 387 million values) is refused at the alias that crosses the limit
+        (BOMB, "k8s/app.yaml:8:", "alias bomb"),
+        # tagged values that are not what the tag says
+        (configmap("a") + "data: {n: !!int x}\n", "k8s/app.yaml:5:11", '"x" is not a valid !!int value'),
+        (configmap("a") + "data:\n  b: !!bool maybe\n", "k8s/app.yaml:6:6", '"maybe" is not a valid !!bool'),
+        (configmap("a") + "x: !!timestamp 2001-99-99\n", "k8s/app.yaml:5:4", "not a valid !!timestamp"),
+        (configmap("a") + "x: !!float .inf\n", "k8s/app.yaml:5:4", "infinite or NaN"),
+        (configmap("a") + "x: !!set {a, b}\n", "k8s/app.yaml:5:4", "tagged !!set"),
+        # ConfigMap and Secret values must be text (base64 text for Secret data and binaryData)
+        (
+            configmap("a") + "data:\n  enabled: True\n",
+            "k8s/app.yaml:6:12",
+            "data.enabled: the ConfigMap a: expected text, got the boolean true",
+        ),
+        (
+            configmap("a") + "data:\n  ratio: 0.1\n",
+            "k8s/app.yaml:6:10",
+            "data.ratio: the ConfigMap a: expected text, got the number 0.1",
+        ),
+        (configmap("a") + "data:\n  blob: !!binary aGVsbG8=\n", "k8s/app.yaml:6:9", "tagged !!binary"),
+        (
+            configmap("a") + "data:\n  nested:\n    a: b\n",
+            "k8s/app.yaml:7:5",
+            "data.nested: the ConfigMap a: expected text, got a mapping",
+        ),
+        (
+            configmap("a") + "data: [a, b]\n",
+            "k8s/app.yaml:5:7",
+            "data: the ConfigMap a: expected a mapping, got a list",
+        ),
+        (configmap("a") + "binaryData:\n  b: not base64!\n", "k8s/app.yaml:6:6", "expected base64 text"),
+        (
+            "kind: Secret\nmetadata: {name: s}\ndata:\n  password: hunter2\n",
+            "k8s/app.yaml:4:13",
+            "data.password: the Secret s: expected base64 text, got text that is not base64; encode it (`base64 -w0`) "
+            "or move it to stringData",
+        ),
+        ("kind: Secret\nmetadata: {name: s}\nstringData:\n  port: 5432\n", "k8s/app.yaml:4:9", "got the number 5432"),
+        ("kind: Pod\nmetadata:\n  name: p\n  labels: {tier: 1}\n", "k8s/app.yaml:4:18", "metadata.labels.tier"),
+        # pod specs: containers written as a mapping, an env value that is a number
+        (
+            "kind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers:\n"
+            "        api:\n          image: shop/api\n",
+            "k8s/app.yaml:7:9",
+            "spec.template.spec.containers: the Deployment api: expected a list of containers, got a mapping; "
+            "write each container as a list item",
+        ),
+        (
+            "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      image: x\n"
+            "      env:\n        - {name: PORT, value: 8080}\n",
+            "k8s/app.yaml:8:31",
+            "spec.containers[0].env[0].value: the Pod p: expected text, got the number 8080",
+        ),
+        (
+            "kind: CronJob\nmetadata: {name: c}\nspec:\n  jobTemplate:\n    spec:\n      template: [x]\n",
+            "k8s/app.yaml:6:17",
+            "spec.jobTemplate.spec.template: the CronJob c: expected a mapping",
+        ),
+        (
+            "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      args: [--port, 80]\n",
+            "k8s/app.yaml:6:22",
+            "spec.containers[0].args[1]",
+        ),
+        # merged keys keep the position where they are written
+        (
+            "kind: ConfigMap\nmetadata: {name: m}\nbase: &base {flag: yes}\ndata:\n  <<: *base\n",
+            "k8s/app.yaml:3:20",
+            "data.flag",
+        ),
+    ],
+)
+def test_values_kubernetes_refuses_are_errors_with_a_location(
+    tmp_path: Path, text: str, location: str, fragment: str
+) -> None:
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "app.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_manifests(make_config(tmp_path, GlobSource("k8s/*.yaml", 0)))
+    assert info.value.location is not None and info.value.location.startswith(location), str(info.value)
+    assert fragment in str(info.value)
+    assert info.value.exit_code == EXIT_USAGE
+
+
+def test_values_kubernetes_accepts_are_kept_as_written() -> None:
+    text = (
+        "kind: ConfigMap\nmetadata: {name: ok, labels: {a: 'on'}}\n"
+        "data:\n  when: 2001-12-14\n  t: !!timestamp 2001-12-14\n"
+        "  empty:\nmerged: {<<: [{a: '1'}, {a: '2', b: '3'}], b: '4'}\n1: x\ntrue: y\n"
+        "---\nkind: Secret\nmetadata: {name: s}\ndata:\n  a: |\n    aGVs\n    bG8=\nstringData: {b: '1'}\n"
+    )
+    config, secret = parse_manifests(text, "app.yaml")
+    assert config.body["data"] == {"when": "2001-12-14", "t": "2001-12-14", "empty": None}
+    assert config.body["merged"] == {"a": "1", "b": "4"}
+    assert config.body["1"] == "x" and config.body["true"] == "y"
+    assert secret.body["data"] == {"a": "aGVs\nbG8=\n"}
+
+
+def test_an_alias_bomb_is_refused_quickly_and_small_aliases_work() -> None:
+    with pytest.raises(ConfigError, match="alias bomb"):
+        parse_manifests(BOMB, "bomb.yaml")  # before: hundreds of millions of values at deploy time
+    text = "kind: ConfigMap\nmetadata: {name: a, labels: &l {app: a}}\nx: {labels: *l, more: *l}\n"
+    (obj,) = parse_manifests(text, "a.yaml")
+    assert obj.body["x"] == {"labels": {"app": "a"}, "more": {"app": "a"}}
+
+
+def test_deep_nesting_points_at_the_line_where_it_gets_too_deep() -> None:
+    text = "kind: A\nmetadata: {name: a}\nx:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(300))
+    with pytest.raises(ConfigError) as info:
+        parse_manifests(text, "deep.yaml")
+    assert "nested too deeply" in str(info.value)
+    assert info.value.location == f"deep.yaml:{4 + yamldata.MAX_DEPTH - 1}:{2 * yamldata.MAX_DEPTH + 1}"
+
+
+def test_control_characters_in_manifests_are_escaped_in_messages() -> None:
+    text = 'kind: ConfigMap\nmetadata: {name: a}\ndata:\n  "\\e[2J\\nx": 1\n'
+    with pytest.raises(ConfigError) as info:
+        parse_manifests(text, "app.yaml")
+    message = str(info.value)
+    assert "\x1b" not in message and "\n" not in message
+    assert "data.\\x1b[2J\\nx:" in message

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from devloop.config.model import Config, ImageSpec, Project
 from devloop.context import Environment
+from devloop.errors import shown
 
 if TYPE_CHECKING:
     from devloop.build.builder import BuildResult
@@ -45,7 +46,7 @@ def project_from_config(env: Environment, config: Config, *, namespace: str | No
 
 def warned(env: Environment, project: Project) -> Project:
     for warning in project.warnings:
-        env.err(f"devloop: warning: {warning}")
+        env.err(f"devloop: warning: {shown(warning)}")
     return project
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
 import glob as globlib
 import os
 from collections.abc import Iterator, Mapping
@@ -20,6 +21,8 @@ from typing import Any
 import yaml
 
 from devloop.config.model import Config, GlobSource, HelmSource, KustomizeSource, ManifestObject
+from devloop.config.shapes import Locator, check_shapes, describe
+from devloop.config.yamldata import Document, read_documents
 from devloop.errors import ConfigError, DevloopError, ToolMissingError
 from devloop.util import run_tool, which
 
@@ -52,16 +55,6 @@ CLUSTER_SCOPED_KINDS = frozenset(
 )
 
 
-class _ManifestLoader(yaml.SafeLoader):
-    """SafeLoader that keeps timestamps as strings (Kubernetes reads them as strings too)."""
-
-
-_ManifestLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def load_manifests(config: Config, *, tool_env: Mapping[str, str] | None = None) -> list[ManifestObject]:
     """Every object of every manifest source of ``config``, in order.
 
@@ -69,14 +62,15 @@ def load_manifests(config: Config, *, tool_env: Mapping[str, str] | None = None)
     environment of ``kustomize``/``helm`` (the kubernetes target passes KUBECONFIG frozen to its pinned context).
     """
     objects: list[ManifestObject] = []
-    seen_files: set[Path] = set()
+    seen_files: set[str] = set()  # real paths: a file reached through a link is read once
     for position, source in enumerate(config.manifests):
         index = source.index or position
         if isinstance(source, GlobSource):
             for path in expand_glob(config, source, index):
-                if path in seen_files:
+                real = os.path.realpath(path)
+                if real in seen_files:
                     continue
-                seen_files.add(path)
+                seen_files.add(real)
                 objects.extend(read_manifest_file(path, config.root))
         elif isinstance(source, KustomizeSource):
             objects.extend(render_kustomize(config, source, index, tool_env=tool_env))
@@ -225,12 +219,16 @@ def _escape_pattern(rel: str) -> str:
 
 def expand_glob(config: Config, source: GlobSource, index: int | None = None) -> list[Path]:
     """The files ``source.pattern`` matches (relative to the project root; ``**`` crosses folders),
-    sorted by path. No match is a :class:`ConfigError` at ``manifests[i]``."""
+    sorted by path; a file reached by several paths (links) counts once, under its first path.
+    No match is a :class:`ConfigError` at ``manifests[i]``."""
     index = source.index if index is None else index
     root = config.root
     pattern = source.pattern
-    matches = globlib.glob(pattern, root_dir=str(root), recursive=True)
-    files = {Path(os.path.normpath(root / match)) for match in matches}
+    if "**" in pattern:
+        files = _walk_glob(root, pattern)
+    else:
+        matches = globlib.glob(pattern, root_dir=str(root))
+        files = {Path(os.path.normpath(root / match)) for match in matches}
     files = {path for path in files if path.is_file()}
     if not files:
         raise ConfigError(
@@ -239,7 +237,64 @@ def expand_glob(config: Config, source: GlobSource, index: int | None = None) ->
             location=config.location(f"manifests[{index}]"),
             key=f"manifests[{index}]",
         )
-    return sorted(files, key=lambda path: _relative(path, root))
+    unique: dict[str, Path] = {}
+    for path in sorted(files, key=lambda path: _relative(path, root)):
+        unique.setdefault(os.path.realpath(path), path)
+    return list(unique.values())
+
+
+def _walk_glob(root: Path, pattern: str) -> set[Path]:
+    """The files under ``root`` that a ``**`` pattern matches, as ``glob.glob(recursive=True)`` finds them
+    (``*`` and ``**`` skip names starting with a dot), except that links are followed into each folder once:
+    a link loop cannot make it walk forever."""
+    parts = [part for part in pattern.split("/") if part not in ("", ".")]
+    if pattern.startswith("/"):
+        root, parts = Path("/"), parts
+    literal: list[str] = []
+    for part in parts:
+        if part == "**" or globlib.has_magic(part):
+            break
+        literal.append(part)
+    rest = parts[len(literal) :]
+    start = root.joinpath(*literal)
+    found: set[Path] = set()
+    visited: set[tuple[int, int]] = set()
+    for folder, subfolders, names in os.walk(start, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError:
+            subfolders[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in visited:
+            subfolders[:] = []
+            continue
+        visited.add((info.st_dev, info.st_ino))
+        relative = Path(folder).relative_to(start).parts
+        for name in names:
+            if _glob_match([*relative, name], rest):
+                found.add(Path(os.path.normpath(Path(folder) / name)))
+        subfolders.sort()
+    return found
+
+
+def _glob_match(names: list[str], parts: list[str]) -> bool:
+    """Whether the path ``names`` matches the glob ``parts`` (``**``: any number of folders)."""
+    if not parts:
+        return not names
+    head, tail = parts[0], parts[1:]
+    if head == "**":
+        for skip in range(len(names) + 1):
+            if skip and names[skip - 1].startswith("."):
+                return False
+            if _glob_match(names[skip:], tail):
+                return True
+        return False
+    if not names:
+        return False
+    name = names[0]
+    if name.startswith(".") and not head.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, head) and _glob_match(names[1:], tail)
 
 
 # ------------------------------------------------------------------------------------ parsing
@@ -270,28 +325,27 @@ def parse_manifests(text: str, origin: str, *, rendered: bool = False) -> list[M
     ``origin`` names the stream in messages and sources: a file path relative to the root, or for
     rendered output (``rendered=True``) ``kustomize:DIR``/``helm:CHART``; rendered objects get
     ``origin#N`` (N = 1-based document number) as their source, files get ``origin:LINE``.
-    Empty documents are skipped; ``kind: List`` (and ``*List`` with ``items``) is expanded.
+    Empty documents are skipped; ``kind: List`` (and ``*List`` with ``items``) is expanded. Values
+    Kubernetes would refuse (see :mod:`devloop.config.yamldata` and :mod:`devloop.config.shapes`) are
+    errors at their line.
     """
     objects: list[ManifestObject] = []
     number = 0
-    for node, data in _documents(text, origin):
+    for document in read_documents(text, origin):
+        data = document.data
         if data is None:
             continue
         number += 1
-        line, column = node.start_mark.line + 1, node.start_mark.column + 1
-        where = f"{origin}:{line}:{column}" if not rendered else f"{origin}#{number}"
-        source = f"{origin}:{line}" if not rendered else f"{origin}#{number}"
+        where = f"{origin}:{document.line}:{document.col}" if not rendered else f"{origin}#{number}"
+        source = f"{origin}:{document.line}" if not rendered else f"{origin}#{number}"
         _check_object(data, where, origin)
         if _is_list(data):
-            items_node = _mapping_value(node, "items")
-            item_nodes = items_node.value if isinstance(items_node, yaml.SequenceNode) else []
-            for item_index, item in enumerate(data.get("items") or []):
-                item_node = item_nodes[item_index] if item_index < len(item_nodes) else node
-                item_line = item_node.start_mark.line + 1
-                item_col = item_node.start_mark.column + 1
+            items = data["items"]
+            for item_index, item in enumerate(items):
                 if rendered:
                     item_where = item_source = f"{origin}#{number}.items[{item_index}]"
                 else:
+                    item_line, item_col = document.mark(items, item_index) or (document.line, document.col)
                     item_where = f"{origin}:{item_line}:{item_col}"
                     item_source = f"{origin}:{item_line}"
                 if item is None:
@@ -302,97 +356,21 @@ def parse_manifests(text: str, origin: str, *, rendered: bool = False) -> list[M
                         "a List inside a List is not supported; write the objects as separate documents",
                         location=item_where,
                     )
+                check_shapes(item, _locator(document, origin, item_where, rendered))
                 objects.append(ManifestObject(body=item, source=item_source))
             continue
+        check_shapes(data, _locator(document, origin, where, rendered))
         objects.append(ManifestObject(body=data, source=source))
     return objects
 
 
-def _documents(text: str, origin: str) -> Iterator[tuple[yaml.Node, Any]]:
-    try:
-        loader = _ManifestLoader(text)
-    except yaml.reader.ReaderError as exc:
-        raise _reader_error(text, origin, exc) from exc
-    try:
-        while True:
-            try:
-                if not loader.check_node():
-                    break
-                node = loader.get_node()
-                if node is None:  # pragma: no cover - check_node said there is one
-                    break
-                _check_duplicate_keys(node, origin)
-                data = loader.construct_document(node)
-            except yaml.MarkedYAMLError as exc:
-                mark = exc.problem_mark or exc.context_mark
-                where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
-                problem = exc.problem or exc.context or "invalid YAML"
-                context = f" ({exc.context})" if exc.context and exc.problem else ""
-                raise ConfigError(
-                    f"manifest is not valid YAML: {problem}{context}; fix the YAML at this line",
-                    location=where,
-                ) from exc
-            except yaml.reader.ReaderError as exc:
-                raise _reader_error(text, origin, exc) from exc
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"manifest is not valid YAML: {exc}; fix the YAML syntax", location=origin) from exc
-            except RecursionError as exc:
-                raise ConfigError("manifest is nested too deeply to be read; simplify it", location=origin) from exc
-            yield node, data
-    finally:
-        loader.dispose()
+def _locator(document: Document, origin: str, where: str, rendered: bool) -> Locator:
+    """``file:line:col`` of a value of a file's document; rendered output has no lines: ``origin#N``."""
 
+    def locate(container: Any, key: str | int) -> str:
+        return where if rendered else document.where(origin, container, key)
 
-def _check_duplicate_keys(root: yaml.Node, origin: str) -> None:
-    """A key written twice in one mapping is an error (kubectl refuses it too), and so is an alias
-    that contains itself (it cannot be turned into JSON)."""
-    state: dict[int, int] = {}  # 1: being visited (on the current path), 2: done
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, leaving = stack.pop()
-        if leaving:
-            state[id(node)] = 2
-            continue
-        if state.get(id(node)) == 1:
-            mark = node.start_mark
-            raise ConfigError(
-                "an alias refers to a node that contains it (a recursive structure); "
-                "Kubernetes objects cannot be recursive, remove the alias",
-                location=f"{origin}:{mark.line + 1}:{mark.column + 1}",
-            )
-        if state.get(id(node)) == 2:
-            continue
-        state[id(node)] = 1
-        stack.append((node, True))
-        children: list[yaml.Node] = []
-        if isinstance(node, yaml.MappingNode):
-            keys: set[str] = set()
-            for key_node, value_node in node.value:
-                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                    if key_node.value in keys:
-                        mark = key_node.start_mark
-                        raise ConfigError(
-                            f"the key {key_node.value!r} appears twice in the same mapping; remove one of them",
-                            location=f"{origin}:{mark.line + 1}:{mark.column + 1}",
-                        )
-                    keys.add(key_node.value)
-                children.append(value_node)
-        elif isinstance(node, yaml.SequenceNode):
-            children.extend(node.value)
-        stack.extend((child, False) for child in reversed(children))  # visited in document order
-
-
-def _reader_error(text: str, origin: str, exc: yaml.reader.ReaderError) -> ConfigError:
-    line, column = _line_col(text, exc.position)
-    return ConfigError(
-        f"manifest contains a character YAML does not allow ({chr(exc.character)!r}); remove it",
-        location=f"{origin}:{line}:{column}",
-    )
-
-
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    before = text[:offset]
-    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+    return locate
 
 
 def _check_object(data: Any, where: str, origin: str, *, in_list: bool = False) -> None:
@@ -400,7 +378,7 @@ def _check_object(data: Any, where: str, origin: str, *, in_list: bool = False) 
     if not isinstance(data, dict):
         raise ConfigError(
             f"{what} must be a Kubernetes object (a mapping with apiVersion, kind and metadata.name), "
-            f"got {_describe(data)}; fix or remove it",
+            f"got {describe(data)}; fix or remove it",
             location=where,
         )
     kind = data.get("kind")
@@ -423,28 +401,6 @@ def _check_object(data: Any, where: str, origin: str, *, in_list: bool = False) 
 def _is_list(data: dict[str, Any]) -> bool:
     kind = data.get("kind")
     return isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list)
-
-
-def _mapping_value(node: yaml.Node, key: str) -> yaml.Node | None:
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    for key_node, value_node in node.value:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-            return value_node  # type: ignore[no-any-return]
-    return None
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"the text {shown!r}"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    return type(value).__name__
 
 
 # -------------------------------------------------------------------------------- renderers
