@@ -151,3 +151,28 @@ def test_plan_prints_the_resolved_target() -> None:
         assert resolved["choice"] == target and resolved["name"] is None, resolved
         text = devloop_env(env, "-f", str(DATA), "--target", target, "plan")
         assert expected in " ".join(text.stdout.split()), text.stdout
+
+
+def test_control_characters_from_user_input_are_escaped(tmp_path: Path) -> None:
+    # a key that would clear the terminal and start a new line of its own
+    (tmp_path / "devloop.yaml").write_text('version: 1\n"\\e[2J\\nfake: line": 1\n')
+    result = devloop("plan", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "\x1b" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "unknown key `\\x1b[2J\\nfake: line`" in result.stderr
+
+
+def test_a_manifest_kubernetes_would_refuse_fails_plan_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "devloop.yaml").write_text("version: 1\nname: shop\nmanifests: [k8s/*.yaml]\n")
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "app.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n"
+        "      containers:\n        api: {image: shop/api}\n"
+    )
+    result = devloop("plan", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.startswith(
+        "devloop: k8s/app.yaml:8:9: spec.template.spec.containers: the Deployment api: expected a list of containers"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from devloop.config import yamlpos
 from devloop.config.loader import find_config, load_config, parse_config, sanitize_name
 from devloop.config.model import (
     GlobSource,
@@ -150,6 +151,16 @@ def test_helm_release_defaults_to_the_project_name() -> None:
     (helm,) = parse_config(text, CONFIG).manifests
     assert isinstance(helm, HelmSource)
     assert (helm.release, helm.namespace, helm.values, helm.set) == ("shop", None, (), ())
+
+
+@pytest.mark.parametrize("levels", [150, 3000])
+def test_deep_nesting_points_at_the_first_value_too_deep(tmp_path: Path, levels: int) -> None:
+    # 150 levels are composed and refused by the checks; 3000 exhaust the composer (a RecursionError before)
+    text = "version: 1\nname: x\nwatch:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, levels))
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, tmp_path / "devloop.yaml")
+    assert "levels of nesting" in str(info.value)
+    assert info.value.location == f"devloop.yaml:{4 + yamlpos.MAX_DEPTH}:{2 * yamlpos.MAX_DEPTH + 3}"
 
 
 def test_anchors_aliases_and_merge_keys() -> None:
@@ -318,6 +329,8 @@ BROKEN: list[tuple[str, str, str, str | None, str]] = [
     ("test-no-cmd", IMAGE + "    test: {}\n", "5:11", "images[0].test.cmd", "got no cmd"),
     ("duplicate-ref", IMAGE + "  - ref: shop/api\n    context: api\n", "5:10", "images[1].ref",
      'got "shop/api" again (first in images[0] at line 3)'),
+    ("duplicate-ref-spelled-otherwise", IMAGE + "  - ref: docker.io/shop/api\n    context: api\n", "5:10",
+     "images[1].ref", 'got "docker.io/shop/api" again (first in images[0] at line 3)'),
     # live_update.
     ("live-unknown", LIVE + "      synk: []\n", "6:7", "images[0].live_update.synk", "did you mean `sync`?"),
     ("sync-dest-relative", LIVE + "      sync:\n        - src: app\n          dest: app\n", "8:17",

@@ -31,6 +31,7 @@ from devloop.config.resources import (
     containers,
     deploy_order,
     image_name,
+    image_refs,
     label_value,
     pod_spec,
     pod_template,
@@ -614,6 +615,42 @@ def test_rewrite_matches_the_image_name_with_any_tag_or_digest(image: str, rewri
         assert container == {"name": "main", "image": built["shop/api"], "imagePullPolicy": "IfNotPresent"}
     else:
         assert container == {"name": "main", "image": image}
+
+
+@pytest.mark.parametrize(
+    ("ref", "image"),
+    [
+        ("docker.io/example/hello", "example/hello:1"),
+        ("example/hello", "docker.io/example/hello"),
+        ("example/hello", "index.docker.io/example/hello:2"),
+        ("docker.io/library/redis", "redis:7"),
+        ("redis", "docker.io/library/redis:7"),
+        ("library/redis", "redis"),
+        ("redis", "index.docker.io/library/redis@sha256:" + "a" * 64),
+    ],
+)
+def test_refs_match_images_as_docker_normalizes_them(ref: str, image: str) -> None:
+    built = {ref: f"{ref}:devloop-0123456789abcdef"}
+    result = rewrite_images(workload("api", image=image), built)
+    assert result.body["spec"]["template"]["spec"]["containers"][0]["image"] == built[ref]
+    assert image_refs(workload("api", image=image), [ref]) == [ref]
+    project = assemble(config(images=(ref,)), [workload("api", image=image)])
+    assert project.resources[0].images == (ref,) and project.warnings == ()
+    assert project.config.image(image_name(image)) is not None
+
+
+@pytest.mark.parametrize(
+    ("ref", "image"),
+    [
+        ("docker.io/example/hello", "ghcr.io/example/hello"),
+        ("redis", "docker.io/other/redis"),
+        ("localhost:5000/redis", "redis"),
+        ("library/redis/x", "redis/x"),
+    ],
+)
+def test_other_registries_and_paths_do_not_match(ref: str, image: str) -> None:
+    result = rewrite_images(workload("api", image=image), {ref: f"{ref}:devloop-x"})
+    assert result.body["spec"]["template"]["spec"]["containers"][0]["image"] == image
 
 
 def test_rewrite_registry_with_port_init_and_ephemeral_containers_and_keeps_input() -> None:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import NoReturn, cast
 
 from devloop.config import yamlpos
+from devloop.config.imageref import familiar_name
 from devloop.config.model import (
     Config,
     DockerSettings,
@@ -59,7 +60,7 @@ from devloop.config.model import (
     WorkloadType,
 )
 from devloop.config.yamlpos import YKey, YMap, YNode, YScalar, YSeq
-from devloop.errors import ConfigError
+from devloop.errors import ConfigError, shown
 
 CONFIG_NAME = "devloop.yaml"
 VERSION = 1
@@ -283,7 +284,7 @@ class _Validator:
                 close = difflib.get_close_matches(k.text, allowed, n=1, cutoff=0.6)
                 hint = f"; did you mean `{close[0]}`?" if close else "; remove it or fix its name"
                 listed = ", ".join(allowed)
-                self.fail(k, child, f"expected one of {listed}, got unknown key `{k.text}`{hint}")
+                self.fail(k, child, f"expected one of {listed}, got unknown key `{shown(k.text)}`{hint}")
             self.note_entry(child, k, value)
             values[k.text] = value
         return values
@@ -637,15 +638,16 @@ class _Validator:
             image = self.image(item, key, i)
             ref_node = cast(YMap, item).get("ref")
             assert ref_node is not None
-            if image.ref in seen:
-                first_key, first = seen[image.ref]
+            familiar = familiar_name(image.ref)
+            if familiar in seen:
+                first_key, first = seen[familiar]
                 self.fail(
                     ref_node,
                     f"{key}.ref",
                     f"expected each image ref once, got {_quote(image.ref)} "
                     f"again (first in {first_key} at line {first.line}); merge the two entries",
                 )
-            seen[image.ref] = (key, ref_node)
+            seen[familiar] = (key, ref_node)
             images.append(image)
         return tuple(images)
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from devloop.config.imageref import same_image
+
 TargetName = Literal["auto", "kubernetes", "docker"]
 TriggerMode = Literal["auto", "manual"]
 
@@ -238,8 +240,9 @@ class Config:
         return ResourceSettings()
 
     def image(self, ref: str) -> ImageSpec | None:
+        """The image whose ``ref`` names the same image as ``ref`` (``docker.io/library/x`` is ``x``)."""
         for image in self.images:
-            if image.ref == ref:
+            if same_image(image.ref, ref):
                 return image
         return None
 

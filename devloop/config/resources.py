@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from devloop.config.imageref import familiar_name, image_name
 from devloop.config.model import (
     UNCATEGORIZED,
     Config,
@@ -57,17 +58,6 @@ _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 
 # ------------------------------------------------------------------------------- small helpers
-
-
-def image_name(image: str) -> str:
-    """The image name without tag or digest: ``localhost:5000/shop/api:v1@sha256:...`` ->
-    ``localhost:5000/shop/api`` (a ``:`` before the last ``/`` is a registry port, not a tag)."""
-    name = image.split("@", 1)[0]
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        name = name[:colon]
-    return name
 
 
 def label_value(text: str) -> str:
@@ -164,9 +154,9 @@ def container_images(obj: ManifestObject | Mapping[str, Any]) -> list[str]:
 
 def image_refs(obj: ManifestObject | Mapping[str, Any], images: Iterable[ImageSpec | str]) -> list[str]:
     """The refs of ``images`` that the object's containers use, in ``images`` order."""
-    names = {image_name(image) for image in container_images(obj)}
+    names = {familiar_name(image_name(image)) for image in container_images(obj)}
     refs = [image.ref if isinstance(image, ImageSpec) else image for image in images]
-    return [ref for ref in refs if ref in names]
+    return [ref for ref in refs if familiar_name(ref) in names]
 
 
 def referenced_objects(obj: ManifestObject | Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -236,13 +226,15 @@ def rewrite_images(
 ) -> ManifestObject:
     """A copy of ``obj`` in which every container, init container and ephemeral container whose
     image name equals a key of ``built`` (with any tag or digest) runs ``built[ref]`` with
-    ``imagePullPolicy: <pull_policy>`` (left as written when None). ``obj`` is left untouched."""
+    ``imagePullPolicy: <pull_policy>`` (left as written when None). ``obj`` is left untouched. Names are
+    compared as Docker normalizes them (``docker.io/library/redis`` is ``redis``)."""
     body = obj.copy_body()
+    built = {familiar_name(ref): reference for ref, reference in built.items()}
     for container in containers(body):
         image = container.get("image")
         if not isinstance(image, str):
             continue
-        ref = image_name(image)
+        ref = familiar_name(image_name(image))
         if ref in built:
             container["image"] = built[ref]
             if pull_policy is not None:
@@ -515,7 +507,7 @@ def _unused_image_warnings(config: Config, objects: Sequence[ManifestObject]) ->
     warnings: list[str] = []
     for position, image in enumerate(config.images):
         index = image.index or position
-        if image.ref in used or image.implicit:
+        if image.implicit or familiar_name(image.ref) in {familiar_name(name) for name in used}:
             continue
         key = f"images[{index}].ref"
         seen = f"the manifests use {_listing(used)}" if used else "the manifests have no containers"

@@ -19,7 +19,7 @@ from typing import NoReturn
 import yaml
 from yaml.constructor import SafeConstructor
 
-from devloop.errors import ConfigError
+from devloop.errors import ConfigError, shown
 
 #: Upper bounds that keep hostile input (alias bombs, deep nesting) from eating the machine.
 MAX_NODES = 100_000
@@ -243,7 +243,7 @@ class _Converter:
                     kline,
                     kcol,
                     child,
-                    f"expected each key once in a mapping, got `{text}` again "
+                    f"expected each key once in a mapping, got `{shown(text)}` again "
                     f"(first at line {first.line}, column {first.col}); remove one of them",
                 )
             explicit[text] = (YKey(text, kline, kcol), self.convert(value_node, child, depth + 1, stack))
@@ -274,6 +274,19 @@ def _shown_tag(tag: str) -> str:
     return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
 
 
+def _too_deep(text: str) -> tuple[int, int]:
+    """Where the first value nested deeper than :data:`MAX_DEPTH` starts (1:1 when none is)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH + 1 and event.start_mark is not None:
+                return event.start_mark.line + 1, event.start_mark.column + 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return 1, 1
+
+
 def parse(text: str, name: str) -> YNode | None:
     """Parse one YAML document; ``None`` for an empty stream. Errors: :class:`ConfigError` at ``name:L:C``."""
     bad = _NON_PRINTABLE.search(text)
@@ -294,9 +307,11 @@ def parse(text: str, name: str) -> YNode | None:
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}; fix the syntax", location=f"{name}:1:1") from None
-    except RecursionError:
+    except RecursionError:  # the composer recurses; the parser's events do not, and say where it got too deep
+        line, col = _too_deep(text)
         raise ConfigError(
-            "invalid YAML: nested too deeply to parse; flatten the structure", location=f"{name}:1:1"
+            f"expected at most {MAX_DEPTH} levels of nesting, got more; flatten the structure",
+            location=f"{name}:{line}:{col}",
         ) from None
     if node is None:
         return None
