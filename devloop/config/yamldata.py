@@ -226,6 +226,8 @@ class _Builder:
             else:  # pragma: no cover - the parser sends nothing else inside a document
                 continue
             start = event.start if isinstance(event, _Frame) else event.start_mark
+            if stack and stack[-1].key is not None and isinstance(event, yaml.ScalarEvent) and event.value == "":
+                start = stack[-1].key_mark  # an empty value is where its key is (the parsers place it differently)
             if not stack:
                 root.append((value, start))
             else:
@@ -291,7 +293,9 @@ class _Builder:
     def scalar(self, event: Any, *, key: bool) -> Any:
         value: str = event.value
         tag = event.tag
-        if tag is None or tag == "!":
+        if tag == "!":  # the non-specific tag: text (the two parsers disagree on an empty `!`)
+            tag = _STR
+        elif tag is None:
             tag = _RESOLVER.resolve(yaml.ScalarNode, value, event.implicit)  # type: ignore[no-untyped-call]
         if tag == _STR:
             return value
