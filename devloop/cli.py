@@ -61,6 +61,7 @@ app = typer.Typer(
 )
 
 
+
 class OutputOpt(StrEnum):
     text = "text"
     json = "json"
@@ -202,7 +203,9 @@ Resources = Annotated[
     list[str] | None,
     typer.Argument(help="Only these resources (and what they depend on).", show_default=False, metavar="RESOURCE"),
 ]
-Parallel = Annotated[int, typer.Option("--parallel", min=1, max=32, help="Updates running at once.", metavar="N")]
+Parallel = Annotated[
+    int, typer.Option("--parallel", min=1, max=32, help="Updates running at once.", metavar="N")
+]
 
 
 @app.command()

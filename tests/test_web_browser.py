@@ -98,7 +98,9 @@ def test_page_on_a_real_up(project: Project, tmp_path: Path) -> None:
         assert "── ready" not in page.inner_text("#log-view") or "talker" in page.inner_text("#log-view")
         page.select_option("#log-resource", "")
         page.fill("#log-filter", "web-ui-browser-marker")
-        page.wait_for_function("() => document.querySelectorAll('#log-view .l').length === 1", timeout=DEADLINE_MS)
+        page.wait_for_function(
+            "() => document.querySelectorAll('#log-view .l').length === 1", timeout=DEADLINE_MS
+        )
         page.fill("#log-filter", "")
         page.wait_for_function("() => document.querySelectorAll('#log-view .l').length > 1", timeout=DEADLINE_MS)
 

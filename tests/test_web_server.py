@@ -202,7 +202,9 @@ def test_stream_sends_snapshots_and_lines(fake: Fake, served: WebServer) -> None
         stream.close()
 
 
-def test_slow_stream_client_is_told_what_it_missed_and_never_blocks_the_writer(fake: Fake, served: WebServer) -> None:
+def test_slow_stream_client_is_told_what_it_missed_and_never_blocks_the_writer(
+    fake: Fake, served: WebServer
+) -> None:
     stream = EventStream(served.port)
     try:
         events = stream.events()

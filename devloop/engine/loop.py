@@ -712,7 +712,9 @@ class Engine:
         everything = tuple(rewrite_images(obj, refs) for r in self.project.resources for obj in r.objects)
         mine = tuple(rewrite_images(obj, refs) for obj in resource.objects)
         stale = self._records.marked(self.project.name, resource.name)
-        return DeployRequest(project=self.project, resource=resource, objects=mine, all_objects=everything, stale=stale)
+        return DeployRequest(
+            project=self.project, resource=resource, objects=mine, all_objects=everything, stale=stale
+        )
 
     def _live_update(self, resource: Resource, generation: int, updates: tuple[decide.ImageUpdate, ...]) -> None:
         name = resource.name

@@ -39,7 +39,10 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TALK = "echo talker started; while true; do if [ -f /tmp/say ]; then cat /tmp/say; rm -f /tmp/say; fi; sleep 0.2; done"
+TALK = (
+    "echo talker started; "
+    "while true; do if [ -f /tmp/say ]; then cat /tmp/say; rm -f /tmp/say; fi; sleep 0.2; done"
+)
 WEB_URL_LINE = r"web UI: (http://127\.0\.0\.1:(\d+)/)"
 
 
@@ -186,6 +189,7 @@ def chromium_page(width: int = 1280, height: int = 820) -> Iterator[Any]:
                 headless=True,
                 args=CHROMIUM_FLAGS,
                 viewport={"width": width, "height": height},
+
             )
             try:
                 page = browser.pages[0] if browser.pages else browser.new_page()

@@ -275,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if not 0 < length <= MAX_BODY:
-            self._json(400, {"error": 'expected a JSON body {"resource": NAME}'})
+            self._json(400, {"error": "expected a JSON body {\"resource\": NAME}"})
             return
         try:
             body = json.loads(self.rfile.read(length))
@@ -283,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         name = body.get("resource") if isinstance(body, dict) else None
         if not isinstance(name, str):
-            self._json(400, {"error": 'expected a JSON body {"resource": NAME}'})
+            self._json(400, {"error": "expected a JSON body {\"resource\": NAME}"})
             return
         view = self.app.snapshot().resource(name)
         if view is None:
