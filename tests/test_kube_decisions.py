@@ -712,6 +712,12 @@ def test_a_job_waiting_to_retry_after_a_failed_pod_fails_at_once() -> None:
     status, failure = runtime_status("Job", job, [failed], [], NOW)
     assert status.phase is Phase.FAILED and "waiting to retry" in status.reason and "exited with 2" in status.reason
     assert failure is not None and failure.pod == "migrate-1" and failure.container == "app"
+    no_retry = {**job, "spec": {"backoffLimit": 0}}
+    status, _ = runtime_status("Job", no_retry, [failed], [], NOW)
+    assert (
+        status.reason
+        == "Job migrate failed: pod migrate-1 failed: container app exited with 2 (backoffLimit 0 reached)"
+    )
     retrying = pod("migrate-2", owner="job")
     status, _ = runtime_status("Job", job, [failed, retrying], [], NOW)
     assert status.phase is Phase.RUNNING  # the next attempt runs

@@ -190,16 +190,20 @@ class Controllers:
 
     def _create_or_record(self, owner: Obj, template: Obj, name: str, labels: dict[str, str] | None = None) -> str:
         """Create a pod for ``owner``; when the API refuses it (admission: a missing ServiceAccount, quota,
-        PodSecurity), record the Warning event FailedCreate on the owner and return its message."""
+        PodSecurity), record the Warning event FailedCreate on the owner ("Error creating: ...") and return the
+        API's message (what a ReplicaSet's ReplicaFailure condition says)."""
         try:
             self._new_pod(owner, template, name, labels)
         except ApiError as err:
             if err.code in (403, 422):
-                message = f"Error creating: {err.message}"
                 self.double.record_event(
-                    owner, "Warning", "FailedCreate", message, f"{owner['kind'].lower()}-controller"
+                    owner,
+                    "Warning",
+                    "FailedCreate",
+                    f"Error creating: {err.message}",
+                    f"{owner['kind'].lower()}-controller",
                 )
-                return message
+                return err.message
             raise
         return ""
 

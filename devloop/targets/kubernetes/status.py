@@ -144,14 +144,14 @@ def no_pod_failure(
         failed = [p for p in mine if _d(p.get("status")).get("phase") == "Failed"]
         found = pod_failure(failed[-1], now) if failed else None
         if found is not None:
-            limit = _d(workload.get("spec")).get("backoffLimit", 6)
-            return Failure(
-                f"Job {name} is waiting to retry after a failed pod ({len(failed)} failed, backoffLimit {limit}): "
-                f"{found.reason}",
-                found.pod,
-                found.container,
-                found.previous,
-            )
+            limit = int(_d(workload.get("spec")).get("backoffLimit", 6) or 0)
+            count = max(len(failed), int(_d(workload.get("status")).get("failed") or 0))
+            if count > limit:  # no retry left: the Job controller is about to mark it Failed
+                reason = f"Job {name} failed: {found.reason} (backoffLimit {limit} reached)"
+            else:
+                reason = f"Job {name} is waiting to retry after a failed pod ({count} failed, backoffLimit {limit}): "
+                reason += found.reason
+            return Failure(reason, found.pod, found.container, found.previous)
     return None
 
 
