@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -203,3 +204,25 @@ def test_a_failing_push_writes_nothing(render_project: Project) -> None:
     assert result.returncode == 1, output(result)
     assert f"to registry {closed} failed" in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.skipif(shutil.which("kustomize") is None and shutil.which("kubectl") is None, reason="no kustomize")
+def test_render_includes_kustomize_output_as_written(tmp_path: Path) -> None:
+    base = tmp_path / "deploy"
+    base.mkdir()
+    cache = configmap("cache-config", {"maxmemory": "64mb"})
+    cache["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "kustomize"}
+    (base / "cache.yaml").write_text(yaml.safe_dump_all([deployment("cache", [container("cache", "redis:7")]), cache]))
+    (base / "kustomization.yaml").write_text("resources: [cache.yaml]\nnamePrefix: shop-\n")
+    (tmp_path / "devloop.yaml").write_text("version: 1\nname: shop\nmanifests: [{kustomize: deploy}]\n")
+    first = run_devloop(tmp_path, "render", "--no-push")
+    assert first.returncode == 0, output(first)
+    docs = [d for d in yaml.safe_load_all(first.stdout) if d]
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
+        ("ConfigMap", "shop-cache-config"),
+        ("Deployment", "shop-cache"),
+    ]
+    labels = {d["metadata"]["name"]: d["metadata"].get("labels") for d in docs}
+    assert labels["shop-cache-config"] == {"app.kubernetes.io/managed-by": "kustomize"}  # as written, not devloop's
+    assert "devloop.dev/" not in first.stdout
+    assert run_devloop(tmp_path, "render", "--no-push").stdout == first.stdout
