@@ -259,3 +259,23 @@ def test_self_trigger_needs_the_same_own_path_in_two_batches_in_a_row() -> None:
     # different own files each time: no loop yet
     assert decide.self_trigger(prev, frozenset({user}), True) == (frozenset({user}), frozenset())
     assert prev2 == {report}
+
+
+def test_reload_change_redeploys_only_for_objects_or_build_inputs() -> None:
+    from dataclasses import replace
+
+    from devloop.config.model import ManifestObject, ResourceSettings
+
+    obj = ManifestObject({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"}}, "k8s.yaml:1")
+    api = Resource("api", "Deployment", (obj,), ("shop/api",), ResourceSettings(labels=("a",)))
+    img = image()
+    assert decide.reload_change(api, api, [img], [img]) == "none"
+    assert decide.reload_change(None, api, [], [img]) == "deploy"
+    relabelled = replace(api, settings=ResourceSettings(labels=("b",), readiness_timeout=9))
+    assert decide.reload_change(api, relabelled, [img], [img]) == "settings"
+    live_only = replace(img, live_update=LiveUpdate(sync=(SyncRule("app", "/elsewhere"),)), test=None)
+    assert decide.reload_change(api, api, [img], [live_only]) == "none"
+    assert decide.reload_change(api, api, [img], [replace(img, args=(("V", "2"),))]) == "deploy"
+    assert decide.reload_change(api, api, [img], [replace(img, own_files=("k8s.yaml",))]) == "deploy"
+    other = ManifestObject({**obj.body, "spec": {"replicas": 2}}, "k8s.yaml:1")
+    assert decide.reload_change(api, replace(api, objects=(other,)), [img], [img]) == "deploy"

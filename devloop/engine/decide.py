@@ -9,11 +9,11 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from devloop.config.model import ImageSpec, LiveUpdate, Project, RunStep
+from devloop.config.model import ImageSpec, LiveUpdate, Project, Resource, RunStep
 from devloop.engine.state import ResourceState, Status
 
 UpdateKind = Literal["none", "live", "build"]
@@ -178,6 +178,26 @@ def self_trigger(
     if not all_own or not own:
         return frozenset(), frozenset()
     return own, previous & own
+
+
+def reload_change(
+    before: Resource | None,
+    after: Resource,
+    images_before: Sequence[ImageSpec | None],
+    images_after: Sequence[ImageSpec | None],
+) -> Literal["none", "settings", "deploy"]:
+    """What a config reload means for one resource: "deploy" when its objects changed or one of its images is
+    built another way (args, Dockerfile, ignore rules, a recipe's base...); "settings" when only its devloop
+    settings changed (labels, port forwards, trigger mode, depends_on, readiness timeout: nothing to redeploy,
+    so a running container is neither rebuilt nor replaced); else "none"."""
+    def built(spec: ImageSpec | None) -> ImageSpec | None:  # what goes into the build (not live_update, test)
+        return None if spec is None else replace(spec, test=None, live_update=None, index=0, origin="")
+
+    if before is None or before.objects != after.objects:
+        return "deploy"
+    if [built(i) for i in images_before] != [built(i) for i in images_after]:
+        return "deploy"
+    return "settings" if before.settings != after.settings else "none"
 
 
 def is_config_path(path: Path, config_paths: frozenset[Path]) -> bool:

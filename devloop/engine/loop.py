@@ -590,17 +590,30 @@ class Engine:
             assert after is not None
             if name not in self._states:
                 self._states[name] = self._new_state(new, name)
-            elif (
-                before is None
-                or before.objects != after.objects
-                or before.settings != after.settings
-                # the same objects, but an image built another way (args, Dockerfile, a recipe's base...)
-                or [old.config.image(ref) for ref in before.images] != [new.config.image(ref) for ref in after.images]
-            ):
-                state = self._states[name]
+                continue
+            change = decide.reload_change(
+                before,
+                after,
+                [old.config.image(ref) for ref in before.images] if before else [],
+                [new.config.image(ref) for ref in after.images],
+            )
+            state = self._states[name]
+            if change == "deploy":
                 state.dirty = True
                 state.full_build = True
+            if change != "none":
                 state.labels = after.settings.labels
+                state.manual = self._new_state(new, name).manual
+            if (
+                change == "settings"
+                and before is not None
+                and before.settings.port_forwards != after.settings.port_forwards
+            ):
+                for handle in self._forwards.pop(name, []):  # forwards follow the new list; nothing is redeployed
+                    handle.close()
+                state.port_forwards = ()
+                if state.deployed:
+                    self._start_runtime_watchers(name)
         self._order = order
         self.sink.message("config reloaded")
         self._publish()

@@ -111,9 +111,21 @@ def plan_archive(copies: Sequence[FileCopy]) -> list[Member]:
 
 
 def stream_archive(members: Sequence[Member], uid: int = 0, gid: int = 0) -> Iterator[bytes]:
-    """The tar of ``members`` in chunks of at most about 1 MiB: memory stays bounded whatever the file sizes.
+    """The tar of ``members`` in chunks of about 1 MiB: memory stays bounded whatever the file sizes, and many
+    small files make few chunks (each chunk is one write to the engine).
     A member that vanished since it was planned is skipped; a file that changed size while it is read is
     cut or padded to the size in its header (the watcher reports the change, and the next sync fixes it)."""
+    buffer = bytearray()
+    for piece in _tar_pieces(members, uid, gid):
+        buffer += piece
+        if len(buffer) >= _CHUNK:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+def _tar_pieces(members: Sequence[Member], uid: int, gid: int) -> Iterator[bytes]:
     for member in members:
         info = tarfile.TarInfo(member.name)
         info.mode = stat.S_IMODE(member.st.st_mode)
