@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.config.dump import comment, dump_stream
-from devloop.config.model import UNCATEGORIZED, ImageSpec, LiveUpdate, ManifestObject, Project, Resource
+from devloop.config.model import UNCATEGORIZED, ImageSpec, LiveUpdate, ManifestObject, PortForward, Project, Resource
 
 
 @dataclass(frozen=True)
@@ -81,15 +81,20 @@ def _resource_data(resource: Resource) -> dict[str, Any]:
         "kind": resource.kind or None,
         "images": list(resource.images),
         "objects": [_object_data(obj) for obj in resource.objects],
-        "port_forwards": [
-            {"local": pf.local, "container": pf.container, "host": pf.host, "spec": str(pf)}
-            for pf in settings.port_forwards
-        ],
+        "port_forwards": [_forward_data(pf) for pf in settings.port_forwards],
         "depends_on": list(settings.depends_on),
         "labels": list(settings.labels),
         "trigger": settings.trigger,
         "readiness_timeout": settings.readiness_timeout,
     }
+
+
+def _forward_data(forward: PortForward) -> dict[str, Any]:
+    data: dict[str, Any] = {"local": forward.local, "container": forward.container, "host": forward.host}
+    if forward.port_name is not None:
+        data["port_name"] = forward.port_name
+    data["spec"] = str(forward)
+    return data
 
 
 def _object_data(obj: ManifestObject) -> dict[str, Any]:
@@ -196,7 +201,10 @@ def render_plan(project: Project, console_width: int = 100, target: TargetPrevie
             fields.append(("images", ", ".join(resource.images)))
         fields.append(("objects", ", ".join(_object_label(obj) for obj in resource.objects)))
         if resource.settings.port_forwards:
-            forwards = ", ".join(f"{pf.host}:{pf.local} -> {pf.container}" for pf in resource.settings.port_forwards)
+            forwards = ", ".join(
+                f"{pf.host}:{pf.local} -> {pf.container}" + (f" ({pf.port_name})" if pf.port_name else "")
+                for pf in resource.settings.port_forwards
+            )
             fields.append(("port forwards", forwards))
         if resource.settings.depends_on:
             fields.append(("depends on", ", ".join(resource.settings.depends_on)))

@@ -72,6 +72,8 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _NETWORK = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _ARG_NAME = re.compile(r"^[^\s=]+$")
+#: a container port name (IANA_SVC_NAME): at most 15 lowercase letters, digits and '-', with a letter
+_PORT_NAME = re.compile(r"^(?=.*[a-z])(?!-)(?!.*--)[a-z0-9-]{1,15}(?<!-)$")
 
 # The distribution reference grammar (github.com/distribution/reference), without tag and digest.
 _ALNUM = r"[a-z0-9]+"
@@ -923,11 +925,16 @@ class _Validator:
         if text is None:
             self.expected(node, key, what)
         parts = text.strip().split(":")
+        port_name: str | None = None
+        if len(parts) == 2 and _PORT_NAME.match(parts[1]) and not parts[1].isdigit():
+            port_name = parts.pop()
         if len(parts) > 2 or not all(p.isascii() and p.isdigit() and len(p) <= 5 for p in parts):
             self.expected(node, key, what)
         ports = [int(p) for p in parts]
         if not all(1 <= p <= 65535 for p in ports):
             self.expected(node, key, what)
+        if port_name is not None:
+            return PortForward(local=ports[0], container=0, port_name=port_name)
         return PortForward(local=ports[0], container=ports[-1])
 
     def timeout(self, node: YNode | None, key: str) -> float:

@@ -127,10 +127,14 @@ ManifestSource = GlobSource | KustomizeSource | HelmSource
 @dataclass(frozen=True)
 class PortForward:
     local: int
-    container: int
+    container: int  # 0 while ``port_name`` is not resolved yet (the loader; assembly resolves it)
     host: str = "127.0.0.1"
+    #: ``"8000:http"``: the name of a container port in the resource's pod template; assembly sets ``container``
+    port_name: str | None = None
 
     def __str__(self) -> str:
+        if self.port_name is not None:
+            return f"{self.local}:{self.port_name}"
         return f"{self.local}:{self.container}" if self.local != self.container else str(self.local)
 
 

@@ -29,7 +29,7 @@ import hashlib
 import heapq
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from devloop.config.imageref import familiar_name, image_name
@@ -40,6 +40,7 @@ from devloop.config.model import (
     ManifestObject,
     Project,
     Resource,
+    ResourceSettings,
 )
 from devloop.errors import ConfigError
 
@@ -355,7 +356,7 @@ def assemble(config: Config, objects: Sequence[ManifestObject]) -> Project:
                 kind="",
                 objects=tuple(add_labels(objects[i], config.name, UNCATEGORIZED) for i in attached[UNCATEGORIZED]),
                 images=(),
-                settings=config.resource_settings(UNCATEGORIZED),
+                settings=_resolve_port_names(config, UNCATEGORIZED, None),
             )
         )
     for name in order:
@@ -367,7 +368,7 @@ def assemble(config: Config, objects: Sequence[ManifestObject]) -> Project:
                 kind=workload.obj.kind,
                 objects=tuple(add_labels(obj, config.name, name) for obj in members),
                 images=tuple(image_refs(workload.obj, config.images)),
-                settings=config.resource_settings(name),
+                settings=_resolve_port_names(config, name, workload.obj),
             )
         )
 
@@ -391,6 +392,50 @@ def deploy_order(project: Project, names: Iterable[str] | None = None) -> list[s
         wanted.add(name)
         todo.extend(resource.settings.depends_on)
     return [n for n in every if n in wanted]
+
+
+def container_ports(obj: ManifestObject | Mapping[str, Any]) -> dict[str, int]:
+    """The named ports of a workload's containers (``ports[].name`` -> ``containerPort``), first one wins."""
+    named: dict[str, int] = {}
+    for container in containers(obj, init=False, ephemeral=False):
+        for port in _list(container.get("ports")):
+            port = _dict(port)
+            name, number = port.get("name"), port.get("containerPort")
+            if isinstance(name, str) and isinstance(number, int) and not isinstance(number, bool):
+                named.setdefault(name, number)
+    return named
+
+
+def _resolve_port_names(config: Config, name: str, workload: ManifestObject | None) -> ResourceSettings:
+    """``resources.NAME`` settings with every named port forward (``"8000:http"``) resolved to the container
+    port of that name in the workload's pod template; a name no container port has is a ConfigError."""
+    settings = config.resource_settings(name)
+    if not any(pf.port_name for pf in settings.port_forwards):
+        return settings
+    named = container_ports(workload) if workload is not None else {}
+    forwards = []
+    for j, forward in enumerate(settings.port_forwards):
+        if forward.port_name is not None:
+            number = named.get(forward.port_name)
+            if number is None:
+                where = f"resources.{name}.port_forwards[{j}]"
+                if workload is None:
+                    problem = f"the resource {name} has no pod template, so it has no named container ports"
+                else:
+                    known = ", ".join(sorted(named)) or "none"
+                    problem = (
+                        f"no container of the resource {name} ({workload.source}) has a port named "
+                        f"{forward.port_name!r}{_did_you_mean(forward.port_name, named)}; its named ports: {known}"
+                    )
+                raise ConfigError(
+                    f"{problem}; name the port in the pod template (ports: [{{name: {forward.port_name}, "
+                    "containerPort: N}]) or write the port number",
+                    location=config.location(where),
+                    key=where,
+                )
+            forward = replace(forward, container=number)
+        forwards.append(forward)
+    return replace(settings, port_forwards=tuple(forwards))
 
 
 def _check_duplicates(objects: Sequence[ManifestObject], namespace: Callable[[ManifestObject], str]) -> None:
@@ -540,6 +585,7 @@ __all__ = [
     "add_labels",
     "assemble",
     "container_images",
+    "container_ports",
     "containers",
     "deploy_order",
     "image_name",

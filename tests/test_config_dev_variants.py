@@ -1,0 +1,89 @@
+"""devloop.yaml features for real projects (issue 14): named port forwards, development entrypoints, build
+dependencies between images and profiles. Loaded from real files with ``load_project``."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from devloop.config.model import PortForward
+from devloop.config.project import load_project
+from devloop.errors import EXIT_USAGE, ConfigError
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: shop/web
+          ports: [{name: http, containerPort: 8080}, {name: metrics, containerPort: 9090}]
+"""
+
+
+def write(root: Path, config: str, manifest: str = DEPLOYMENT, **files: str) -> Path:
+    (root / "k8s.yaml").write_text(manifest)
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    path = root / "devloop.yaml"
+    path.write_text(textwrap.dedent(config))
+    return path
+
+
+# ------------------------------------------------------------------------------------------ named ports
+
+
+def test_a_named_port_resolves_to_the_container_port_of_that_name(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        manifests: [k8s.yaml]
+        resources:
+          web: {port_forwards: ["8000:http", "9000:metrics", "8080"]}
+        """,
+    )
+    web = load_project(path).resource("web")
+    assert web is not None
+    assert web.settings.port_forwards == (
+        PortForward(8000, 8080, port_name="http"),
+        PortForward(9000, 9090, port_name="metrics"),
+        PortForward(8080, 8080),
+    )
+    assert str(web.settings.port_forwards[0]) == "8000:http"
+
+
+def test_an_unknown_port_name_is_a_located_error_naming_the_resource_and_its_names(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        manifests: [k8s.yaml]
+        resources:
+          web:
+            port_forwards: ["8000:htp"]
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_project(path)
+    text = str(caught.value)
+    assert caught.value.exit_code == EXIT_USAGE
+    assert text.startswith("devloop.yaml:5:21: resources.web.port_forwards[0]:"), text
+    assert "no container of the resource web (k8s.yaml:1) has a port named 'htp'" in text
+    assert "did you mean 'http'?" in text and "its named ports: http, metrics" in text
+
+
+@pytest.mark.parametrize("spec", ["8000:HTTP", "8000:-x", "8000:a_b", "8000:abcdefghijklmnop", "http:8000", "http"])
+def test_malformed_port_names_are_rejected_by_the_loader(tmp_path: Path, spec: str) -> None:
+    path = write(tmp_path, f'version: 1\nmanifests: [k8s.yaml]\nresources:\n  web: {{port_forwards: ["{spec}"]}}\n')
+    with pytest.raises(ConfigError, match=r"resources\.web\.port_forwards\[0\]: expected a port forward"):
+        load_project(path)

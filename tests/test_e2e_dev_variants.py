@@ -1,0 +1,38 @@
+"""End to end on the docker target (issue 14): a named port forward, a development entrypoint, an image built
+FROM another built image, and a profile shown by `plan`. Real `devloop` processes, real engine."""
+
+from __future__ import annotations
+
+from tests.support.e2e import Project, get, output, poll
+from tests.support.projects import HTTP_READY, Image, container, deployment, free_port
+
+
+def test_a_named_port_forward_reaches_the_container_port_of_that_name(project: Project) -> None:
+    port = free_port()
+    ref = project.ref("web")
+    serve = ["httpd", "-f", "-p", "8081", "-h", "/www"]
+    probe = {**HTTP_READY, "httpGet": {"path": "/", "port": "web-http"}}
+    project.write(
+        objects=[
+            deployment(
+                "web",
+                [
+                    container(
+                        "web", ref, serve, ports=[{"name": "web-http", "containerPort": 8081}], readinessProbe=probe
+                    )
+                ],
+            )
+        ],
+        images=[Image("web", ref, lines=["COPY www /www"], files={"www/index.html": "named port\n"})],
+        resources={"web": {"port_forwards": [f"{port}:web-http"], "readiness_timeout": 60}},
+    )
+    plan = project.run("plan")
+    assert plan.returncode == 0, output(plan)
+    assert f"127.0.0.1:{port} -> 8081 (web-http)" in plan.stdout, output(plan)
+    up = project.start("up", "--no-web")
+    try:
+        up.wait_line(r"^web\s+│ ready", timeout=120)
+        url = f"http://127.0.0.1:{port}/"
+        poll(lambda: get(url) == "named port\n", f"{url} to answer through the named port forward", timeout=60)
+    finally:
+        up.interrupt()
