@@ -22,10 +22,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests.kube_double.fixture import kube_cluster, kube_double  # noqa: F401 - fixtures, see tests/kube_double/fixture.py
-from tests.support import docker_env, images
+from tests.support import docker_env, examples, images
 from tests.support.e2e import project  # noqa: F401 - a fixture, see tests/support/e2e.py
+
+# Hypothesis: full example counts in CI, a tenth locally (tests ask with examples(N); see tests/support/examples.py).
+settings.register_profile("ci", deadline=None, print_blob=True)
+settings.register_profile("quick", deadline=None, max_examples=25)
+settings.load_profile(examples.profile())
 
 DOCKER_FIXTURES = frozenset({"docker_client", "registry_addr"})
 

@@ -15,6 +15,7 @@ from devloop.build import digest
 from devloop.build.ignore import IgnoreRules, read_ignore_file
 from devloop.config.model import ImageSpec
 from devloop.errors import ConfigError
+from tests.support.examples import examples
 
 
 @pytest.fixture(autouse=True)
@@ -326,7 +327,7 @@ _PATTERN = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     files=st.lists(st.lists(_NAMES, min_size=1, max_size=4), min_size=1, max_size=12),
     patterns=st.lists(_PATTERN, max_size=5),

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from devloop.config.loader import parse_config
 from devloop.config.model import Config
 from devloop.errors import EXIT_USAGE, ConfigError
+from tests.support.examples import examples
 
 PROJECT = Path(__file__).parent / "data" / "config" / "project"
 CONFIG = PROJECT / "devloop.yaml"
@@ -144,7 +145,7 @@ def test_the_unmutated_config_loads() -> None:
     assert config.name == "shop"
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(3000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_mutation, min_size=1, max_size=4))
 def test_mutated_configs_load_or_fail_with_a_location(mutations: list[tuple[object, ...]]) -> None:
     text = TEXT
@@ -153,13 +154,13 @@ def test_mutated_configs_load_or_fail_with_a_location(mutations: list[tuple[obje
     check(text)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.text(max_size=200))
 def test_arbitrary_text_loads_or_fails_with_a_location(text: str) -> None:
     check(text)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.text(alphabet=YAML_CHARS + "versionimagesref1", max_size=120))
 def test_yaml_looking_noise_loads_or_fails_with_a_location(text: str) -> None:
     check("version: 1\n" + text)

@@ -393,7 +393,7 @@ def test_config_reload_invalid_then_valid(project: Project) -> None:
 # --------------------------------------------------------------------------------------------- storm
 
 
-def test_ten_thousand_file_storm_is_one_live_update(project: Project) -> None:
+def test_ten_thousand_file_storm_is_live_updated_without_a_build(project: Project) -> None:
     web = Web(project)
     up, ready = web.up()
     storm = web.path("www/storm")
@@ -405,9 +405,9 @@ def test_ten_thousand_file_storm_is_one_live_update(project: Project) -> None:
         counts = [re.search(r": (\d+) copied", ln) for ln in live_lines(up, ready)]
         return sum(int(m.group(1)) for m in counts if m)
 
-    poll(lambda: copied() >= 10_000, "live updates carrying the 10,000 files", 60)
-    lines = live_lines(up, ready)
-    assert len(lines) == 1, "\n".join(lines)
+    # the eventual state, however the storm was batched (one live update as a rule; on a loaded machine the
+    # writer can pause longer than the debounce: the batching itself is tested with a fake clock in test_watcher)
+    poll(lambda: copied() >= 10_000, "live updates carrying the 10,000 files", 120)
     assert web.out("ls /www/storm | wc -l").strip() == "10000"
     assert web.out("cat /www/storm/f09999.txt") == "9999\n"
     assert builds_between(up, ready) == [], up.text

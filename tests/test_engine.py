@@ -294,7 +294,8 @@ def test_recreated_container_gets_the_synced_files_again(tmp_path: Path) -> None
         run.wait_for(lambda: len(builder.builds) == 2, "a rebuild")
         run.wait_for(lambda: run.status("api") is Status.READY, "ready after the rebuild")
         target.recreate("api")
-        time.sleep(0.3)
+        run.wait_for(lambda: len(target.copies) >= 3, "the re-created container synced again")
+        time.sleep(0.3)  # and only once
         assert len(target.copies) == 3
 
 

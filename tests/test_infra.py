@@ -270,3 +270,35 @@ def test_busybox_image_fixture_has_a_shell_and_httpd(
 
 def test_no_leaks_fixture_passes_for_a_clean_test(no_leaks: docker_env.Snapshot) -> None:
     subprocess.run(["true"], check=True)
+
+
+@pytest.mark.parametrize(
+    ("env", "profile", "count", "default"),
+    [
+        ({}, "quick", 300, 25),
+        ({"CI": "true"}, "ci", 3000, 100),
+        ({"HYPOTHESIS_PROFILE": "ci"}, "ci", 3000, 100),
+        ({"CI": "true", "HYPOTHESIS_PROFILE": "quick"}, "quick", 300, 25),
+    ],
+)
+def test_hypothesis_runs_a_tenth_locally_and_everything_in_ci(
+    env: dict[str, str], profile: str, count: int, default: int
+) -> None:
+    """conftest.py loads the profile before the test modules ask for examples(N)."""
+    script = (
+        "import tests.conftest\n"
+        "from hypothesis import settings\n"
+        "from tests.support.examples import examples, profile\n"
+        "print(profile(), examples(3000), settings.default.max_examples)\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("CI", "HYPOTHESIS_PROFILE")}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**clean, **env},
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [profile, str(count), str(default)]

@@ -24,6 +24,7 @@ from devloop.config.manifests import (
 )
 from devloop.config.model import Config, GlobSource, HelmSource, KubernetesSettings, KustomizeSource
 from devloop.errors import EXIT_USAGE, ConfigError, ToolMissingError
+from tests.support.examples import examples
 
 DATA = Path(__file__).parent / "data" / "manifests"
 
@@ -358,7 +359,7 @@ def test_failing_helm_is_a_config_error(tmp_path: Path, monkeypatch: pytest.Monk
 SAMPLE = (DATA / "multi.yaml").read_text()
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(2000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     edits=st.lists(
         st.tuples(
@@ -412,7 +413,7 @@ def test_kustomize_inputs_follow_bases_patches_and_generators(tmp_path: Path) ->
 
 
 @pytest.mark.skipif(not yamldata.C_PARSER, reason="PyYAML was built without libyaml")
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     edits=st.lists(
         st.tuples(

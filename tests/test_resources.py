@@ -39,6 +39,7 @@ from devloop.config.resources import (
     rewrite_images,
 )
 from devloop.errors import EXIT_USAGE, ConfigError
+from tests.support.examples import examples
 
 ROOT = Path("/project")
 
@@ -819,7 +820,7 @@ SPEC = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     bodies=st.lists(
         st.tuples(

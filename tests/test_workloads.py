@@ -20,6 +20,7 @@ from devloop.config.project import all_objects, load_project
 from devloop.config.recipes import LOOKED_FOR
 from devloop.errors import ConfigError
 from tests import test_config_fuzz as fuzz
+from tests.support.examples import examples
 
 
 def write(root: Path, config: str, files: dict[str, str] | None = None) -> Path:
@@ -437,7 +438,7 @@ resources:
 """
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(fuzz.mutation_for(FUZZ_TEXT), min_size=1, max_size=4))
 def test_mutated_workloads_load_or_fail_with_a_location(mutations: list[tuple[object, ...]]) -> None:
     assert len(parse_config(FUZZ_TEXT, fuzz.CONFIG).workloads) == 3  # the unmutated text loads
