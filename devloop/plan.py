@@ -5,6 +5,7 @@ Pure: reads the loaded :class:`Project` only; touches no Docker engine, no clust
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import textwrap
 from dataclasses import dataclass
@@ -28,6 +29,21 @@ class TargetPreview:
             return f"{self.choice}, none usable now: {self.detail}"
         resolved = f"{self.choice} -> {self.name}" if self.choice != self.name else self.name
         return f"{resolved} ({self.detail})"
+
+
+def with_target_warnings(project: Project, target: TargetPreview | None) -> Project:
+    """``project`` with what its target would warn about when deploying: the docker target's warnings (ignored
+    fields and objects, ports it cannot remap...) when `up` would use it, or, when no target is usable now,
+    the same warnings saying they apply on docker. The kubernetes target deploys the manifests as written."""
+    from devloop.targets.docker.pods import preview_warnings
+
+    if target is None or target.name == "kubernetes":
+        return project
+    extra = preview_warnings(project)
+    if target.name is None:
+        extra = [f"on the docker target: {warning}" for warning in extra]
+    fresh = tuple(warning for warning in extra if warning not in project.warnings)
+    return dataclasses.replace(project, warnings=project.warnings + fresh) if fresh else project
 
 
 def plan_data(project: Project, target: TargetPreview | None = None) -> dict[str, Any]:

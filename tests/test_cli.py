@@ -176,3 +176,52 @@ def test_a_manifest_kubernetes_would_refuse_fails_plan_with_its_line(tmp_path: P
         "devloop: k8s/app.yaml:8:9: spec.template.spec.containers: the Deployment api: expected a list of containers"
     )
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _warning_project(root: Path) -> Path:
+    (root / "k8s").mkdir(parents=True)
+    (root / "devloop.yaml").write_text(
+        "version: 1\nname: warn\nmanifests: [k8s/*.yaml]\nimages:\n  - ref: warn/unused\n"
+    )
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "k8s" / "app.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n"
+        "      containers:\n        - name: web\n          image: busybox\n"
+        "          livenessProbe: {tcpSocket: {port: 8080}}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n"
+        "  ports: [{port: 80, targetPort: 8080}]\n"
+    )
+    return root
+
+
+def test_plan_prints_each_warning_once_with_the_docker_targets_own(tmp_path: Path) -> None:
+    import os
+
+    root = _warning_project(tmp_path / "p")
+    env = {**os.environ, "DEVLOOP_TARGET": "docker"}
+    result = devloop_env(env, "-f", str(root), "plan")
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr  # before: every warning on stderr, and again in the plan
+    assert result.stdout.count("no container in the manifests uses the image warn/unused") == 1, result.stdout
+    flat = " ".join(result.stdout.split())
+    assert "livenessProbe" in flat and "cannot remap ports" in flat, result.stdout
+    data = json.loads(devloop_env(env, "-f", str(root), "plan", "-o", "json").stdout)
+    assert any("livenessProbe" in w for w in data["warnings"]), data["warnings"]
+    assert sum("warn/unused" in w for w in data["warnings"]) == 1
+
+
+def test_plan_for_the_kubernetes_target_leaves_the_docker_warnings_out(tmp_path: Path) -> None:
+    import os
+
+    root = _warning_project(tmp_path / "p")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: kind-x\n"
+        "contexts: [{name: kind-x, context: {cluster: x, user: x}}]\n"
+        "clusters: [{name: x, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: x, user: {token: t}}]\n"
+    )
+    env = {**os.environ, "DEVLOOP_TARGET": "kubernetes", "KUBECONFIG": str(kubeconfig)}
+    data = json.loads(devloop_env(env, "-f", str(root), "plan", "-o", "json").stdout)
+    assert data["resolved_target"]["name"] == "kubernetes", data["resolved_target"]
+    assert not any("livenessProbe" in w for w in data["warnings"]), data["warnings"]

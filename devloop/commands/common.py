@@ -14,10 +14,10 @@ if TYPE_CHECKING:
     from devloop.build.builder import BuildResult
 
 
-def load_project(env: Environment, *, namespace: str | None = None) -> Project:
-    """The project of ``env`` (devloop.yaml found from -f/the working folder), its warnings printed; see
-    :func:`project_from_config` for ``namespace``."""
-    return project_from_config(env, load_config(env), namespace=namespace)
+def load_project(env: Environment, *, namespace: str | None = None, warn: bool = True) -> Project:
+    """The project of ``env`` (devloop.yaml found from -f/the working folder), its warnings printed (unless
+    ``warn`` is False: `plan` shows them in its output); see :func:`project_from_config` for ``namespace``."""
+    return project_from_config(env, load_config(env), namespace=namespace, warn=warn)
 
 
 def load_config(env: Environment) -> Config:
@@ -35,13 +35,16 @@ def with_namespace(config: Config, namespace: str | None) -> Config:
     return dataclasses.replace(config, kubernetes=dataclasses.replace(config.kubernetes, namespace=namespace))
 
 
-def project_from_config(env: Environment, config: Config, *, namespace: str | None = None) -> Project:
+def project_from_config(
+    env: Environment, config: Config, *, namespace: str | None = None, warn: bool = True
+) -> Project:
     """The project of an already loaded ``config``, its warnings printed. The namespace objects without one go
     to (and helm's ``.Release.Namespace``) is ``--namespace``, else ``namespace`` (the target's: the kubernetes
     target adds the context's namespace), else ``kubernetes.namespace``."""
     from devloop.config.project import project_from_config as assemble
 
-    return warned(env, assemble(with_namespace(config, env.options.namespace or namespace)))
+    project = assemble(with_namespace(config, env.options.namespace or namespace))
+    return warned(env, project) if warn else project
 
 
 def warned(env: Environment, project: Project) -> Project:

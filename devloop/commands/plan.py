@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 
-from devloop.commands.common import load_project
+from devloop.commands.common import load_project, warned
 from devloop.context import Environment
 
 
 def run(env: Environment, *, output: str = "text") -> int:
-    from devloop.plan import plan_data, plan_yaml, render_plan
+    from devloop.plan import plan_data, plan_yaml, render_plan, with_target_warnings
     from devloop.session import preview_target
 
-    project = load_project(env)
+    project = load_project(env, warn=False)  # the plan shows the warnings, once
     target = preview_target(env, project.config)  # a bad --target/DEVLOOP_TARGET is a usage error, as in ci
+    project = with_target_warnings(project, target)
     if output == "json":
         env.out(json.dumps(plan_data(project, target), indent=2))
     elif output == "yaml":
+        warned(env, project)  # the YAML stream has no room for them: stderr
         env.out(plan_yaml(project).rstrip("\n"))
     else:
         env.out(render_plan(project, target=target).rstrip("\n"))

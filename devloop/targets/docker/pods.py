@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devloop.config.model import ManifestObject
+from devloop.config.model import ManifestObject, Project
 from devloop.errors import DeployError
 
 #: Bumped whenever the way pods are turned into containers changes, so that upgraded devloop replaces them.
@@ -689,3 +689,48 @@ def wanted_replicas(workload: ManifestObject | None) -> int:
     if workload.kind in ("Job", "CronJob"):
         return int(_job_spec(workload).get("completions") or 1)
     return 1
+
+
+#: Object kinds that the docker target uses (workloads, and what pods reference or Services).
+USED_KINDS = frozenset(
+    {
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "Job",
+        "CronJob",
+        "Pod",
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "PersistentVolumeClaim",
+        "ServiceAccount",
+        "Namespace",
+    }
+)
+
+
+def ignored_objects(resource: str, objects: Iterable[ManifestObject]) -> list[str]:
+    """The warning for the objects of ``resource`` that the docker target does not use (none: empty)."""
+    ignored = sorted({f"{o.kind}/{o.name}" for o in objects if o.kind not in USED_KINDS})
+    return [f"resource {resource}: the docker target ignores these objects: {', '.join(ignored)}"] if ignored else []
+
+
+def preview_warnings(project: Project) -> list[str]:
+    """What the docker target would warn about when it deploys ``project`` (for `plan`): ignored objects and
+    fields, ports it cannot remap, schedules it does not honour, references it cannot resolve."""
+    everything = tuple(obj for resource in project.resources for obj in resource.objects)
+    namespace = project.config.kubernetes.namespace or "default"
+    warnings: list[str] = []
+    for resource in project.resources:
+        warnings += ignored_objects(resource.name, resource.objects)
+        if resource.workload is None:
+            continue
+        try:
+            warnings += plan_resource(
+                resource.name, resource.workload, everything, default_namespace=namespace
+            ).warnings
+        except DeployError as exc:
+            warnings.append(f"resource {resource.name}: {exc}")
+    return warnings

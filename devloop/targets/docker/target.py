@@ -40,7 +40,7 @@ from devloop.targets.docker.files import (
 from devloop.targets.docker.forward import PortForward, Upstream
 from devloop.targets.docker.logs import follow_logs
 from devloop.targets.docker.pause import ensure_pause_image
-from devloop.targets.docker.pods import plan_resource, wanted_replicas
+from devloop.targets.docker.pods import ignored_objects, plan_resource, wanted_replicas
 from devloop.targets.docker.runtime import ProjectRuntime, group_pods, ignores_sigterm, labels_of, local_pid
 from devloop.targets.forwards import OpenForwards
 
@@ -50,25 +50,6 @@ log = logging.getLogger("devloop.docker")
 RECONCILE_EVERY = 5.0
 #: passes of `down` over the project's containers, volumes and networks (an `up` may be creating meanwhile)
 DOWN_ROUNDS = 5
-
-#: Object kinds that the docker target uses (workloads, and what pods reference or Services).
-USED_KINDS = frozenset(
-    {
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "Job",
-        "CronJob",
-        "Pod",
-        "Service",
-        "ConfigMap",
-        "Secret",
-        "PersistentVolumeClaim",
-        "ServiceAccount",
-        "Namespace",
-    }
-)
 
 
 class DockerTarget:
@@ -164,10 +145,7 @@ class DockerTarget:
         project, resource = request.project, request.resource
         self._last_requests[(request.project.name, request.resource.name)] = request
         workload = _workload(request)
-        ignored = sorted({f"{o.kind}/{o.name}" for o in request.objects if o.kind not in USED_KINDS})
-        warnings: list[str] = []
-        if ignored:
-            warnings.append(f"resource {resource.name}: the docker target ignores these objects: {', '.join(ignored)}")
+        warnings = ignored_objects(resource.name, request.objects)
         if workload is None:
             return DeployResult(False, "nothing to run on docker", tuple(warnings))
         namespace = project.config.kubernetes.namespace or "default"
