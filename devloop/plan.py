@@ -6,6 +6,7 @@ Pure: reads the loaded :class:`Project` only; touches no Docker engine, no clust
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import textwrap
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ def _object_data(obj: ManifestObject) -> dict[str, Any]:
 
 
 def _image_data(image: ImageSpec, root: Path, used_by: list[str]) -> dict[str, Any]:
-    return {
+    data = {
         "ref": image.ref,
         "defined_by": image.origin or None,
         "context": _relpath(image.context, root),
@@ -136,6 +137,9 @@ def _image_data(image: ImageSpec, root: Path, used_by: list[str]) -> dict[str, A
         "live_update": _live_update_data(image.live_update),
         "used_by": used_by,
     }
+    if image.entrypoint is not None:  # only when set, so the JSON of other projects stays as it was
+        data["entrypoint"] = image.entrypoint if isinstance(image.entrypoint, str) else list(image.entrypoint)
+    return data
 
 
 def _live_update_data(live: LiveUpdate | None) -> dict[str, Any] | None:
@@ -254,6 +258,9 @@ def render_plan(project: Project, console_width: int = 100, target: TargetPrevie
         if image.test:
             lines.extend(_field("test", image.test.cmd, width))
         lines.extend(_field("live update", live_update_summary(image.live_update), width))
+        if image.entrypoint is not None:
+            shown = image.entrypoint if isinstance(image.entrypoint, str) else json.dumps(list(image.entrypoint))
+            lines.extend(_field("entrypoint", f"{shown} (up and ci only)", width))
         lines.extend(_field("used by", ", ".join(used) if used else "no resource", width))
         if image.dockerfile_text:
             lines.append("       Dockerfile:")

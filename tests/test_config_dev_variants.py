@@ -87,3 +87,49 @@ def test_malformed_port_names_are_rejected_by_the_loader(tmp_path: Path, spec: s
     path = write(tmp_path, f'version: 1\nmanifests: [k8s.yaml]\nresources:\n  web: {{port_forwards: ["{spec}"]}}\n')
     with pytest.raises(ConfigError, match=r"resources\.web\.port_forwards\[0\]: expected a port forward"):
         load_project(path)
+
+
+# ------------------------------------------------------------------------------------------ entrypoint
+
+
+def test_an_entrypoint_replaces_command_and_args_of_the_containers_that_run_the_image(tmp_path: Path) -> None:
+    from devloop.config.resources import override_entrypoints
+
+    manifest = DEPLOYMENT.replace("          image: shop/web\n", "          image: shop/web:v1\n") + (
+        "          command: [serve]\n          args: [--prod]\n        - {name: side, image: other, command: [sleep]}\n"
+    )
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        manifests: [k8s.yaml]
+        images:
+          - {ref: shop/web, entrypoint: [nodemon, server.js]}
+          - {ref: shop/shell, entrypoint: "npm run dev"}
+        """,
+        manifest=manifest,
+        Dockerfile="FROM scratch\n",
+    )
+    project = load_project(path)
+    web, shell = project.config.images
+    assert web.entrypoint == ("nodemon", "server.js") and shell.entrypoint == "npm run dev"
+    resource = project.resource("web")
+    assert resource is not None and resource.workload is not None
+    written = resource.workload
+    changed = override_entrypoints(written, project.config.images)
+    main, side = changed.body["spec"]["template"]["spec"]["containers"]
+    assert main["command"] == ["nodemon", "server.js"] and "args" not in main
+    assert side["command"] == ["sleep"]
+    assert written.body["spec"]["template"]["spec"]["containers"][0]["args"] == ["--prod"]  # the original is kept
+    other = override_entrypoints(written, [shell])
+    assert other is written
+
+
+def test_an_empty_entrypoint_list_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nmanifests: [k8s.yaml]\nimages:\n  - {ref: shop/web, entrypoint: []}\n",
+        Dockerfile="FROM scratch\n",
+    )
+    with pytest.raises(ConfigError, match=r"images\[0\]\.entrypoint: expected a command"):
+        load_project(path)

@@ -36,3 +36,19 @@ def test_a_named_port_forward_reaches_the_container_port_of_that_name(project: P
         poll(lambda: get(url) == "named port\n", f"{url} to answer through the named port forward", timeout=60)
     finally:
         up.interrupt()
+
+
+def test_an_image_entrypoint_replaces_the_command_of_its_containers_in_up(project: Project) -> None:
+    ref = project.ref("app")
+    say = ["/bin/sh", "-c", "echo said by the manifest; exec sleep 3600"]
+    project.write(
+        objects=[deployment("app", [container("app", ref, say, args=["ignored"])])],
+        images=[Image("app", ref, settings={"entrypoint": "echo said by the entrypoint $((40 + 2)); exec sleep 3600"})],
+        resources={"app": {"readiness_timeout": 60}},
+    )
+    up = project.start("up", "--no-web")
+    try:
+        up.wait_line(r"^app\s+│ said by the entrypoint 42", timeout=120)
+        assert "said by the manifest" not in up.text, up.text
+    finally:
+        up.interrupt()

@@ -98,7 +98,7 @@ _TOP_KEYS = (
 _K8S_KEYS = ("context", "namespace", "allow_contexts", "registry")
 _DOCKER_KEYS = ("network",)
 _HELM_KEYS = ("chart", "release", "namespace", "values", "set")
-_IMAGE_KEYS = ("ref", "context", "dockerfile", "target", "args", "ignore", "test", "live_update")
+_IMAGE_KEYS = ("ref", "context", "dockerfile", "target", "args", "ignore", "test", "live_update", "entrypoint")
 _TEST_KEYS = ("cmd",)
 _LIVE_KEYS = ("fall_back_on", "sync", "run", "restart")
 _SYNC_KEYS = ("src", "dest")
@@ -714,6 +714,11 @@ class _Validator:
         ignore = self.strings(values.get("ignore"), f"{key}.ignore", "a list of .dockerignore patterns")
         test = self.test_stage(values.get("test"), f"{key}.test")
         live = self.live_update(values.get("live_update"), f"{key}.live_update", context)
+        entrypoint_node = values.get("entrypoint")
+        entrypoint = None
+        if not _is_absent(entrypoint_node):
+            assert entrypoint_node is not None
+            entrypoint = self.command(entrypoint_node, f"{key}.entrypoint")
         return ImageSpec(
             ref=ref,
             context=context,
@@ -725,6 +730,7 @@ class _Validator:
             live_update=live,
             index=i,
             origin=key,
+            entrypoint=entrypoint,
         )
 
     def image_ref(self, node: YNode, key: str) -> str:

@@ -88,6 +88,9 @@ class ImageSpec:
     #: devloop's own files inside the context (devloop.yaml, .devloopignore, manifests), as .dockerignore
     #: patterns relative to it: never part of the image nor of its digest (set by the loader)
     own_files: tuple[str, ...] = ()
+    #: ``images[].entrypoint``: replaces the command (and args) of every container that runs the image, in
+    #: the dev loop only (``up``, ``ci``); str: /bin/sh -c; tuple: exec form; None: the manifests' own
+    entrypoint: str | tuple[str, ...] | None = None
 
     @property
     def build_args(self) -> dict[str, str]:

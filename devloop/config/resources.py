@@ -243,6 +243,26 @@ def rewrite_images(
     return obj.with_body(body)
 
 
+def override_entrypoints(obj: ManifestObject, images: Iterable[ImageSpec]) -> ManifestObject:
+    """``obj`` with the development entrypoint of ``images`` (``images[].entrypoint``) as the ``command`` of
+    every container (not init or ephemeral containers) that runs one of them, its ``args`` removed, as Tilt's
+    ``docker_build(entrypoint=)`` does. ``obj`` itself when nothing applies. Call it before
+    :func:`rewrite_images` (containers are matched by image name)."""
+    commands = {image.ref: image.entrypoint for image in images if image.entrypoint is not None}
+    if not commands or not any(
+        image_name(str(c.get("image"))) in commands for c in containers(obj, init=False, ephemeral=False)
+    ):
+        return obj
+    body = obj.copy_body()
+    for container in containers(body, init=False, ephemeral=False):
+        command = commands.get(image_name(str(container.get("image"))))
+        if command is None:
+            continue
+        container["command"] = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+        container.pop("args", None)
+    return obj.with_body(body)
+
+
 # ------------------------------------------------------------------------------- assembly
 
 
@@ -591,6 +611,7 @@ __all__ = [
     "image_name",
     "image_refs",
     "label_value",
+    "override_entrypoints",
     "pod_labels",
     "pod_spec",
     "pod_template",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from devloop.config.model import UNCATEGORIZED, ImageSpec, Project, Resource
+from devloop.config.model import UNCATEGORIZED, ImageSpec, ManifestObject, Project, Resource
 from devloop.engine import decide
 from devloop.engine.events import (
     Event,
@@ -718,12 +718,17 @@ class Engine:
         return seconds
 
     def _deploy_request(self, resource: Resource) -> DeployRequest:
-        from devloop.config.resources import rewrite_images
+        from devloop.config.resources import override_entrypoints, rewrite_images
 
         with self._refs_lock:
             refs = dict(self._refs)
-        everything = tuple(rewrite_images(obj, refs) for r in self.project.resources for obj in r.objects)
-        mine = tuple(rewrite_images(obj, refs) for obj in resource.objects)
+        images = self.project.config.images
+
+        def deployed(obj: ManifestObject) -> ManifestObject:  # the dev loop's entrypoints, then the built images
+            return rewrite_images(override_entrypoints(obj, images), refs)
+
+        everything = tuple(deployed(obj) for r in self.project.resources for obj in r.objects)
+        mine = tuple(deployed(obj) for obj in resource.objects)
         stale = self._records.marked(self.project.name, resource.name)
         return DeployRequest(
             project=self.project, resource=resource, objects=mine, all_objects=everything, stale=stale
