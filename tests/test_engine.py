@@ -484,3 +484,33 @@ def test_live_update_with_restart_is_ready_only_after_the_restart(tmp_path: Path
     states = [v.status for v in sink.states if v.name == "api"]
     after = states[states.index(Status.LIVE_UPDATING) :]
     assert after[:3] == [Status.LIVE_UPDATING, Status.STARTING, Status.READY], states
+
+
+def test_containers_with_live_updated_files_are_stale_on_the_next_deploy(tmp_path: Path) -> None:
+    """Issue 9.1: a container devloop synced files into is marked (in the records store, outside the engine)
+    before the files go in; the next deploy of its resource asks the target to replace it, and a new engine
+    (another devloop process) sharing the store knows it too."""
+    from devloop.engine.events import FilesChanged
+    from devloop.engine.liverecords import DiskRecords
+
+    project = make_project(tmp_path)
+    target, builder = FakeTarget(), FakeBuilder()
+    records = DiskRecords(tmp_path / "records")
+    engine = Engine(
+        project, target, builder, RecordingSink(), EngineOptions(poll_interval=0.02, watch=False), records=records
+    )
+    ctx = project.config.images[0].context
+    with Runner(engine) as run:
+        run.wait_for(lambda: run.status("api") is Status.READY, "api ready")
+        assert target.stale_seen[target.applied.index("api")] == frozenset()
+        (ctx / "app" / "main.py").write_text("print(2)\n")
+        engine.post(FilesChanged(frozenset({ctx / "app" / "main.py"}), frozenset()))
+        run.wait_for(lambda: len(target.copies) == 1, "the live update")
+        (container,) = {c for c, _, _ in target.copies}
+        assert records.marked("shop", "api") == {container}
+        assert DiskRecords(tmp_path / "records").marked("shop", "api") == {container}  # another process
+
+        engine.trigger("api")  # a deploy of the same image: the marked container is replaced
+        run.wait_for(lambda: target.applied.count("api") == 2, "the second deploy")
+        assert target.stale_seen[len(target.applied) - 1 - target.applied[::-1].index("api")] == {container}
+        run.wait_for(lambda: records.marked("shop", "api") == frozenset(), "the mark forgotten once replaced")

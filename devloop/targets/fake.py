@@ -43,6 +43,7 @@ class FakeTarget:
     exec_codes: dict[str, int] = field(default_factory=dict)  # argv[-1] -> exit code
     gone: set[str] = field(default_factory=set)  # resources whose containers cannot be copied into
     applied: list[str] = field(default_factory=list)
+    stale_seen: list[frozenset[str]] = field(default_factory=list)  # DeployRequest.stale of every apply
     deleted: list[str] = field(default_factory=list)
     copies: list[tuple[str, tuple[FileCopy, ...], tuple[str, ...]]] = field(default_factory=list)
     execs: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
@@ -69,11 +70,12 @@ class FakeTarget:
             raise DeployError(self.fail_apply[name])
         with self.lock:
             self.applied.append(name)
+            self.stale_seen.append(request.stale)
             for obj in request.objects:
                 for c in ((obj.body.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers", []):
                     self.images[name] = str(c.get("image"))
             self.gone.discard(name)
-        return DeployResult(changed=True)
+        return DeployResult(changed=True, replaced=tuple(sorted(request.stale)))
 
     def delete(self, project: Project, resource_name: str) -> None:
         with self.lock:
