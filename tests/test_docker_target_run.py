@@ -364,3 +364,26 @@ def test_pod_that_lost_its_container_is_recreated(
         return status if status.phase is Phase.READY and ids and before.id not in ids else None
 
     wait_for(replaced, "a re-created pod", timeout=30)
+
+
+class _LaggingLogs:
+    """An engine whose log copy of an exited container is still catching up (failure injection: a busy engine
+    marks a container exited after 2 s even when its output streams are not copied yet)."""
+
+    def __init__(self, reads: list[bytes]) -> None:
+        self.reads = reads
+        self.calls = 0
+
+    def logs(self, cid: str, **kwargs: Any) -> bytes:
+        self.calls += 1
+        return self.reads[min(self.calls, len(self.reads)) - 1]
+
+
+def test_a_failed_containers_last_log_line_is_kept_when_the_log_lags() -> None:
+    from devloop.targets.docker.runtime import ProjectRuntime
+
+    api = _LaggingLogs([b"starting\n", b"starting\ndying\n", b"starting\ndying\n"])
+    runtime = ProjectRuntime(api, "p", "net")
+    assert runtime.failure_logs("c1") == ("starting", "dying")  # before: ("starting",), the reason lost
+    quiet = _LaggingLogs([b"starting\ndying\n"])
+    assert ProjectRuntime(quiet, "p", "net").failure_logs("c2") == ("starting", "dying") and quiet.calls == 2

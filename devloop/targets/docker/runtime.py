@@ -37,6 +37,8 @@ CRASH_EXITS = 3
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
 LOG_TAIL = 20
+LOG_SETTLE = 0.25  # seconds between two reads of a failed container's log that must agree
+LOG_SETTLE_MAX = 5.0  # and at most this long
 
 _EXITED = re.compile(r"Exited \((-?\d+)\)")
 
@@ -336,7 +338,7 @@ class ProjectRuntime:
         return ""
 
     def _fail_pod(self, pod: Pod, reason: str, cid: str | None) -> None:
-        logs = self.tail_logs(cid) if cid else ()
+        logs = self.failure_logs(cid) if cid else ()
         with self._state_lock:
             self._pod_failures[pod.name] = PodFailure(reason, logs)
 
@@ -394,10 +396,14 @@ class ProjectRuntime:
                 continue
             code = exit_code(app)
             if not rec.handled:
+                exits = [t for t in rec.exits if now - t < CRASH_WINDOW] + [now]
+                restart = policy == "Always" or (policy == "OnFailure" and code != 0)
+                if not is_job and ((not restart and code != 0) or len(exits) >= CRASH_EXITS):
+                    # read before anything shows the failure: status() reports it as soon as these are set
+                    rec.logs = self.failure_logs(cid)
                 rec.handled = True
                 rec.last_code = code
-                rec.exits = [t for t in rec.exits if now - t < CRASH_WINDOW] + [now]
-                restart = policy == "Always" or (policy == "OnFailure" and code != 0)
+                rec.exits = exits
                 if is_job:
                     restart = code != 0 and rec.restarts < backoff_limit
                     if code == 0:
@@ -412,12 +418,9 @@ class ProjectRuntime:
                         return
                 elif not restart:
                     rec.done = code == 0
-                    if code != 0:
-                        rec.logs = self.tail_logs(cid)
                     continue
                 if len(rec.exits) >= CRASH_EXITS and not is_job:
                     rec.crash_loop = True
-                    rec.logs = self.tail_logs(cid)
                 delay = 0.0 if len(rec.exits) <= 1 else min(BACKOFF_START * 2 ** (len(rec.exits) - 2), BACKOFF_MAX)
                 rec.due = now + delay if not rec.done else None
             if rec.due is not None and now >= rec.due:
@@ -462,6 +465,20 @@ class ProjectRuntime:
                 self._pool.submit(work)
             except RuntimeError:  # shutting down
                 state.in_flight = False
+
+    def failure_logs(self, cid: str) -> tuple[str, ...]:
+        """The last log lines of a container that just failed, once they stopped changing. The engine marks a
+        container exited before its last output reached the log when it is busy (it waits at most 2 s for the
+        output streams), so a single read could miss the very line that says why it failed."""
+        logs = self.tail_logs(cid)
+        deadline = time.monotonic() + LOG_SETTLE_MAX
+        while time.monotonic() < deadline:
+            time.sleep(LOG_SETTLE)
+            again = self.tail_logs(cid)
+            if again == logs:
+                break
+            logs = again
+        return logs
 
     def tail_logs(self, cid: str, lines: int = LOG_TAIL) -> tuple[str, ...]:
         try:
