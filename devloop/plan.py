@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from devloop.config.dump import comment, dump_stream
-from devloop.config.model import UNCATEGORIZED, ImageSpec, LiveUpdate, ManifestObject, PortForward, Project, Resource
+from devloop.config.model import (
+    UNCATEGORIZED,
+    ImageSpec,
+    LiveUpdate,
+    LocalSpec,
+    ManifestObject,
+    PortForward,
+    Project,
+    Resource,
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ def plan_data(project: Project, target: TargetPreview | None = None) -> dict[str
             "allow_contexts": list(config.kubernetes.allow_contexts),
         },
         "docker": {"network": config.docker_network},
-        "resources": [_resource_data(resource) for resource in project.resources],
+        "resources": [_resource_data(resource, config.root) for resource in project.resources],
         "images": [_image_data(image, config.root, used_by.get(image.ref, [])) for image in config.images],
         "workloads": [
             {
@@ -91,7 +100,7 @@ def plan_data(project: Project, target: TargetPreview | None = None) -> dict[str
     }
 
 
-def _resource_data(resource: Resource) -> dict[str, Any]:
+def _resource_data(resource: Resource, root: Path) -> dict[str, Any]:
     settings = resource.settings
     return {
         "name": resource.name,
@@ -103,6 +112,19 @@ def _resource_data(resource: Resource) -> dict[str, Any]:
         "labels": list(settings.labels),
         "trigger": settings.trigger,
         "readiness_timeout": settings.readiness_timeout,
+        "local": None if resource.local is None else _local_data(resource.local, root),
+    }
+
+
+def _local_data(spec: LocalSpec, root: Path) -> dict[str, Any]:
+    return {
+        "cmd": spec.cmd,
+        "serve": spec.serve,
+        "deps": list(spec.deps),
+        "dir": _relpath(spec.dir, root.resolve()),
+        "env": dict(spec.env),
+        "readiness": None if spec.readiness is None else {spec.readiness[0]: spec.readiness[1]},
+        "source": spec.source,
     }
 
 
@@ -187,6 +209,19 @@ def plan_yaml(project: Project) -> str:
     return dump_stream((obj.body for resource in project.resources for obj in resource.objects), header)
 
 
+def _local_fields(spec: LocalSpec, root: Path) -> list[tuple[str, str]]:
+    fields = [(name, value) for name, value in (("cmd", spec.cmd), ("serve", spec.serve)) if value is not None]
+    if spec.deps:
+        fields.append(("deps", ", ".join(spec.deps)))
+    if spec.dir != root.resolve():
+        fields.append(("dir", _relpath(spec.dir, root.resolve())))
+    if spec.env:
+        fields.append(("env", " ".join(f"{k}={v}" for k, v in spec.env)))
+    if spec.readiness is not None:
+        fields.append(("readiness", f"{spec.readiness[0]} {spec.readiness[1]}"))
+    return fields
+
+
 def render_plan(project: Project, console_width: int = 100, target: TargetPreview | None = None) -> str:
     """The plan as plain, readable text (no colours), wrapped at ``console_width`` columns; ``target`` is where
     `up` would run it (devloop.yaml's ``target`` when not given)."""
@@ -209,6 +244,8 @@ def render_plan(project: Project, console_width: int = 100, target: TargetPrevie
         lines.append("  (none: the manifests have no objects)")
     for number, resource in enumerate(project.resources, start=1):
         kind = resource.kind or "objects without a workload, deployed first"
+        if resource.local is not None:
+            kind = f"local: runs on this machine, {resource.local.source}"
         head = f"  {number}. {resource.name}  ({kind})"
         generated = {w.name: w for w in config.workloads}.get(resource.name)
         if generated is not None and resource.workload is not None and resource.workload.source == generated.source:
@@ -219,7 +256,10 @@ def render_plan(project: Project, console_width: int = 100, target: TargetPrevie
         fields: list[tuple[str, str]] = []
         if resource.images:
             fields.append(("images", ", ".join(resource.images)))
-        fields.append(("objects", ", ".join(_object_label(obj) for obj in resource.objects)))
+        if resource.local is not None:
+            fields.extend(_local_fields(resource.local, config.root))
+        else:
+            fields.append(("objects", ", ".join(_object_label(obj) for obj in resource.objects)))
         if resource.settings.port_forwards:
             forwards = ", ".join(
                 f"{pf.host}:{pf.local} -> {pf.container}" + (f" ({pf.port_name})" if pf.port_name else "")

@@ -107,6 +107,38 @@ def run_tool(
     return proc.stdout
 
 
+def spawn(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    inherit_env: bool = True,
+) -> subprocess.Popen[str]:
+    """Start ``argv`` in a process group of its own, its combined output on ``proc.stdout`` (text lines), and
+    track it so that :func:`terminate_children` stops it and everything it started. Call :func:`release` once it
+    has exited. ``env`` as for :func:`stream_process`."""
+    full_env = None if env is None else ({**os.environ, **env} if inherit_env else dict(env))
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=str(cwd) if cwd else None,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        bufsize=1,
+        start_new_session=True,
+    )
+    _LIVE.add(proc)
+    return proc
+
+
+def release(proc: subprocess.Popen[str]) -> None:
+    """Stop tracking a child of :func:`spawn` that has exited."""
+    _LIVE.discard(proc)
+
+
 def stream_process(
     argv: Sequence[str],
     on_line: Callable[[str], None],
@@ -123,22 +155,10 @@ def stream_process(
     and everything it started; on KeyboardInterrupt the group is terminated (then killed) before
     re-raising. ``group`` also tracks the child, for callers that stop their own work (a builder's cancel).
     """
-    full_env = None if env is None else ({**os.environ, **env} if inherit_env else dict(env))
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=str(cwd) if cwd else None,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        errors="replace",
-        bufsize=1,
-        start_new_session=True,
-    )
+    proc = spawn(argv, cwd=cwd, env=env, inherit_env=inherit_env)
     groups = [_LIVE] if group is None else [_LIVE, group]
-    for tracked in groups:
-        tracked.add(proc)
+    if group is not None:
+        group.add(proc)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -62,6 +62,7 @@ def test_plan_data_of_the_two_services_project(two_services: Path) -> None:
         "labels": ["backend"],
         "trigger": "auto",
         "readiness_timeout": 300.0,
+        "local": None,
     }
     assert web["depends_on"] == ["api"]
     assert [o["kind"] + "/" + o["name"] for o in web["objects"]] == [

@@ -391,7 +391,7 @@ THREE = [workload("api"), workload("web"), workload("db", "StatefulSet"), simple
         (
             {"apl": ResourceSettings()},
             "devloop.yaml:19:3: resources.apl: there is no resource named 'apl' (did you mean 'api'?); "
-            "resources are named after the workloads in the manifests and in workloads: (api, web, db)",
+            "resources are named after the workloads in the manifests, in workloads: and in local: (api, web, db)",
         ),
         (
             {"api": ResourceSettings(depends_on=("dbs",))},

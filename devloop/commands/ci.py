@@ -50,7 +50,13 @@ def failure_sentences(snapshot: Snapshot, timeout: float) -> list[str]:
     one naming what was not ready yet."""
     failed = [view for view in snapshot.resources if view.status is Status.FAILED]
     if failed:
-        return [f"resource {v.name} failed: {(v.reason or 'see its output above').rstrip('.')}." for v in failed]
+        sentences = []
+        for v in failed:
+            sentence = f"resource {v.name} failed: {(v.reason or 'see its output above').rstrip('.')}."
+            if v.kind == "local" and v.last_lines:  # a command's own words say best why it failed
+                sentence += " Its last lines:\n" + "\n".join(f"  {line}" for line in v.last_lines)
+            sentences.append(sentence)
+        return sentences
     waiting = ", ".join(f"{view.name} ({view.status.value})" for view in snapshot.resources if not view.status.settled)
     return [
         f"gave up after {timeout:g} s (--timeout) with resources not ready: {waiting or 'none'}; "

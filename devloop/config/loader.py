@@ -46,9 +46,11 @@ from devloop.config.model import (
     KubernetesSettings,
     KustomizeSource,
     LiveUpdate,
+    LocalSpec,
     ManifestSource,
     ObjectSelector,
     PortForward,
+    Readiness,
     ResourceSettings,
     RunStep,
     SyncRule,
@@ -93,6 +95,7 @@ _TOP_KEYS = (
     "images",
     "resources",
     "workloads",
+    "local",
     "watch",
 )
 _K8S_KEYS = ("context", "namespace", "allow_contexts", "registry")
@@ -105,6 +108,9 @@ _SYNC_KEYS = ("src", "dest")
 _RUN_KEYS = ("cmd", "trigger")
 _RESOURCE_KEYS = ("port_forwards", "depends_on", "trigger", "labels", "readiness_timeout", "objects")
 _WATCH_KEYS = ("ignore", "debounce_ms")
+_LOCAL_KEYS = ("cmd", "serve", "deps", "dir", "env", "readiness")
+_READINESS_KEYS = ("http", "tcp", "cmd")
+_LOCAL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _WORKLOAD_KEYS = ("type", "build", "image", "base", "port", "command", "env", "replicas", "health", "live_update")
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -461,6 +467,7 @@ class _Validator:
         resources = self.resources(top.get("resources"))
         workloads, implicit = self.workloads(top.get("workloads"), name, images)
         resources = self.default_port_forwards(workloads, resources, top.get("resources"))
+        local = self.local_resources(top.get("local"))
         watch = self.watch(top.get("watch"))
         return Config(
             path=self.path,
@@ -473,6 +480,7 @@ class _Validator:
             images=(*images, *implicit),
             resources=resources,
             workloads=workloads,
+            local=local,
             watch=watch,
             positions=tuple(self.positions),
         )
@@ -985,6 +993,123 @@ class _Validator:
         )
         return WatchSettings(ignore=ignore, debounce_ms=debounce)
 
+    # ------------------------------------------------------------------------------ local resources
+
+    def local_resources(self, node: YNode | None) -> tuple[LocalSpec, ...]:
+        """``local:``: commands on the host, as resources (config.md, "Local resources")."""
+        if _is_absent(node):
+            return ()
+        assert node is not None
+        if not isinstance(node, YMap):
+            self.expected(node, "local", "a mapping of local resource names to settings (cmd, serve, deps, ...)")
+        result = []
+        for k, value in node.entries:
+            key = f"local.{k.text}"
+            self.note_entry(key, k, value)
+            if not _LOCAL_NAME.match(k.text):
+                self.fail(
+                    k,
+                    key,
+                    "expected a resource name (letters, digits, '-', '_' and '.', starting and ending with a letter "
+                    f"or digit, at most 63 characters), got {_quote(k.text)}",
+                )
+            result.append(self.local_resource(k, value, key))
+        return tuple(result)
+
+    def local_resource(self, k: YKey, node: YNode, key: str) -> LocalSpec:
+        what = "a mapping (cmd, serve, deps, dir, env, readiness) with at least cmd or serve"
+        if _is_absent(node):
+            self.expected(node, key, what)
+        values = self.mapping(node, key, _LOCAL_KEYS, what)
+        cmd = self.opt_string(values.get("cmd"), f"{key}.cmd", "a shell command (run with /bin/sh -c)")
+        serve = self.opt_string(values.get("serve"), f"{key}.serve", "a shell command (run with /bin/sh -c)")
+        if cmd is None and serve is None:
+            self.fail(
+                node,
+                key,
+                "expected `cmd` (a command run at start and when deps change) or `serve` (a long-running "
+                "process), got neither; add one",
+            )
+        deps = []
+        for child, item in self.items(
+            values.get("deps"), f"{key}.deps", "a list of paths relative to devloop.yaml (gitignore syntax)"
+        ):
+            text = self.string(item, child, "a path relative to devloop.yaml (gitignore syntax)")
+            if text.startswith("/") or text == ".." or text.startswith("../"):
+                self.expected(
+                    item,
+                    child,
+                    "a path inside the project, relative to devloop.yaml",
+                    "only files under the folder of devloop.yaml are watched",
+                )
+            deps.append(text)
+        folder = self.root.resolve()
+        dir_node = values.get("dir")
+        if not _is_absent(dir_node):
+            assert dir_node is not None
+            folder = self.existing(
+                dir_node,
+                f"{key}.dir",
+                self.root,
+                "folder",
+                "a folder to run the commands in, relative to devloop.yaml",
+                "create it or fix the path",
+            )
+        env = self.env(values.get("env"), f"{key}.env")
+        readiness = self.readiness(values.get("readiness"), f"{key}.readiness")
+        if readiness is not None and serve is None:
+            where = values["readiness"]
+            self.fail(
+                where,
+                f"{key}.readiness",
+                "applies to `serve` (a long-running process), and this local resource has none; remove it or "
+                "add `serve`",
+            )
+        return LocalSpec(
+            name=k.text,
+            dir=folder,
+            cmd=cmd,
+            serve=serve,
+            deps=tuple(deps),
+            env=env,
+            readiness=readiness,
+            source=f"{self.name}:{k.line}",
+        )
+
+    def env(self, node: YNode | None, key: str) -> tuple[tuple[str, str], ...]:
+        """``env:`` of a workload or a local resource: environment variable names and their values."""
+        env = self.string_map(node, key, "a mapping of environment variables (NAME: value)")
+        if isinstance(node, YMap):
+            for env_key, _ in node.entries:
+                if not _ENV_NAME.match(env_key.text):
+                    self.fail(
+                        env_key,
+                        f"{key}.{env_key.text}",
+                        "expected an environment variable name (letters, digits, '_', '-', '.', not starting with "
+                        f"a digit), got {_quote(env_key.text)}",
+                    )
+        return env
+
+    def readiness(self, node: YNode | None, key: str) -> Readiness | None:
+        what = 'one of {http: "http://127.0.0.1:PORT/PATH"}, {tcp: PORT} or {cmd: "COMMAND"}'
+        if _is_absent(node):
+            return None
+        assert node is not None
+        values = self.mapping(node, key, _READINESS_KEYS, what)
+        if len(values) != 1:
+            self.expected(node, key, what, "give exactly one check")
+        (kind, value), = values.items()
+        child = f"{key}.{kind}"
+        if kind == "http":
+            url = self.string(value, child, "an http:// or https:// URL")
+            if not re.match(r"^https?://[^\s/]+", url):
+                self.expected(value, child, "an http:// or https:// URL such as http://127.0.0.1:5173/")
+            return ("http", url)
+        if kind == "tcp":
+            port = self.whole(value, child, 1, 65535, "a port number from 1 to 65535", 0)
+            return ("tcp", str(port))
+        return ("cmd", self.string(value, child, "a shell command (run with /bin/sh -c) that exits 0 when ready"))
+
     # ------------------------------------------------------------------------------ workloads
 
     def workloads(
@@ -1063,17 +1188,7 @@ class _Validator:
         )
         command_node = values.get("command")
         command = None if _is_absent(command_node) else self.command(cast(YNode, command_node), f"{key}.command")
-        env = self.string_map(values.get("env"), f"{key}.env", "a mapping of environment variables (NAME: value)")
-        env_node = values.get("env")
-        if isinstance(env_node, YMap):
-            for env_key, _ in env_node.entries:
-                if not _ENV_NAME.match(env_key.text):
-                    self.fail(
-                        env_key,
-                        f"{key}.env.{env_key.text}",
-                        "expected an environment variable name (letters, digits, '_', '-', '.', not starting with "
-                        f"a digit), got {_quote(env_key.text)}",
-                    )
+        env = self.env(values.get("env"), f"{key}.env")
         if kind == "web" and "PORT" not in dict(env):
             env = tuple(sorted((*env, ("PORT", str(port)))))
 

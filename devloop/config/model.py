@@ -184,6 +184,23 @@ class WorkloadSpec:
     health: str | None = None  # web: HTTP readiness path; None: a TCP check on port
 
 
+Readiness = tuple[Literal["http", "tcp", "cmd"], str]  # ("http", URL) | ("tcp", PORT) | ("cmd", shell command)
+
+
+@dataclass(frozen=True)
+class LocalSpec:
+    """``local.NAME`` (config.md, "Local resources"): commands run on the host, as a resource."""
+
+    name: str
+    dir: Path  # absolute; default the folder of devloop.yaml
+    cmd: str | None = None  # run with /bin/sh -c at start and when deps change
+    serve: str | None = None  # long-running, run with /bin/sh -c; its exit is a failure
+    deps: tuple[str, ...] = ()  # gitignore patterns relative to the folder of devloop.yaml
+    env: tuple[tuple[str, str], ...] = ()  # added to devloop's own environment
+    readiness: Readiness | None = None  # for serve; None: running counts as ready
+    source: str = ""  # ``devloop.yaml:LINE`` of its key
+
+
 @dataclass(frozen=True)
 class KubernetesSettings:
     context: str | None = None
@@ -215,6 +232,7 @@ class Config:
     images: tuple[ImageSpec, ...] = ()
     resources: tuple[tuple[str, ResourceSettings], ...] = ()
     workloads: tuple[WorkloadSpec, ...] = ()
+    local: tuple[LocalSpec, ...] = ()
     watch: WatchSettings = field(default_factory=WatchSettings)
     #: (key path, line, column) of every key in devloop.yaml, 1-based, for error messages.
     #: Key paths are written as in messages: ``images[0].live_update.sync[0].dest``.
@@ -324,10 +342,11 @@ class Resource:
     objects: tuple[ManifestObject, ...]
     images: tuple[str, ...]  # image refs (ImageSpec.ref) its containers use
     settings: ResourceSettings = field(default_factory=ResourceSettings)
+    local: LocalSpec | None = None  # a local resource (kind "local"): runs on the host, has no objects
 
     @property
     def workload(self) -> ManifestObject | None:
-        return self.objects[0] if self.kind else None
+        return self.objects[0] if self.kind and self.objects else None
 
 
 @dataclass(frozen=True)

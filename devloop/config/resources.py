@@ -286,6 +286,9 @@ def assemble(config: Config, objects: Sequence[ManifestObject]) -> Project:
     _name_workloads(workloads, namespace)
     by_name = {w.name: w for w in workloads}
     names = [w.name for w in workloads]
+    local = {spec.name: spec for spec in config.local}
+    _check_local_names(config, by_name)
+    names.extend(local)
 
     _check_resource_keys(config, names)
     order = _deploy_order(config, names)
@@ -380,6 +383,18 @@ def assemble(config: Config, objects: Sequence[ManifestObject]) -> Project:
             )
         )
     for name in order:
+        if name in local:
+            resources.append(
+                Resource(
+                    name=name,
+                    kind="local",
+                    objects=(),
+                    images=(),
+                    settings=config.resource_settings(name),
+                    local=local[name],
+                )
+            )
+            continue
         workload = by_name[name]
         members = [workload.obj] + [objects[i] for i in attached.get(name, [])]
         resources.append(
@@ -488,6 +503,26 @@ def _name_workloads(workloads: list[_Workload], namespace: Callable[[ManifestObj
             workload.name = label
 
 
+def _check_local_names(config: Config, workloads: Mapping[str, _Workload]) -> None:
+    """A local resource named like a cluster resource is an error naming both."""
+    for spec in config.local:
+        clash = workloads.get(spec.name)
+        if clash is None and spec.name != UNCATEGORIZED:
+            continue
+        where = f"local.{spec.name}"
+        other = (
+            f"the {clash.obj.kind} {clash.obj.name} ({clash.obj.source})"
+            if clash is not None
+            else "the resource of objects without a workload"
+        )
+        raise ConfigError(
+            f"the local resource {spec.name} has the name of {other}; resource names must be unique, rename one of "
+            "them",
+            location=config.location(where),
+            key=where,
+        )
+
+
 def _check_resource_keys(config: Config, names: list[str]) -> None:
     known = set(names)
     valid = [*names, UNCATEGORIZED]
@@ -495,7 +530,7 @@ def _check_resource_keys(config: Config, names: list[str]) -> None:
         if key not in known and key != UNCATEGORIZED:
             raise ConfigError(
                 f"there is no resource named {key!r}{_did_you_mean(key, valid)}; resources are named "
-                f"after the workloads in the manifests and in workloads: ({_listing(names)})",
+                f"after the workloads in the manifests, in workloads: and in local: ({_listing(names)})",
                 location=config.location(f"resources.{key}"),
                 key=f"resources.{key}",
             )

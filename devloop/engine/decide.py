@@ -193,7 +193,7 @@ def reload_change(
     def built(spec: ImageSpec | None) -> ImageSpec | None:  # what goes into the build (not live_update, test)
         return None if spec is None else replace(spec, test=None, live_update=None, index=0, origin="")
 
-    if before is None or before.objects != after.objects:
+    if before is None or before.objects != after.objects or before.local != after.local:
         return "deploy"
     if [built(i) for i in images_before] != [built(i) for i in images_after]:
         return "deploy"
@@ -284,3 +284,29 @@ def ci_outcome(states: Mapping[str, ResourceState]) -> Literal["running", "succe
     if states and all(s.status.settled and not s.dirty for s in states.values()):
         return "success"
     return "running"
+
+
+def local_resources_for_paths(project: Project, paths: Sequence[Path]) -> list[str]:
+    """The local resources whose ``deps`` (gitignore patterns relative to devloop.yaml) match one of ``paths``
+    (absolute), in deploy order."""
+    import pathspec
+
+    root = project.config.root
+    roots = [root, root.resolve()] if root.is_absolute() else [root.resolve()]
+    relative = []
+    for path in paths:
+        for base in roots:
+            rel = _relative(path, base)
+            if rel is not None and rel != ".":
+                relative.append(rel)
+                break
+    if not relative:
+        return []
+    names = []
+    for resource in project.resources:
+        if resource.local is None or not resource.local.deps:
+            continue
+        spec = pathspec.PathSpec.from_lines("gitwildmatch", resource.local.deps)
+        if any(spec.match_file(rel) for rel in relative):
+            names.append(resource.name)
+    return names

@@ -32,6 +32,7 @@ from devloop.engine.events import (
     UpdateFinished,
 )
 from devloop.engine.liverecords import MemoryRecords, Records
+from devloop.engine.local import LocalProcesses
 from devloop.engine.ownwrites import OwnSteps
 from devloop.engine.sink import Sink
 from devloop.engine.state import ResourceState, Snapshot, Status, UpdateRecord
@@ -181,6 +182,8 @@ class Engine:
         self._own = OwnSteps()
         self._own_prev: frozenset[Path] = frozenset()
         self._own_ignored: frozenset[Path] = frozenset()
+        # cmd and serve of local resources, run on the host; their output goes to the resource's log
+        self._local = LocalProcesses(self.sink.log)
 
     # ----------------------------------------------------------------- public API
 
@@ -514,6 +517,17 @@ class Engine:
         )
         if plan.reload_config:
             self._reload()
+        changed = sorted(event.changed | event.deleted)
+        for name in decide.local_resources_for_paths(self.project, changed):
+            state = self._states.get(name)
+            if state is None:
+                continue
+            state.dirty = True
+            state.full_build = True
+            state.pending_changes += 1
+            if state.manual and not state.triggered:
+                state.dirty = False
+                self._set(name, Status.MANUAL_PENDING, f"{state.pending_changes} changed file(s)")
         for update in plan.images:
             for name in decide.resources_for_images(self.project, [update.ref]):
                 state = self._states.get(name)
@@ -581,6 +595,11 @@ class Engine:
         for name in old_names - set(order):
             self._states.pop(name, None)
             self._stop_runtime_watchers(name)
+            gone = old.resource(name)
+            if gone is not None and gone.local is not None:
+                self._local.stop(name)
+                self.sink.message(f"{name} left devloop.yaml: stopped it")
+                continue
             self.sink.message(f"{name} left the manifests: deleting it")
             assert self._pool is not None
             self._pool.submit(self._delete_job, old, name)
@@ -636,6 +655,9 @@ class Engine:
     ) -> None:
         name = resource.name
         started = time.monotonic()
+        if resource.local is not None:
+            self._local_update(resource, generation)
+            return
         try:
             if not full and live:
                 try:
@@ -675,6 +697,36 @@ class Engine:
         except DevloopError as exc:
             lines = str(exc).splitlines()
             self.post(UpdateFinished(name, generation, None, error=lines[0], error_lines=tuple(lines[1:])))
+        except Exception as exc:
+            log.debug("update of %s failed", name, exc_info=True)
+            self.post(UpdateFinished(name, generation, None, error=f"unexpected error: {type(exc).__name__}: {exc}"))
+
+    def _local_update(self, resource: Resource, generation: int) -> None:
+        """A local resource's update: run ``cmd`` (a failure fails the resource with its last lines), then
+        (re)start ``serve``, whose readiness the monitor then checks like a workload's."""
+        spec = resource.local
+        assert spec is not None
+        name = resource.name
+        started = time.monotonic()
+        try:
+            if spec.cmd is not None:
+                self.post(StageStarted(name, generation, Status.BUILDING.value))
+                self.sink.log(name, f"cmd: {spec.cmd}")
+                with self._own.step(f"the cmd of local resource {name}"):
+                    code, lines = self._local.run_cmd(spec)
+                if code != 0:
+                    error = f"cmd `{spec.cmd}` exited with {code}"
+                    self.post(UpdateFinished(name, generation, None, error=error, error_lines=tuple(lines)))
+                    return
+            if spec.serve is not None and not self._stopping.is_set():
+                self.post(StageStarted(name, generation, Status.DEPLOYING.value))
+                self.sink.log(name, f"serve: {spec.serve}")
+                self._local.start_serve(spec)
+            record = UpdateRecord("deploy", time.monotonic() - started, self._wall(), detail="ran on this machine")
+            self.post(UpdateFinished(name, generation, record, has_workload=spec.serve is not None))
+        except OSError as exc:
+            error = f"cannot run a command of local resource {name} in {spec.dir}: {exc.strerror or exc}"
+            self.post(UpdateFinished(name, generation, None, error=error))
         except Exception as exc:
             log.debug("update of %s failed", name, exc_info=True)
             self.post(UpdateFinished(name, generation, None, error=f"unexpected error: {type(exc).__name__}: {exc}"))
@@ -886,9 +938,14 @@ class Engine:
                 resource = project.resource(name)
                 if state is None or resource is None or not state.deployed or not resource.kind:
                     continue
+                if resource.local is not None and resource.local.serve is None:
+                    continue  # a cmd has no runtime: done is ready
                 seq = state.deploy_seq
                 try:
-                    status = self.target.status(project, resource)
+                    if resource.local is not None:
+                        status = self._local.status(resource.local)
+                    else:
+                        status = self.target.status(project, resource)
                 except Exception as exc:  # the engine restarting, a network blip: try again next round
                     log.debug("status of %s failed: %s", name, exc)
                     continue
@@ -898,6 +955,8 @@ class Engine:
 
     def _start_runtime_watchers(self, name: str) -> None:
         resource = self._resource(name)
+        if resource.local is not None:
+            return  # its output is streamed by LocalProcesses; nothing to forward
         if self.options.stream_logs and name not in self._log_tokens:
             token = StopToken()
             self._log_tokens[name] = token
@@ -952,9 +1011,11 @@ class Engine:
         cancel = getattr(self.builder, "cancel", None)
         if callable(cancel):
             cancel()
+        self._local.stop_all()
         terminate_children()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._local.stop_all()  # a serve started by a worker while stopping
             terminate_children()
         for name in list(self._log_tokens):
             self._stop_runtime_watchers(name)
