@@ -363,6 +363,26 @@ def test_up_live_update_over_exec_restart_keeps_files_and_forward_follows_new_po
     assert running.interrupt() == 130, running.text
 
 
+def test_up_live_update_runs_a_triggered_step_in_the_container(kproject: KubeProject) -> None:
+    """A `run` step whose trigger changed runs inside the running container after the sync (no rebuild)."""
+    port = free_port()
+    step = {"cmd": "tr a-z A-Z < /www/deps.txt > /www/installed.html", "trigger": ["www/deps.txt"]}
+    p = web(
+        kproject,
+        live_update={"sync": [{"src": "www", "dest": "/www"}], "run": [step]},
+        port_forwards=[f"{port}:8080"],
+    )
+    (p.root / "web" / "www" / "deps.txt").write_text("one\n")
+    running = p.start("up")
+    running.wait_line(r"web.*ready", timeout=HANG)
+    first_pods = {pod.metadata.name for pod in p.pods()}
+    (p.root / "web" / "www" / "deps.txt").write_text("two\n")
+    url = f"http://127.0.0.1:{port}/installed.html"
+    assert wait_for(lambda: get(url) == "TWO\n", "the run step's output is served", timeout=HANG)
+    assert {pod.metadata.name for pod in p.pods()} == first_pods  # in place: no rebuild, no rollout
+    assert running.interrupt() == 130, running.text
+
+
 def test_a_real_restart_after_an_in_place_restart_gets_the_synced_files_again(kproject: KubeProject) -> None:
     """After a `restart: true` live update (the process restarted in place: the kubelet's startedAt stays), a real
     container restart (here the main process killed, as a crash, OOM kill or liveness kill would) brings the
