@@ -133,3 +133,80 @@ def test_an_empty_entrypoint_list_is_an_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"images\[0\]\.entrypoint: expected a command"):
         load_project(path)
+
+
+# ------------------------------------------------------------------------------------------ requires
+
+TWO_IMAGES = """\
+version: 1
+manifests: [k8s.yaml]
+images:
+  - ref: shop/web
+    context: web
+    requires: [{image: shop/base, alias: BASE}]
+  - ref: shop/base
+    context: base
+"""
+
+
+def images_project(tmp_path: Path, config: str) -> Path:
+    return write(tmp_path, config, **{"web/Dockerfile": "ARG BASE\nFROM $BASE\n", "base/Dockerfile": "FROM scratch\n"})
+
+
+def test_requires_links_the_required_image_and_its_tag_follows_the_base(tmp_path: Path) -> None:
+    from devloop.build.digest import image_tag, with_required
+
+    project = load_project(images_project(tmp_path, TWO_IMAGES))
+    web, base = project.config.images
+    assert [(r.image, r.alias) for r in web.requires] == [(base, "BASE")]
+    assert web.required_refs == ("shop/base",) and base.required_refs == ()
+    assert project.warnings == ()  # the base is used by its dependent, not "built but not deployed"
+    first = with_required(web, {"shop/base": "shop/base:devloop-0000000000000001"})
+    assert first.args == (("BASE", "shop/base:devloop-0000000000000001"),) and first.requires == ()
+    second = with_required(web, {"shop/base": "shop/base:devloop-0000000000000002"})
+    assert image_tag(first, use_cache=False) != image_tag(second, use_cache=False)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            TWO_IMAGES.replace("{image: shop/base,", "{image: shop/bse,"),
+            r"devloop.yaml:6:24: images\[0\].requires\[0\].image: expected the ref of an image devloop builds, got "
+            r"\"shop/bse\" \(did you mean \"shop/base\"\?\), which no images\[\] entry or workload builds; "
+            r"images: shop/base",
+        ),
+        (
+            TWO_IMAGES + "    requires: [{image: shop/web, alias: WEB}]\n",
+            r"devloop.yaml:9:24: images\[1\].requires\[0\].image: the images require each other in a cycle: "
+            r"shop/web -> shop/base -> shop/web; remove one of these",
+        ),
+        (
+            TWO_IMAGES.replace("{image: shop/base,", "{image: shop/web,"),
+            r"images\[0\].requires\[0\].image: expected another image, got \"shop/web\", the image itself",
+        ),
+        (
+            TWO_IMAGES.replace("alias: BASE", "alias: 1BASE"),
+            r"images\[0\].requires\[0\].alias: expected a build arg name",
+        ),
+        (
+            TWO_IMAGES.replace("    context: web\n", "    context: web\n    args: {BASE: x}\n"),
+            r"images\[0\].requires\[0\].alias: expected a build arg that nothing else sets, got \"BASE\", which args",
+        ),
+    ],
+    ids=["unknown-ref", "cycle", "itself", "bad-alias", "alias-in-args"],
+)
+def test_requires_errors_are_located(tmp_path: Path, config: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_project(images_project(tmp_path, config))
+
+
+def test_a_change_to_the_base_rebuilds_its_dependents(tmp_path: Path) -> None:
+    from devloop.engine.decide import ImageUpdate, with_dependents
+
+    web, base = load_project(images_project(tmp_path, TWO_IMAGES)).config.images
+    live = ImageUpdate("shop/web", "live", changed=("app.py",))
+    planned = with_dependents([web, base], [ImageUpdate("shop/base", "build", changed=("x",)), live])
+    assert [(u.ref, u.kind) for u in planned] == [("shop/base", "build"), ("shop/web", "build")]
+    assert planned[1].reason == "the image it requires, shop/base, changed" and planned[1].changed == ("app.py",)
+    assert with_dependents([web, base], [live]) == [live]

@@ -52,3 +52,27 @@ def test_an_image_entrypoint_replaces_the_command_of_its_containers_in_up(projec
         assert "said by the manifest" not in up.text, up.text
     finally:
         up.interrupt()
+
+
+def test_an_image_built_from_another_rebuilds_when_its_base_changes(project: Project) -> None:
+    base, app = project.ref("base"), project.ref("app")
+    say = ["/bin/sh", "-c", "echo base says $(cat /base.txt), app says $(cat /app.txt); exec sleep 3600"]
+    project.write(
+        objects=[deployment("app", [container("app", app, say)])],
+        images=[
+            Image("base", base, lines=["COPY base.txt /base.txt"], files={"base.txt": "one"}),
+            Image("app", app, settings={"requires": [{"image": base, "alias": "BASE"}]}),
+        ],
+        resources={"app": {"readiness_timeout": 60}},
+    )
+    (project.root / "app" / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nCOPY app.txt /app.txt\n")
+    (project.root / "app" / "app.txt").write_text("hello")
+    plan = project.run("plan")
+    assert plan.returncode == 0 and "no container in the manifests uses" not in plan.stderr, output(plan)
+    up = project.start("up", "--no-web")
+    try:
+        first = up.wait_line(r"^app\s+│ base says one, app says hello", timeout=120)
+        (project.root / "base" / "base.txt").write_text("two")
+        up.wait_line(r"^app\s+│ base says two, app says hello", after=first + 1, timeout=120)
+    finally:
+        up.interrupt()

@@ -90,8 +90,12 @@ class ImageBuilder:
     # -- public --------------------------------------------------------------------------------------
 
     def build(self, image: ImageSpec, on_line: OnLine) -> BuildResult:
-        """Build ``image`` unless its reference exists; see the module doc."""
+        """Build ``image`` unless its reference exists; see the module doc. The images it requires
+        (``images[].requires``) are built first, and their references become its build args (so a change to
+        one of them changes its tag too)."""
         started = time.monotonic()
+        references = {req.image.ref: self.build(req.image, on_line).reference for req in image.requires}
+        image = digest_mod.with_required(image, references)
         tag = digest_mod.image_tag(image)
         reference = f"{image.ref}:{tag}"
         with self._lock_for(reference):

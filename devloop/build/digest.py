@@ -18,6 +18,7 @@ Thread-safe: digests of different images may run concurrently.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -61,6 +62,15 @@ class Digest:
     @property
     def tag(self) -> str:
         return TAG_PREFIX + self.hexdigest[:TAG_HEX]
+
+
+def with_required(image: ImageSpec, references: Mapping[str, str]) -> ImageSpec:
+    """``image`` with the built reference of every image it requires (``references``: ref -> reference) as the
+    build arg of its alias: what the build receives and what its digest covers."""
+    if not image.requires:
+        return image
+    args = dict(image.args) | {req.alias: references[req.image.ref] for req in image.requires}
+    return dataclasses.replace(image, args=tuple(sorted(args.items())), requires=())
 
 
 def image_tag(image: ImageSpec, *, use_cache: bool = True) -> str:

@@ -42,6 +42,7 @@ from devloop.config.model import (
     DockerSettings,
     GlobSource,
     HelmSource,
+    ImageRequirement,
     ImageSpec,
     KubernetesSettings,
     KustomizeSource,
@@ -101,7 +102,20 @@ _TOP_KEYS = (
 _K8S_KEYS = ("context", "namespace", "allow_contexts", "registry")
 _DOCKER_KEYS = ("network",)
 _HELM_KEYS = ("chart", "release", "namespace", "values", "set")
-_IMAGE_KEYS = ("ref", "context", "dockerfile", "target", "args", "ignore", "test", "live_update", "entrypoint")
+_IMAGE_KEYS = (
+    "ref",
+    "context",
+    "dockerfile",
+    "target",
+    "args",
+    "ignore",
+    "test",
+    "live_update",
+    "entrypoint",
+    "requires",
+)
+_REQUIRES_KEYS = ("image", "alias")
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TEST_KEYS = ("cmd",)
 _LIVE_KEYS = ("fall_back_on", "sync", "run", "restart")
 _SYNC_KEYS = ("src", "dest")
@@ -262,6 +276,8 @@ class _Validator:
         self.name = path.name
         self.root = path.parent
         self.positions: list[tuple[str, int, int]] = []
+        #: images[].requires as written, per image ref: (key path, required ref, its node, alias), linked last
+        self.requires: dict[str, list[tuple[str, str, YNode, str]]] = {}
 
     # ------------------------------------------------------------------------------ primitives
 
@@ -477,7 +493,7 @@ class _Validator:
             kubernetes=kubernetes,
             docker=docker,
             manifests=manifests,
-            images=(*images, *implicit),
+            images=self.link_requirements((*images, *implicit)),
             resources=resources,
             workloads=workloads,
             local=local,
@@ -722,6 +738,7 @@ class _Validator:
         ignore = self.strings(values.get("ignore"), f"{key}.ignore", "a list of .dockerignore patterns")
         test = self.test_stage(values.get("test"), f"{key}.test")
         live = self.live_update(values.get("live_update"), f"{key}.live_update", context)
+        self.requires[ref] = self.requirements(values.get("requires"), f"{key}.requires", ref, dict(args))
         entrypoint_node = values.get("entrypoint")
         entrypoint = None
         if not _is_absent(entrypoint_node):
@@ -740,6 +757,75 @@ class _Validator:
             origin=key,
             entrypoint=entrypoint,
         )
+
+    def requirements(
+        self, node: YNode | None, key: str, ref: str, args: dict[str, str]
+    ) -> list[tuple[str, str, YNode, str]]:
+        """``images[].requires`` as written; the refs are checked by :meth:`link_requirements`."""
+        found: list[tuple[str, str, YNode, str]] = []
+        aliases: set[str] = set()
+        what = "a list of {image: REF, alias: BUILD_ARG} entries"
+        for child, item in self.items(node, key, what):
+            values = self.mapping(item, child, _REQUIRES_KEYS, "a mapping with image and alias")
+            image_node = self.required(
+                values, "image", item, child, "expected the ref of another image in images[], got no image; add it"
+            )
+            alias_node = self.required(
+                values, "alias", item, child, "expected the build arg that gets its built reference, got no alias"
+            )
+            required = self.image_ref(image_node, f"{child}.image")
+            alias_what = "a build arg name (letters, digits and '_', not starting with a digit) such as BASE"
+            alias = self.string(alias_node, f"{child}.alias", alias_what)
+            if not _ALIAS.match(alias):
+                self.expected(alias_node, f"{child}.alias", alias_what)
+            if alias in aliases or alias in args:
+                where = "args" if alias in args else "another requires entry"
+                self.fail(
+                    alias_node,
+                    f"{child}.alias",
+                    f"expected a build arg that nothing else sets, got {_quote(alias)}, which {where} of {ref} sets "
+                    "too; choose another alias",
+                )
+            aliases.add(alias)
+            found.append((f"{child}.image", required, image_node, alias))
+        return found
+
+    def link_requirements(self, images: Sequence[ImageSpec]) -> tuple[ImageSpec, ...]:
+        """``images`` with ``requires`` set: every required ref must be built by devloop (images[] or a
+        workload's build), and the requirements may not form a cycle."""
+        by_ref = {image.ref: image for image in images}
+        for ref, entries in self.requires.items():
+            for key, required, node, _ in entries:
+                if required == ref:
+                    self.fail(node, key, f"expected another image, got {_quote(required)}, the image itself; remove it")
+                if required not in by_ref:
+                    known = ", ".join(r for r in by_ref if r != ref) or "none"
+                    close = difflib.get_close_matches(required, list(by_ref), n=1, cutoff=0.6)
+                    hint = f" (did you mean {_quote(close[0])}?)" if close else ""
+                    self.fail(
+                        node,
+                        key,
+                        f"expected the ref of an image devloop builds, got {_quote(required)}{hint}, which no "
+                        f"images[] entry or workload builds; images: {known}",
+                    )
+        linked: dict[str, ImageSpec] = {}
+        path: list[str] = []
+
+        def link(ref: str) -> ImageSpec:
+            if ref in linked:
+                return linked[ref]
+            path.append(ref)
+            requirements = []
+            for key, required, node, alias in self.requires.get(ref, []):
+                if required in path:
+                    cycle = " -> ".join([*path[path.index(required) :], required])
+                    self.fail(node, key, f"the images require each other in a cycle: {cycle}; remove one of these")
+                requirements.append(ImageRequirement(image=link(required), alias=alias))
+            path.pop()
+            linked[ref] = dataclasses.replace(by_ref[ref], requires=tuple(requirements))
+            return linked[ref]
+
+        return tuple(link(image.ref) for image in images)
 
     def image_ref(self, node: YNode, key: str) -> str:
         what = "an image name without tag, as the manifests write it (e.g. shop/api)"

@@ -69,6 +69,15 @@ class TestStage:
 
 
 @dataclass(frozen=True)
+class ImageRequirement:
+    """``images[].requires[]``: another built image this one uses (``FROM $ALIAS``); it builds first and its built
+    reference is passed as the build arg ``alias``."""
+
+    image: ImageSpec  # the required image, with its own requirements
+    alias: str
+
+
+@dataclass(frozen=True)
 class ImageSpec:
     ref: str  # the image name as the manifests write it, without tag
     context: Path
@@ -91,6 +100,18 @@ class ImageSpec:
     #: ``images[].entrypoint``: replaces the command (and args) of every container that runs the image, in
     #: the dev loop only (``up``, ``ci``); str: /bin/sh -c; tuple: exec form; None: the manifests' own
     entrypoint: str | tuple[str, ...] | None = None
+    #: ``images[].requires``: built images this one uses, built before it (set by the loader)
+    requires: tuple[ImageRequirement, ...] = ()
+
+    @property
+    def required_refs(self) -> tuple[str, ...]:
+        """The refs of every image this one requires, directly or through another, dependencies first."""
+        refs: list[str] = []
+        for requirement in self.requires:
+            for ref in (*requirement.image.required_refs, requirement.image.ref):
+                if ref not in refs:
+                    refs.append(ref)
+        return tuple(refs)
 
     @property
     def build_args(self) -> dict[str, str]:

@@ -605,9 +605,11 @@ def _unused_image_warnings(config: Config, objects: Sequence[ManifestObject]) ->
             if name not in used:
                 used.append(name)
     warnings: list[str] = []
+    required = {ref for image in config.images for ref in image.required_refs}  # a base: used by its dependents
     for position, image in enumerate(config.images):
         index = image.index or position
-        if image.implicit or familiar_name(image.ref) in {familiar_name(name) for name in used}:
+        familiar = {familiar_name(name) for name in used}
+        if image.implicit or image.ref in required or familiar_name(image.ref) in familiar:
             continue
         key = f"images[{index}].ref"
         seen = f"the manifests use {_listing(used)}" if used else "the manifests have no containers"

@@ -235,7 +235,25 @@ def plan_batch(
         )
         if update.kind != "none":
             updates.append(update)
-    return BatchPlan(reload_config=reload, images=tuple(updates))
+    return BatchPlan(reload_config=reload, images=tuple(with_dependents(project.config.images, updates)))
+
+
+def with_dependents(images: Sequence[ImageSpec], updates: Sequence[ImageUpdate]) -> list[ImageUpdate]:
+    """``updates`` plus a full build of every image that requires (``images[].requires``, directly or not) an
+    image being updated: its base changed, so it must be built again, whatever changed in its own context."""
+    changed = {update.ref for update in updates}
+    result = list(updates)
+    for image in images:
+        bases = [ref for ref in image.required_refs if ref in changed]
+        if not bases:
+            continue
+        own = next((u for u in result if u.ref == image.ref), None)
+        if own is not None and own.kind == "build":
+            continue
+        reason = f"the image it requires, {bases[0]}, changed"
+        rebuild = ImageUpdate(image.ref, "build", reason, changed=own.changed if own else ())
+        result = [rebuild if u is own else u for u in result] if own is not None else [*result, rebuild]
+    return result
 
 
 @dataclass(frozen=True)
