@@ -18,6 +18,8 @@ def main() -> None:
         if code == 130:
             code = interrupts.exit_code()
         interrupts.exit_now_on_signal(code)
+        if code in interrupts.EXIT_CODES.values():
+            interrupts.exit_interrupted(code)
     except KeyboardInterrupt:
         pass
     sys.exit(code)

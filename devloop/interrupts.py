@@ -11,12 +11,13 @@ Imports only the standard library: the entry point installs it before any heavy 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
 import sys
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -101,6 +102,19 @@ def exit_now_on_signal(code: int) -> None:
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, stream.fileno())
                 os.close(devnull)
+
+
+def exit_interrupted(code: int) -> NoReturn:
+    """End an interrupted devloop with ``code``, its clean-up done. The interpreter's own exit is skipped: once a
+    KeyboardInterrupt went through code run from a string (``exec`` of a dataclass's generated methods while a
+    module is imported, say), CPython ends itself with SIGINT at exit however the exception was handled, which
+    would turn 143 or 129 into a death by SIGINT. The exit functions (temporary folders, logging) run first."""
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    os._exit(code)
 
 
 class StopTolerantStream:
