@@ -588,6 +588,15 @@ def test_deep_nesting_points_at_the_line_where_it_gets_too_deep() -> None:
     assert info.value.location == f"deep.yaml:{4 + yamldata.MAX_DEPTH - 1}:{2 * yamldata.MAX_DEPTH + 1}"
 
 
+def test_a_name_with_control_characters_is_refused_and_escaped() -> None:
+    text = 'kind: ConfigMap\nmetadata:\n  name: "web\\e[2J\\nx"\n'
+    with pytest.raises(ConfigError) as info:
+        parse_manifests(text, "app.yaml")
+    message = str(info.value)
+    assert message.startswith("app.yaml:3:9: metadata.name: the ConfigMap web\\x1b[2J\\nx: expected a Kubernetes name")
+    assert "\x1b" not in message and "\n" not in message
+
+
 def test_control_characters_in_manifests_are_escaped_in_messages() -> None:
     text = 'kind: ConfigMap\nmetadata: {name: a}\ndata:\n  "\\e[2J\\nx": 1\n'
     with pytest.raises(ConfigError) as info:

@@ -5,6 +5,7 @@ value is a number, ``containers:`` written as a mapping; devloop used to find ou
 :func:`check_shapes` raises a :class:`~devloop.errors.ConfigError` at the value's ``file:line:col`` with
 its key path (``data.enabled``), exit 2. Only these fields are checked; the rest is the cluster's business.
 
+- ``metadata.name``, ``metadata.namespace``: no spaces, slashes or control characters, at most 253 characters.
 - ``metadata.labels``, ``metadata.annotations``: mappings of text.
 - ConfigMap ``data``, Secret ``stringData``: mappings of text; ConfigMap ``binaryData`` and Secret ``data``:
   mappings of base64 text.
@@ -20,10 +21,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from typing import Any
 
-from devloop.errors import ConfigError
+from devloop.errors import ConfigError, shown
 
 #: ``locate(container, key)`` -> ``file:line:col`` of ``container[key]`` (or the document's location).
 Locator = Callable[[Any, str | int], str]
@@ -35,6 +37,8 @@ _POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": ("spec",),
 }
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+#: What no Kubernetes name may hold (names are DNS-like; some kinds also allow ':' or uppercase).
+_BAD_NAME = re.compile(r"[\s/\x00-\x1f\x7f-\x9f%]")
 
 
 def describe(value: Any) -> str:
@@ -59,7 +63,7 @@ class _Checker:
     def __init__(self, body: dict[str, Any], locate: Locator) -> None:
         self.body = body
         self.locate = locate
-        self.what = f"the {body.get('kind')} {(body.get('metadata') or {}).get('name')}"
+        self.what = shown(f"the {body.get('kind')} {(body.get('metadata') or {}).get('name')}")
 
     def fail(self, container: Any, key: str | int, path: str, message: str) -> None:
         raise ConfigError(f"{self.what}: {message}", location=self.locate(container, key), key=path)
@@ -123,6 +127,16 @@ class _Checker:
         body = self.body
         kind = body.get("kind")
         metadata = self.mapping(body, "metadata", "metadata") or {}
+        for key in ("name", "namespace"):
+            value = metadata.get(key)
+            if isinstance(value, str) and (len(value) > 253 or _BAD_NAME.search(value)):
+                self.fail(
+                    metadata,
+                    key,
+                    f"metadata.{key}",
+                    f"expected a Kubernetes name (at most 253 characters; no spaces, slashes or control "
+                    f"characters), got {describe(value)}; rename it",
+                )
         self.texts(metadata, "labels", "metadata.labels")
         self.texts(metadata, "annotations", "metadata.annotations")
         if kind == "ConfigMap":
