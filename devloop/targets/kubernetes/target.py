@@ -51,6 +51,7 @@ from devloop.targets.kubernetes.status import Failure, current_pods, in_place_re
 DOWN_WAIT = 60.0
 NAMESPACE_WAIT = 180.0  # a terminating namespace may take this long to go before deploying into it fails
 NAMESPACE_NOTE = 5.0  # seconds between progress lines while waiting for it
+EVENTS_TTL = 0.5  # a namespace's Warning events are listed at most this often
 EXEC_TIMEOUT = 600.0
 
 
@@ -91,6 +92,7 @@ class KubernetesTarget:
         # container id -> (the kubelet's startedAt, when devloop restarted its process in place): see in_place_restarts
         self._in_place: dict[str, tuple[str, str]] = {}
         self._on_message: Callable[[str], None] = lambda text: None
+        self._events: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # namespace -> (when listed, events)
 
     # --- plumbing -----------------------------------------------------------------------------------
 
@@ -354,11 +356,20 @@ class KubernetesTarget:
         return status, failure, mine
 
     def _warnings(self, namespace: str) -> list[dict[str, Any]]:
-        """The namespace's Warning events (FailedCreate, FailedMount, ...), or none when they cannot be read."""
+        """The namespace's Warning events (FailedCreate, FailedMount, ...), or none when they cannot be read.
+        One listing serves every resource's status and log follower for :data:`EVENTS_TTL` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._events.get(namespace)
+        if cached is not None and now - cached[0] < EVENTS_TTL:
+            return cached[1]
         try:
-            return self.kube.list(f"/api/v1/namespaces/{namespace}/events", fields="type=Warning")
+            events = self.kube.list(f"/api/v1/namespaces/{namespace}/events", fields="type=Warning")
         except KubeError:
-            return []
+            events = []
+        with self._lock:
+            self._events[namespace] = (now, events)
+        return events
 
     def status(self, project: Project, resource: Resource) -> RuntimeStatus:
         if resource.workload is None:
