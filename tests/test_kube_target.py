@@ -10,6 +10,7 @@ The safety tests (refused context, unreachable cluster) need neither.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import shutil
 import socket
 import threading
@@ -474,23 +475,32 @@ def test_warning_events_of_a_resources_objects_stream_into_its_logs(kproject: Ku
     running = p.start("up")
     running.wait_line(r"web.*ready", timeout=HANG)
     (pod,) = p.pods()
-    time.sleep(2)  # events from before the log follower started are not replayed; this one comes after
-    with p.cluster.api() as api:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        involved = {"kind": "Pod", "name": pod.metadata.name, "namespace": p.namespace, "uid": pod.metadata.uid}
-        body = {
-            "metadata": {"name": f"{pod.metadata.name}.test", "namespace": p.namespace},
-            "involvedObject": {"apiVersion": "v1", **involved},
-            "reason": "Unhealthy",
-            "message": "Readiness probe failed: the test says so",
-            "type": "Warning",
-            "count": 1,
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "source": {"component": "test"},
-        }
-        client.CoreV1Api(api).create_namespaced_event(p.namespace, body)
-    running.wait_line(r"web .*Warning Unhealthy pod/web-.*: Readiness probe failed: the test says so", timeout=HANG)
+    # Events from before the log follower started are not replayed: post one now and then (a new one each time)
+    # until one shows, instead of guessing how long the follower takes to start on a busy machine.
+    pattern = r"web .*Warning Unhealthy pod/web-.*: Readiness probe failed: the test says so"
+    deadline = time.monotonic() + HANG
+    for attempt in itertools.count(1):
+        with p.cluster.api() as api:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            involved = {"kind": "Pod", "name": pod.metadata.name, "namespace": p.namespace, "uid": pod.metadata.uid}
+            body = {
+                "metadata": {"name": f"{pod.metadata.name}.test{attempt}", "namespace": p.namespace},
+                "involvedObject": {"apiVersion": "v1", **involved},
+                "reason": "Unhealthy",
+                "message": "Readiness probe failed: the test says so",
+                "type": "Warning",
+                "count": 1,
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "source": {"component": "test"},
+            }
+            client.CoreV1Api(api).create_namespaced_event(p.namespace, body)
+        try:
+            running.wait_line(pattern, timeout=3)
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
     assert running.interrupt() == 130, running.text
 
 
