@@ -116,3 +116,35 @@ def test_a_python_recipe_workload_live_updates_on_kubernetes(kproject: KubeProje
     poll(lambda: get(url) == "two\n", f"{url} to answer two after a save (sync + restart in place)", timeout=60)
     assert not [ln for ln in up.lines[before:] if re.match(r"api\s+│ building", ln)], up.text
     assert up.interrupt() in (0, 130)
+
+
+def test_a_local_resource_runs_beside_a_cluster_resource_on_kubernetes(kproject: KubeProject) -> None:
+    """A local cmd writes the page an image copies (the build waits for it); a local serve starts once the
+    workload is ready; `ci` waits for both and stops the serve on its way out."""
+    p = kproject
+    images.write_busybox_context(p.root / "web", ["COPY www /www"], {"www/index.html": "not generated\n"})
+    (p.root / "page.txt").write_text("generated here\n")
+    port = free_port()
+    server = f"import http.server as h; h.HTTPServer(('127.0.0.1', {port}), h.SimpleHTTPRequestHandler).serve_forever()"
+    (p.root / "server.py").write_text(server + "\n")
+    import sys
+
+    write_config(
+        p,
+        p.root,
+        p.name,
+        workloads={"web": {"type": "worker", "build": "web", "command": ["httpd", "-f", "-p", "8080", "-h", "/www"]}},
+        local={
+            "codegen": {"cmd": "cp page.txt web/www/index.html", "deps": ["page.txt"]},
+            "site": {"serve": f"{sys.executable} server.py", "readiness": {"tcp": port}},
+        },
+        resources={"web": {"depends_on": ["codegen"], "readiness_timeout": 60}, "site": {"depends_on": ["web"]}},
+    )
+    result = p.run("ci", "--timeout", "120")
+    assert result.returncode == 0, output(result)
+    for name in ("codegen", "web", "site"):
+        assert re.search(rf"^\s+{name}\s+ready", result.stdout, re.M), output(result)
+    (pod,) = [pod for pod in p.pods() if pod.metadata.labels.get("app.kubernetes.io/name") == "web"]
+    assert (p.root / "web" / "www" / "index.html").read_text() == "generated here\n"
+    assert pod.status.phase == "Running"
+    assert get(f"http://127.0.0.1:{port}/page.txt") is None, "the serve stops with ci"
