@@ -324,7 +324,7 @@ def local_resources_for_paths(project: Project, paths: Sequence[Path]) -> list[s
     for resource in project.resources:
         if resource.local is None or not resource.local.deps:
             continue
-        spec = pathspec.PathSpec.from_lines("gitwildmatch", resource.local.deps)
+        spec = pathspec.GitIgnoreSpec.from_lines(resource.local.deps)
         if any(spec.match_file(rel) for rel in relative):
             names.append(resource.name)
     return names
