@@ -105,6 +105,12 @@ def main_options(
         str | None, typer.Option("--namespace", help="Kubernetes namespace to use.", metavar="NAME")
     ] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show debug output and tracebacks.")] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile", help="Merge profiles.NAME of devloop.yaml in (env: DEVLOOP_PROFILE).", metavar="NAME"
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", help="Show devloop's version and exit.", is_eager=True, callback=_show_version),
@@ -116,6 +122,7 @@ def main_options(
         context=context,
         namespace=namespace,
         verbose=verbose,
+        profile=profile,
     )
     if target is not None:  # checked for every command, with the sentence commands use for DEVLOOP_TARGET
         from devloop.errors import UsageError
@@ -342,7 +349,7 @@ def parse_duration(text: str, option: str = "--timeout") -> float:
         raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
-_GLOBAL_WITH_VALUE = ("-f", "--file", "--target", "--context", "--namespace")
+_GLOBAL_WITH_VALUE = ("-f", "--file", "--target", "--context", "--namespace", "--profile")
 _GLOBAL_FLAGS = ("-v", "--verbose")
 
 

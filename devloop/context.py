@@ -28,6 +28,7 @@ class GlobalOptions:
     context: str | None = None  # --context
     namespace: str | None = None  # --namespace
     verbose: bool = False
+    profile: str | None = None  # --profile, else DEVLOOP_PROFILE
 
 
 @dataclass
@@ -58,6 +59,15 @@ class Environment:
     def err(self, text: str) -> None:
         self.stderr.write(text + "\n")
         self.stderr.flush()
+
+    def profile_choice(self) -> tuple[str | None, str]:
+        """The profile of devloop.yaml to merge in, and where its name came from: --profile beats
+        DEVLOOP_PROFILE; (None, "") for none."""
+        env_profile = self.env.get("DEVLOOP_PROFILE")
+        for value, source in ((self.options.profile, "--profile"), (env_profile, "DEVLOOP_PROFILE")):
+            if value:
+                return value, source
+        return None, ""
 
     def target_choice(self, configured: str) -> str:
         """--target beats DEVLOOP_TARGET beats the config's ``target`` (checked when devloop.yaml is loaded);

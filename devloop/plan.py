@@ -66,6 +66,7 @@ def plan_data(project: Project, target: TargetPreview | None = None) -> dict[str
             used_by.setdefault(ref, []).append(resource.name)
     return {
         "project": project.name,
+        "profile": project.config.profile,
         "config": str(config.path),
         "target": config.target,
         "resolved_target": None
@@ -230,6 +231,9 @@ def render_plan(project: Project, console_width: int = 100, target: TargetPrevie
     lines: list[str] = []
     namespace = config.kubernetes.namespace or "the context's namespace"
     lines.append(f"Project {project.name} ({config.path.name})")
+    if config.profiles:
+        chosen = f"{config.profile}" if config.profile else "none"
+        lines.append(f"  profile: {chosen}   (profiles: {', '.join(config.profiles)})")
     where = target.text() if target else config.target
     header = f"namespace: {namespace}   docker network: {config.docker_network}"
     for text in (f"target: {where}", header):

@@ -210,3 +210,84 @@ def test_a_change_to_the_base_rebuilds_its_dependents(tmp_path: Path) -> None:
     assert [(u.ref, u.kind) for u in planned] == [("shop/base", "build"), ("shop/web", "build")]
     assert planned[1].reason == "the image it requires, shop/base, changed" and planned[1].changed == ("app.py",)
     assert with_dependents([web, base], [live]) == [live]
+
+
+# ------------------------------------------------------------------------------------------ profiles
+
+PROFILED = """\
+version: 1
+name: shop
+target: docker
+manifests: [k8s.yaml]
+images:
+  - ref: shop/web
+    context: web
+    args: {MODE: dev}
+    live_update: {sync: [{src: ., dest: /app}]}
+resources:
+  web: {port_forwards: ["8000:http"], labels: [front]}
+watch: {debounce_ms: 50}
+profiles:
+  prod:
+    target: kubernetes
+    images:
+      - {ref: shop/web, args: {MODE: prod}}
+      - {ref: shop/tools, context: tools}
+    resources:
+      web: {labels: [prod]}
+    watch: {debounce_ms: 500}
+  empty:
+"""
+
+
+def profiled(tmp_path: Path, text: str = PROFILED) -> Path:
+    return write(tmp_path, text, **{"web/Dockerfile": "FROM scratch\n", "tools/Dockerfile": "FROM scratch\n"})
+
+
+def test_without_a_profile_the_top_level_holds_and_the_profiles_are_listed(tmp_path: Path) -> None:
+    from devloop.config.loader import load_config
+
+    config = load_config(profiled(tmp_path))
+    assert config.profile is None and config.profiles == ("prod", "empty")
+    assert config.target == "docker" and [i.ref for i in config.images] == ["shop/web"]
+    assert config.image("shop/web").args == (("MODE", "dev"),)  # type: ignore[union-attr]
+
+
+def test_a_profile_replaces_keys_and_merges_images_by_ref_and_resources_by_name(tmp_path: Path) -> None:
+    from devloop.config.loader import load_config
+
+    config = load_config(profiled(tmp_path), profile="prod")
+    assert config.profile == "prod"
+    assert config.target == "kubernetes" and config.watch.debounce_ms == 500  # replaced
+    web, tools = config.images
+    assert (web.ref, web.args) == ("shop/web", (("MODE", "prod"),))  # the profile's args replace the field
+    assert web.context == tmp_path / "web" and web.live_update is not None  # the other fields are kept
+    assert tools.ref == "shop/tools"  # a new ref is added
+    settings = config.resource_settings("web")
+    assert settings.labels == ("prod",) and [str(pf) for pf in settings.port_forwards] == ["8000:http"]
+    assert load_config(profiled(tmp_path), profile="empty").images == load_config(profiled(tmp_path)).images
+
+
+def test_an_unknown_profile_names_the_known_ones(tmp_path: Path) -> None:
+    from devloop.config.loader import load_config
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(profiled(tmp_path), profile="prd", profile_source="DEVLOOP_PROFILE")
+    assert caught.value.exit_code == EXIT_USAGE
+    assert str(caught.value) == (
+        'devloop.yaml:13:1: profiles: there is no profile "prd" (DEVLOOP_PROFILE) (did you mean "prod"?); the '
+        "profiles of devloop.yaml are: prod, empty; pick one of them, or add it under `profiles:`"
+    )
+
+
+def test_errors_in_a_profile_point_at_its_lines(tmp_path: Path) -> None:
+    from devloop.config.loader import load_config
+
+    path = profiled(tmp_path, PROFILED.replace("{MODE: prod}", "{MODE: prod}, contxt: x"))
+    load_config(path)  # not selected: its fields are checked when it is used
+    expected = r"^devloop.yaml:17:[0-9]+: images\[0\]\.contxt: expected one of .* did you mean"
+    with pytest.raises(ConfigError, match=expected):
+        load_config(path, profile="prod")
+    bad = profiled(tmp_path, PROFILED.replace("  empty:\n", "  empty: {name: other}\n"))
+    with pytest.raises(ConfigError, match=r"profiles\.empty\.name: expected one of target, kubernetes"):
+        load_config(bad)

@@ -76,3 +76,25 @@ def test_an_image_built_from_another_rebuilds_when_its_base_changes(project: Pro
         up.wait_line(r"^app\s+│ base says two, app says hello", after=first + 1, timeout=120)
     finally:
         up.interrupt()
+
+
+def test_plan_shows_the_profile_chosen_with_the_option_or_the_environment(project: Project) -> None:
+    ref = project.ref("web")
+    project.write(
+        objects=[deployment("web", [container("web", ref, ["sleep", "3600"])])],
+        images=[Image("web", ref)],
+        resources={"web": {"labels": ["dev"]}},
+        profiles={"prod": {"resources": {"web": {"labels": ["prod"]}}}, "ci": {}},
+    )
+    plain = project.run("plan")
+    assert plain.returncode == 0, output(plain)
+    assert "profile: none   (profiles: prod, ci)" in plain.stdout and "labels: dev" in plain.stdout, output(plain)
+    chosen = project.run("plan", "--profile", "prod")
+    assert chosen.returncode == 0, output(chosen)
+    assert "profile: prod   (profiles: prod, ci)" in chosen.stdout and "labels: prod" in chosen.stdout, output(chosen)
+    by_env = project.run("plan", "-o", "json", env={"DEVLOOP_PROFILE": "prod"})
+    assert by_env.returncode == 0 and '"profile": "prod"' in by_env.stdout, output(by_env)
+    unknown = project.run("plan", "--profile", "staging")
+    assert unknown.returncode == 2, output(unknown)
+    assert unknown.stderr.startswith("devloop: devloop.yaml:"), output(unknown)
+    assert 'there is no profile "staging" (--profile)' in unknown.stderr and "are: prod, ci" in unknown.stderr

@@ -25,7 +25,8 @@ def load_config(env: Environment) -> Config:
     from devloop.config.loader import find_config
     from devloop.config.loader import load_config as load
 
-    return load(find_config(env.options.file, env.cwd))
+    profile, source = env.profile_choice()
+    return load(find_config(env.options.file, env.cwd), profile=profile, profile_source=source)
 
 
 def with_namespace(config: Config, namespace: str | None) -> Config:

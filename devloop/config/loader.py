@@ -115,6 +115,7 @@ _IMAGE_KEYS = (
     "requires",
 )
 _REQUIRES_KEYS = ("image", "alias")
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TEST_KEYS = ("cmd",)
 _LIVE_KEYS = ("fall_back_on", "sync", "run", "restart")
@@ -177,8 +178,9 @@ def find_config(arg: str | None, cwd: Path) -> Path:
 # --------------------------------------------------------------------------------------------- loading
 
 
-def load_config(path: Path) -> Config:
-    """Read, parse and validate the devloop.yaml at ``path``."""
+def load_config(path: Path, *, profile: str | None = None, profile_source: str = "--profile") -> Config:
+    """Read, parse and validate the devloop.yaml at ``path``, with ``profiles.<profile>`` merged in when given
+    (``profile_source`` says where the name came from, for the error when the file has no such profile)."""
     path = Path(os.path.abspath(path))
     name = path.name
     try:
@@ -190,7 +192,7 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ConfigError(f"cannot read {path}: {reason}; check that the file is readable.", location=name) from None
-    return parse_config(_decode(data, name), path)
+    return parse_config(_decode(data, name), path, profile=profile, profile_source=profile_source)
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -216,14 +218,16 @@ def _decode(data: bytes, name: str) -> str:
         ) from None
 
 
-def parse_config(text: str, path: Path) -> Config:
+def parse_config(
+    text: str, path: Path, *, profile: str | None = None, profile_source: str = "--profile"
+) -> Config:
     """Validate devloop.yaml ``text`` as if it were the file ``path`` (relative paths resolve against its
-    folder)."""
+    folder); ``profile`` as for :func:`load_config`."""
     path = Path(os.path.abspath(path))
     node = yamlpos.parse(text, path.name)
     from devloop.config.manifests import with_own_files
 
-    return with_own_files(_Validator(path).config(node))
+    return with_own_files(_Validator(path, profile, profile_source).config(node))
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -271,7 +275,9 @@ def _child(key: str, name: str) -> str:
 
 
 class _Validator:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, profile: str | None = None, profile_source: str = "--profile") -> None:
+        self.profile = profile or None
+        self.profile_source = profile_source
         self.path = path
         self.name = path.name
         self.root = path.parent
@@ -473,7 +479,8 @@ class _Validator:
                 f"{VERSION} (the only version of devloop.yaml)",
                 f"write `version: {VERSION}`",
             )
-        top = self.mapping(node, "", _TOP_KEYS, "a mapping")
+        node, profiles = self.with_profile(node)
+        top = self.mapping(node, "", (*_TOP_KEYS, "profiles"), "a mapping")
         name = self.project_name(top.get("name"))
         target = cast(TargetName, self.choice(top.get("target"), "target", ("auto", "kubernetes", "docker"), "auto"))
         kubernetes = self.kubernetes(top.get("kubernetes"))
@@ -498,8 +505,51 @@ class _Validator:
             workloads=workloads,
             local=local,
             watch=watch,
+            profile=self.profile,
+            profiles=profiles,
             positions=tuple(self.positions),
         )
+
+    def with_profile(self, node: YMap) -> tuple[YMap, tuple[str, ...]]:
+        """``node`` with the selected profile merged in (devloop/config/profiles.py), and the names of every
+        profile. A profile holds top-level keys other than version, name and profiles."""
+        from devloop.config import profiles
+
+        found: dict[str, YMap] = {}
+        profiles_node = node.get("profiles")
+        if not _is_absent(profiles_node):
+            assert profiles_node is not None
+            if not isinstance(profiles_node, YMap):
+                self.expected(profiles_node, "profiles", "a mapping of profile names to top-level settings")
+            for k, value in profiles_node.entries:
+                key = f"profiles.{k.text}"
+                if not _PROFILE_NAME.match(k.text):
+                    self.fail(
+                        k,
+                        key,
+                        f"expected a profile name (letters, digits, '_', '.', '-'), got {_quote(k.text)}; rename it",
+                    )
+                if _is_absent(value):
+                    value = YMap(line=value.line, col=value.col, entries=(), flow=True)
+                allowed = tuple(k for k in _TOP_KEYS if k not in ("version", "name"))
+                self.mapping(value, key, allowed, "a mapping of top-level settings (images, resources, target, ...)")
+                found[k.text] = cast(YMap, value)
+        if self.profile is None:
+            return node, tuple(found)
+        selected = found.get(self.profile)
+        if selected is None:
+            known = ", ".join(found) if found else "none"
+            close = difflib.get_close_matches(self.profile, list(found), n=1, cutoff=0.6)
+            hint = f" (did you mean {_quote(close[0])}?)" if close else ""
+            where: YKey | YNode = node.key("profiles") or node
+            raise ConfigError(
+                f"there is no profile {_quote(self.profile)} ({self.profile_source}){hint}; the profiles of "
+                f"{self.name} are: {known}; pick one of them, or add it under `profiles:`",
+                location=f"{self.name}:{where.line}:{where.col}",
+                key="profiles",
+            )
+        self.positions = []  # recorded again on the merged file
+        return profiles.apply(node, selected), tuple(found)
 
     def project_name(self, node: YNode | None) -> str:
         if _is_absent(node):

@@ -255,6 +255,8 @@ class Config:
     workloads: tuple[WorkloadSpec, ...] = ()
     local: tuple[LocalSpec, ...] = ()
     watch: WatchSettings = field(default_factory=WatchSettings)
+    profile: str | None = None  # the selected ``profiles.NAME`` (--profile, DEVLOOP_PROFILE), merged in
+    profiles: tuple[str, ...] = ()  # the names of every profile the file defines
     #: (key path, line, column) of every key in devloop.yaml, 1-based, for error messages.
     #: Key paths are written as in messages: ``images[0].live_update.sync[0].dest``.
     positions: tuple[tuple[str, int, int], ...] = field(default=(), compare=False, repr=False)
