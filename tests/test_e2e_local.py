@@ -186,3 +186,26 @@ def test_manual_trigger_local_resource_waits_for_trigger(project: Project) -> No
     assert trigger.returncode == 0, output(trigger)
     poll(lambda: (project.root / "gen.txt").read_text() == "two\n", "the triggered cmd to run")
     up.interrupt()
+
+
+def test_down_stops_the_serve_of_a_running_up_until_a_trigger(project: Project) -> None:
+    port = free_port()
+    local_project(
+        project,
+        {"site": {"serve": f"{python()} server.py {port}", "readiness": {"http": f"http://127.0.0.1:{port}/"}}},
+    )
+    url = f"http://127.0.0.1:{port}/"
+    up = project.start("up")
+    up.wait_line(r"^site\s+│ ready")
+    down = project.run("down")
+    assert down.returncode == 0, output(down)
+    assert "stopped the local resources of the running `devloop up`: site" in down.stdout, output(down)
+    poll(lambda: not processes_mentioning(f"server.py {port}"), "the serve to stop")
+    assert get(url) is None
+    up.wait_line(r"^site\s+│ pending \(stopped by `devloop down`")
+    assert up.proc.poll() is None, "up keeps running"
+    trigger = project.run("trigger", "site")
+    assert trigger.returncode == 0, output(trigger)
+    poll(lambda: get(url) == "one\n", "the triggered serve to answer")
+    assert up.interrupt() == 130
+    assert processes_mentioning(f"server.py {port}") == {}

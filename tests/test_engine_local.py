@@ -52,12 +52,15 @@ def test_deps_changes_rerun_cmd_and_restart_serve_and_stopping_leaves_nothing(
 def test_a_failing_cmd_and_an_exiting_serve_fail_with_their_last_lines(tmp_path: Path) -> None:
     bad = LocalSpec(name="bad", dir=tmp_path, cmd="echo one; echo two; exit 5")
     gone = LocalSpec(name="gone", dir=tmp_path, serve="echo bye; exit 7")
-    engine, _ = engine_for(local_project(tmp_path, bad, gone), FakeTarget(), FakeBuilder(), mode="ci")
-    assert engine.run() == 1
-    snapshot = engine.snapshot()
-    failed = snapshot.resource("bad")
-    assert failed is not None and failed.status is Status.FAILED
-    assert failed.reason == "cmd `echo one; echo two; exit 5` exited with 5" and failed.last_lines == ("one", "two")
+    for spec, reason, lines in (
+        (bad, "cmd `echo one; echo two; exit 5` exited with 5", ("one", "two")),
+        (gone, "serve `echo bye; exit 7` exited with 7", ("bye",)),
+    ):
+        engine, _ = engine_for(local_project(tmp_path, spec), FakeTarget(), FakeBuilder(), mode="ci")
+        assert engine.run() == 1  # ci stops at the first failure
+        failed = engine.snapshot().resource(spec.name)
+        assert failed is not None and failed.status is Status.FAILED
+        assert (failed.reason, failed.last_lines) == (reason, lines)
 
 
 def test_local_resources_for_paths_match_gitignore_patterns(tmp_path: Path) -> None:

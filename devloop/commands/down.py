@@ -24,4 +24,22 @@ def run(env: Environment, *, prune_images: bool, delete_namespaces: bool) -> int
     for item in kept:
         env.err(f"devloop: {item}")
     env.out(f"devloop down: {project.name}: removed {len(removed)} object(s) from {target.name}")
+    if project.config.local:
+        _stop_local_resources(env)
     return 0
+
+
+def _stop_local_resources(env: Environment) -> None:
+    """Local resources live in the `devloop up` that runs them: ask it to stop them (none runs: nothing to do)."""
+    from devloop.control.client import client_for_env
+    from devloop.control.protocol import ControlError, NoRunningUpError
+
+    try:
+        stopped = client_for_env(env).stop_local()
+    except NoRunningUpError:
+        return
+    except ControlError as exc:
+        env.err(f"devloop: could not stop the local resources of the running `devloop up`: {exc}")
+        return
+    if stopped:
+        env.out(f"devloop down: stopped the local resources of the running `devloop up`: {', '.join(stopped)}")

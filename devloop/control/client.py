@@ -128,6 +128,11 @@ class ControlClient:
         """The head ({ok, names, dropped}), then {"log": {...}} lines, then {"end": "done"|"stopped"}."""
         return self.request("logs", stream=True, resource=resource, since_seconds=since_seconds, follow=follow)
 
+    def stop_local(self) -> list[str]:
+        """Stop the local resources of the running `up`; their names."""
+        stopped = self._one("stop_local").get("stopped")
+        return [str(name) for name in stopped] if isinstance(stopped, list) else []
+
     def trigger(self, resource: str, *, wait: bool = True) -> Generator[dict[str, Any], None, None]:
         """{ok, view}, then with ``wait`` {"state"}... and {"done"} (or {"end": "stopped"})."""
         return self.request("trigger", stream=wait, resource=resource, wait=wait)

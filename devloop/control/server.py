@@ -58,6 +58,7 @@ class ControlServer:
         store: LogStore,
         trigger_fn: Callable[[str], None],
         *,
+        stop_local_fn: Callable[[], list[str]] | None = None,
         env: Mapping[str, str] | None = None,
         tmp_root: str | None = None,
     ) -> None:
@@ -66,6 +67,7 @@ class ControlServer:
         self._snapshot = snapshot_fn
         self._store = store
         self._trigger = trigger_fn
+        self._stop_local = stop_local_fn or (lambda: [])
         self.endpoint: Endpoint = server_endpoint(project_name, config_path, env, tmp_root=tmp_root)
         self._token = ""
         self._listener: socket.socket | None = None
@@ -360,6 +362,8 @@ class ControlServer:
             self._logs(conn, request)
         elif op == "trigger":
             self._trigger_op(conn, request)
+        elif op == "stop_local":
+            self._send(conn, {"ok": True, "stopped": self._stop_local()})
         else:
             self._fail(conn, f"unknown request {op!r}; is this devloop older than the running `devloop up`?")
 
@@ -476,6 +480,8 @@ def serve_control(
 
     Raises :class:`UpAlreadyRunningError` (exit 1) when another `up` of the same config serves already.
     """
-    server = ControlServer(project, config_path, engine.snapshot, store, engine.trigger, env=env)
+    server = ControlServer(
+        project, config_path, engine.snapshot, store, engine.trigger, stop_local_fn=engine.stop_local, env=env
+    )
     server.start()
     return server

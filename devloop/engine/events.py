@@ -49,6 +49,11 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class StopLocal:
+    """`devloop down` asked a running `up` to stop its local resources (they wait for a trigger or a change)."""
+
+
+@dataclass(frozen=True)
 class Tick:
     """Periodic wake-up: readiness timeouts, `ci` deadline."""
 
@@ -58,4 +63,4 @@ class Stop:
     reason: str = ""
 
 
-Event = FilesChanged | UpdateFinished | StageStarted | RuntimeChanged | Trigger | Tick | Stop
+Event = FilesChanged | UpdateFinished | StageStarted | RuntimeChanged | Trigger | Tick | Stop | StopLocal

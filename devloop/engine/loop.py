@@ -27,6 +27,7 @@ from devloop.engine.events import (
     RuntimeChanged,
     StageStarted,
     Stop,
+    StopLocal,
     Tick,
     Trigger,
     UpdateFinished,
@@ -197,6 +198,13 @@ class Engine:
     def stop(self) -> None:
         self.post(Stop())
 
+    def stop_local(self) -> list[str]:
+        """Thread-safe: stop the processes of every local resource (`devloop down` while `up` runs); they wait
+        for a trigger or a change of their deps. Returns their names."""
+        names = [r.name for r in self.project.resources if r.local and r.local.serve and r.name in self._states]
+        self.post(StopLocal())
+        return names
+
     def snapshot(self) -> Snapshot:
         with self._snapshot_lock:
             return self._snapshot
@@ -307,6 +315,8 @@ class Engine:
             self._on_trigger(event.resource)
         elif isinstance(event, Tick):
             self._check_timeouts()
+        elif isinstance(event, StopLocal):
+            self._on_stop_local()
 
     def _schedule(self) -> None:
         if self._result is not None or self._stopping.is_set():
@@ -467,6 +477,20 @@ class Engine:
                 continue  # already running long enough (e.g. unchanged by this run): no need to wait
             waiting.append(name)
         return waiting
+
+    def _on_stop_local(self) -> None:
+        for name in self._order:
+            resource = self._resource(name)
+            state = self._states[name]
+            if resource.local is None or (resource.local.serve is None and not state.status.busy):
+                continue  # a cmd that is not running has nothing to stop
+            self._local.stop(name)
+            state.generation += 1  # an update still running is forgotten
+            state.deployed = False  # nothing to watch until it runs again
+            state.dirty = False
+            self._runtime.pop(name, None)
+            self.sink.log(name, "stopped by `devloop down`")
+            self._set(name, Status.PENDING, "stopped by `devloop down`; trigger it or change its deps to run it again")
 
     def _on_trigger(self, name: str) -> None:
         state = self._states.get(name)
