@@ -67,6 +67,7 @@ def plan_data(project: Project, target: TargetPreview | None = None) -> dict[str
     return {
         "project": project.name,
         "profile": project.config.profile,
+        "profiles": list(project.config.profiles),
         "config": str(config.path),
         "target": config.target,
         "resolved_target": None

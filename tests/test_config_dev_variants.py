@@ -125,6 +125,22 @@ def test_an_entrypoint_replaces_command_and_args_of_the_containers_that_run_the_
     assert other is written
 
 
+def test_render_never_uses_the_entrypoint(tmp_path: Path) -> None:
+    from devloop.config.project import all_objects
+    from devloop.render import render_documents
+
+    manifest = DEPLOYMENT + "          command: [serve, --prod]\n"
+    path = write(
+        tmp_path,
+        "version: 1\nmanifests: [k8s.yaml]\nimages:\n  - {ref: shop/web, entrypoint: npm run dev}\n",
+        manifest=manifest,
+        Dockerfile="FROM scratch\n",
+    )
+    project = load_project(path)
+    (web,) = render_documents(project, all_objects(project.config), {"shop/web": "reg/shop/web@sha256:" + "0" * 64})
+    assert "command:\n        - serve\n        - --prod" in web.text and "npm run dev" not in web.text, web.text
+
+
 def test_an_empty_entrypoint_list_is_an_error(tmp_path: Path) -> None:
     path = write(
         tmp_path,

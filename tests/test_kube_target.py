@@ -364,6 +364,38 @@ def test_up_live_update_over_exec_restart_keeps_files_and_forward_follows_new_po
     assert running.interrupt() == 130, running.text
 
 
+def test_up_forwards_a_named_port_to_a_container_running_the_image_entrypoint(kproject: KubeProject) -> None:
+    port = free_port()
+    say = ["sh", "-c", "echo said by the manifest; exec sleep 3600"]
+    app = container(
+        "web",
+        kproject.ref("web"),
+        say,
+        ports=[{"name": "web-http", "containerPort": 8080}],
+        readinessProbe=dict(HTTP_READY),
+    )
+    entrypoint = 'echo "said by the entrypoint"; exec httpd -f -p 8080 -h /www'
+    p = kproject.write(
+        objects=[deployment("web", [app])],
+        images=[
+            Image(
+                "web",
+                kproject.ref("web"),
+                lines=["COPY www /www"],
+                files={"www/index.html": "v1\n"},
+                settings={"entrypoint": entrypoint},
+            )
+        ],
+        resources={"web": {"readiness_timeout": 60, "port_forwards": [f"{port}:web-http"]}},
+    )
+    running = p.start("up")
+    running.wait_line(r"web.*ready", timeout=HANG)
+    url = f"http://127.0.0.1:{port}/index.html"
+    assert wait_for(lambda: get(url) == "v1\n", "the named port forward serves v1")
+    running.wait_line(r"web.*said by the entrypoint", timeout=HANG)
+    assert "said by the manifest" not in running.text
+
+
 def test_up_live_update_runs_a_triggered_step_in_the_container(kproject: KubeProject) -> None:
     """A `run` step whose trigger changed runs inside the running container after the sync (no rebuild)."""
     port = free_port()
