@@ -42,8 +42,9 @@ def render_documents(
     by_key = {_key(obj): obj for obj in raw}
     header = comment(HEADER.format(project=project.name))
     rendered: list[RenderedResource] = []
-    width = len(str(len(project.resources)))
-    for number, resource in enumerate(project.resources, start=1):
+    cluster = [resource for resource in project.resources if resource.local is None]  # local ones have no objects
+    width = len(str(len(cluster)))
+    for number, resource in enumerate(cluster, start=1):
         bodies = [rewrite_images(by_key[_key(obj)], pinned, pull_policy=None).body for obj in resource.objects]
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", resource.name)
         file_name = f"{number:0{max(width, 2)}d}-{name}.yaml"

@@ -93,3 +93,13 @@ def test_depends_on_may_name_local_resources_and_cycles_through_them_are_errors(
     with pytest.raises(ConfigError) as info:
         assemble(cfg, workload_objects(cfg))
     assert "depends_on forms a cycle: " in str(info.value)
+
+
+def test_render_writes_no_file_for_local_resources(tmp_path: Path) -> None:
+    from devloop.render import render_documents
+
+    path = config(tmp_path, "version: 1\n" + WEB + "local:\n  gen:\n    cmd: x\n")
+    cfg = parse_config(path.read_text(), path)
+    raw = workload_objects(cfg)
+    rendered = render_documents(assemble(cfg, raw), raw, {})
+    assert [(r.resource, r.file_name) for r in rendered] == [("api", "01-api.yaml")]
