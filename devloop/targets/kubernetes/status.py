@@ -133,7 +133,13 @@ def no_pod_failure(
         status = _d(pod.get("status"))
         if status.get("phase") != "Pending":
             continue
-        mounts = _events_about(events, str(_meta(pod).get("uid") or ""), MOUNT_REASONS)
+        # once is not enough: right after a ConfigMap is created a kubelet may not see it for a moment (its watch
+        # cache) and report one FailedMount; a missing one is reported again at the next retry (about 1 s later)
+        mounts = [
+            e
+            for e in _events_about(events, str(_meta(pod).get("uid") or ""), MOUNT_REASONS)
+            if int(e.get("count") or 1) >= 2
+        ]
         if mounts:
             event = mounts[-1]
             return Failure(
