@@ -209,3 +209,17 @@ def test_down_stops_the_serve_of_a_running_up_until_a_trigger(project: Project) 
     poll(lambda: get(url) == "one\n", "the triggered serve to answer")
     assert up.interrupt() == 130
     assert processes_mentioning(f"server.py {port}") == {}
+
+
+def test_editing_local_in_devloop_yaml_reruns_it_and_removing_it_stops_it(project: Project) -> None:
+    port = free_port()
+    serve = {"serve": f"{python()} server.py {port}", "readiness": {"tcp": port}}
+    local_project(project, {"gen": {"cmd": "echo one > out.txt"}, "site": serve})
+    up = project.start("up")
+    up.wait_line(r"^site\s+│ ready")
+    poll(lambda: (project.root / "out.txt").read_text() == "one\n", "the first cmd")
+    project.write(objects=[], local={"gen": {"cmd": "echo two > out.txt"}})
+    poll(lambda: (project.root / "out.txt").read_text() == "two\n", "the edited cmd to run")
+    poll(lambda: not processes_mentioning(f"server.py {port}"), "the removed serve to stop")
+    up.wait_line(r"site left devloop.yaml: stopped it")
+    assert up.interrupt() == 130
