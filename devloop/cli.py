@@ -15,6 +15,7 @@ from typer.core import TyperArgument, TyperGroup
 
 from devloop.context import TARGETS, Environment, GlobalOptions
 from devloop.error_handler import run_command, setup_logging
+from devloop.exit_status import ExitStatus
 from devloop.ui.web import DEFAULT_PORT
 
 
@@ -38,7 +39,7 @@ class _Group(TyperGroup):
             from devloop import interrupts
 
             sys.stderr.write(f"devloop: {interrupts.describe()}.\n")
-            raise typer.Exit(130) from None
+            raise typer.Exit(ExitStatus.INTERRUPTED) from None
 
 
 def _no_type(ctx: Any) -> str:
@@ -78,7 +79,7 @@ def _show_version(value: bool) -> None:
         from devloop import __version__
 
         typer.echo(f"devloop {__version__}")
-        raise typer.Exit(0)
+        raise typer.Exit(ExitStatus.SUCCESS)
 
 
 def _complete_target(incomplete: str) -> list[str]:

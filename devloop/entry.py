@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import sys
 
+from devloop.exit_status import STOPPED_BY_SIGNAL, ExitStatus
+
 
 def main() -> None:
     code = _run()
     try:
         from devloop import interrupts
 
-        if code == 130:
+        if code == ExitStatus.INTERRUPTED:
             code = interrupts.exit_code()
         interrupts.exit_now_on_signal(code)
-        if code in interrupts.EXIT_CODES.values():
+        if code in STOPPED_BY_SIGNAL:
             interrupts.exit_interrupted(code)
     except KeyboardInterrupt:
         pass
@@ -35,12 +37,12 @@ def _run() -> int:
         from devloop.cli import main as cli_main
 
         cli_main()
-        return 0
+        return ExitStatus.SUCCESS
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
-            return exc.code or 0
+            return exc.code or ExitStatus.SUCCESS
         sys.stderr.write(f"{exc.code}\n")
-        return 1
+        return ExitStatus.ERROR
     except KeyboardInterrupt:
         try:
             from devloop import interrupts
@@ -48,4 +50,4 @@ def _run() -> int:
             sys.stderr.write(f"devloop: {interrupts.describe()}.\n")
         except (KeyboardInterrupt, OSError, ValueError):  # a second Ctrl-C, or stderr closed
             pass
-        return 130
+        return ExitStatus.INTERRUPTED

@@ -8,14 +8,15 @@ from collections.abc import Callable
 
 from devloop import interrupts
 from devloop.context import Environment
-from devloop.errors import EXIT_FAILED, EXIT_INTERRUPTED, DevloopError, shown
+from devloop.errors import DevloopError, shown
+from devloop.exit_status import ExitStatus
 
 
 def run_command(env: Environment, work: Callable[[], int | None]) -> int:
     """Run ``work`` and return the process exit code; never lets an exception escape."""
     try:
         code = work()
-        return 0 if code is None else code
+        return ExitStatus.SUCCESS if code is None else code
     except DevloopError as exc:
         if env.verbose:
             env.err(traceback.format_exc().rstrip())
@@ -23,7 +24,7 @@ def run_command(env: Environment, work: Callable[[], int | None]) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         env.err(f"devloop: {interrupts.describe()}.")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     except Exception as exc:  # a bug in devloop, or something we did not anticipate
         if env.verbose:
             env.err(traceback.format_exc().rstrip())
@@ -33,7 +34,7 @@ def run_command(env: Environment, work: Callable[[], int | None]) -> int:
                 f"devloop: unexpected error: {type(exc).__name__}: {shown(str(exc))}. "
                 "Run again with --verbose for the details and please report it."
             )
-        return EXIT_FAILED
+        return ExitStatus.ERROR
 
 
 def setup_logging(env: Environment) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 
-# Exit codes, as cli.md fixes them.
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+from devloop.exit_status import ExitStatus
+
+# The former names of the exit codes, kept while work begun before ExitStatus lands; use ExitStatus.
+EXIT_OK = ExitStatus.SUCCESS
+EXIT_FAILED = ExitStatus.ERROR
+EXIT_USAGE = ExitStatus.USAGE
+EXIT_INTERRUPTED = ExitStatus.INTERRUPTED
 
 
 # C0 and C1 control characters, DEL, and the invisible marks that reorder or hide text on a terminal.
@@ -38,13 +40,13 @@ def shown(text: str, *, keep: str = "") -> str:
 class DevloopError(Exception):
     """An error the user can act on. ``str(self)`` is the sentence shown to them."""
 
-    exit_code = EXIT_FAILED
+    exit_code: int = ExitStatus.ERROR
 
 
 class UsageError(DevloopError):
     """Bad command-line usage: unknown resource names, conflicting options."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitStatus.USAGE
 
 
 class ConfigError(DevloopError):
@@ -53,7 +55,7 @@ class ConfigError(DevloopError):
     ``location`` is ``file:line:col`` (or ``file``) and ``key`` the dotted key path, when known.
     """
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitStatus.USAGE
 
     def __init__(self, message: str, *, location: str | None = None, key: str | None = None) -> None:
         self.location = shown(location) if location else location
@@ -74,13 +76,13 @@ class ToolMissingError(ConfigError):
 class ContextRefusedError(DevloopError):
     """A Kubernetes context that is neither local nor allowed (exit 2)."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitStatus.USAGE
 
 
 class TargetUnavailableError(DevloopError):
     """No usable target: the Docker engine or the cluster does not answer (exit 1 unless said otherwise)."""
 
-    def __init__(self, message: str, *, exit_code: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, *, exit_code: int = ExitStatus.ERROR) -> None:
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -125,7 +127,7 @@ class DeployError(DevloopError):
 
 
 class InterruptedByUser(DevloopError):
-    exit_code = EXIT_INTERRUPTED
+    exit_code = ExitStatus.INTERRUPTED
 
     def __init__(self) -> None:
         super().__init__("interrupted")

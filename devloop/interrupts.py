@@ -19,7 +19,8 @@ import sys
 from types import FrameType
 from typing import Any, NoReturn, TextIO
 
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+from devloop.exit_status import ExitStatus
+
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 _received: list[int] = []
@@ -65,10 +66,9 @@ def received() -> int | None:
     return _received[0] if _received else None
 
 
-def exit_code() -> int:
+def exit_code() -> ExitStatus:
     """The exit code of an interrupted command: 143 after SIGTERM, 129 after SIGHUP, else 130."""
-    signum = received()
-    return EXIT_CODES.get(signal.Signals(signum), 130) if signum is not None else 130
+    return ExitStatus.for_signal(received())
 
 
 def describe() -> str:

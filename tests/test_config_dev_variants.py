@@ -10,7 +10,8 @@ import pytest
 
 from devloop.config.model import PortForward
 from devloop.config.project import load_project
-from devloop.errors import EXIT_USAGE, ConfigError
+from devloop.errors import ConfigError
+from devloop.exit_status import ExitStatus
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -76,7 +77,7 @@ def test_an_unknown_port_name_is_a_located_error_naming_the_resource_and_its_nam
     with pytest.raises(ConfigError) as caught:
         load_project(path)
     text = str(caught.value)
-    assert caught.value.exit_code == EXIT_USAGE
+    assert caught.value.exit_code == ExitStatus.USAGE
     assert text.startswith("devloop.yaml:5:21: resources.web.port_forwards[0]:"), text
     assert "no container of the resource web (k8s.yaml:1) has a port named 'htp'" in text
     assert "did you mean 'http'?" in text and "its named ports: http, metrics" in text
@@ -289,7 +290,7 @@ def test_an_unknown_profile_names_the_known_ones(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError) as caught:
         load_config(profiled(tmp_path), profile="prd", profile_source="DEVLOOP_PROFILE")
-    assert caught.value.exit_code == EXIT_USAGE
+    assert caught.value.exit_code == ExitStatus.USAGE
     assert str(caught.value) == (
         'devloop.yaml:13:1: profiles: there is no profile "prd" (DEVLOOP_PROFILE) (did you mean "prod"?); the '
         "profiles of devloop.yaml are: prod, empty; pick one of them, or add it under `profiles:`"

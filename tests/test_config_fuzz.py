@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from devloop.config.loader import parse_config
 from devloop.config.model import Config
-from devloop.errors import EXIT_USAGE, ConfigError
+from devloop.errors import ConfigError
+from devloop.exit_status import ExitStatus
 from tests.support.examples import examples
 
 PROJECT = Path(__file__).parent / "data" / "config" / "project"
@@ -129,7 +130,7 @@ def check(text: str) -> None:
         config = parse_config(text, CONFIG)
     except ConfigError as error:
         message = str(error)
-        assert error.exit_code == EXIT_USAGE
+        assert error.exit_code == ExitStatus.USAGE
         match = LOCATION.match(message)
         assert match, f"no devloop.yaml:LINE:COL location in {message!r}"
         line, col = int(match.group(1)), int(match.group(2))

@@ -22,7 +22,8 @@ from devloop.config.model import (
     TestStage,
     WatchSettings,
 )
-from devloop.errors import EXIT_USAGE, ConfigError
+from devloop.errors import ConfigError
+from devloop.exit_status import ExitStatus
 
 PROJECT = Path(__file__).parent / "data" / "config" / "project"
 CONFIG = PROJECT / "devloop.yaml"
@@ -406,7 +407,7 @@ def test_broken_config(text: str, location: str, key: str | None, fragment: str)
         parse_config(text, CONFIG)
     error = info.value
     message = str(error)
-    assert error.exit_code == EXIT_USAGE
+    assert error.exit_code == ExitStatus.USAGE
     assert error.location == f"devloop.yaml:{location}", message
     assert error.key == key, message
     prefix = f"devloop.yaml:{location}: " + (f"{key}: " if key else "")
@@ -503,7 +504,7 @@ def test_find_config_missing_default_says_where_and_what_to_do(tmp_path: Path) -
     message = str(info.value)
     assert str(tmp_path) in message
     assert "create one" in message and "-f" in message
-    assert info.value.exit_code == EXIT_USAGE
+    assert info.value.exit_code == ExitStatus.USAGE
 
 
 def test_find_config_points_at_devloop_yml(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ from devloop.config.manifests import (
     parse_manifests,
 )
 from devloop.config.model import Config, GlobSource, HelmSource, KubernetesSettings, KustomizeSource
-from devloop.errors import EXIT_USAGE, ConfigError, ToolMissingError
+from devloop.errors import ConfigError, ToolMissingError
+from devloop.exit_status import ExitStatus
 from tests.support.examples import examples
 
 DATA = Path(__file__).parent / "data" / "manifests"
@@ -123,7 +124,7 @@ def test_glob_without_match_is_an_error_at_the_manifests_entry(tmp_path: Path) -
         load_manifests(config)
     assert str(info.value).startswith("devloop.yaml:5:5: manifests[1]: the manifest pattern 'deploy/*.yaml'")
     assert "matched no file" in str(info.value)
-    assert info.value.exit_code == EXIT_USAGE
+    assert info.value.exit_code == ExitStatus.USAGE
 
 
 def test_a_glob_matching_only_folders_matches_no_file(tmp_path: Path) -> None:
@@ -189,7 +190,7 @@ def test_bad_manifest_names_file_line_and_column(tmp_path: Path, text: str, loca
     assert info.value.location == location
     assert str(info.value).startswith(f"{location}: ")
     assert fragment in str(info.value)
-    assert info.value.exit_code == EXIT_USAGE
+    assert info.value.exit_code == ExitStatus.USAGE
 
 
 def test_manifest_that_is_not_utf8(tmp_path: Path) -> None:
@@ -243,7 +244,7 @@ def test_kustomize_failure_is_a_config_error_at_the_entry(tmp_path: Path) -> Non
     text = str(info.value)
     assert text.startswith("devloop.yaml:5:16: manifests[1].kustomize: rendering the kustomize overlay k8s/broken")
     assert "does-not-exist.yaml" in text
-    assert info.value.exit_code == EXIT_USAGE
+    assert info.value.exit_code == ExitStatus.USAGE
 
 
 def test_kustomize_prefers_kustomize_over_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -268,7 +269,7 @@ def test_kustomize_without_either_tool_names_both(tmp_path: Path, monkeypatch: p
     text = str(info.value)
     assert text.startswith("devloop.yaml:5:16: manifests[1].kustomize: ")
     assert "`kustomize`" in text and "`kubectl`" in text
-    assert info.value.exit_code == EXIT_USAGE
+    assert info.value.exit_code == ExitStatus.USAGE
 
 
 # --------------------------------------------------------------------------------------------- helm
@@ -308,7 +309,7 @@ def test_helm_missing_is_a_tool_error_at_the_entry(tmp_path: Path, monkeypatch: 
     text = str(info.value)
     assert text.startswith("devloop.yaml:6:11: manifests[2].helm: rendering the helm chart charts/shop needs `helm`")
     assert "install Helm" in text
-    assert info.value.exit_code == EXIT_USAGE
+    assert info.value.exit_code == ExitStatus.USAGE
 
 
 def test_helm_output_is_parsed_and_namespaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -351,7 +352,7 @@ def test_failing_helm_is_a_config_error(tmp_path: Path, monkeypatch: pytest.Monk
         load_manifests(make_config(tmp_path, source))
     assert str(info.value).startswith("devloop.yaml:6:11: manifests[2].helm: rendering the helm chart charts/shop")
     assert "shop/templates/x.yaml:3: bad" in str(info.value)
-    assert info.value.exit_code == EXIT_USAGE
+    assert info.value.exit_code == ExitStatus.USAGE
 
 
 # ------------------------------------------------------------------------------------ property test
@@ -555,7 +556,7 @@ def test_values_kubernetes_refuses_are_errors_with_a_location(
         load_manifests(make_config(tmp_path, GlobSource("k8s/*.yaml", 0)))
     assert info.value.location is not None and info.value.location.startswith(location), str(info.value)
     assert fragment in str(info.value)
-    assert info.value.exit_code == EXIT_USAGE
+    assert info.value.exit_code == ExitStatus.USAGE
 
 
 def test_values_kubernetes_accepts_are_kept_as_written() -> None:

@@ -38,7 +38,8 @@ from devloop.config.resources import (
     referenced_objects,
     rewrite_images,
 )
-from devloop.errors import EXIT_USAGE, ConfigError
+from devloop.errors import ConfigError
+from devloop.exit_status import ExitStatus
 from tests.support.examples import examples
 
 ROOT = Path("/project")
@@ -364,7 +365,7 @@ def test_unused_image_ref_is_a_warning_naming_the_ref_and_location() -> None:
 
 def assert_config_error(error: ConfigError, text: str) -> None:
     assert str(error) == text, str(error)
-    assert error.exit_code == EXIT_USAGE
+    assert error.exit_code == ExitStatus.USAGE
 
 
 POSITIONS = (

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from devloop.exit_status import ExitStatus
 from tests.support.e2e import (
     Project,
     Running,
@@ -301,3 +302,11 @@ def test_exit_codes_are_documented() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for code in ("130", "143", "129"):
         assert code in readme.split("## Exit codes", 1)[1], f"README.md does not document exit code {code}"
+    for status in ExitStatus:
+        assert str(int(status)) in readme.split("## Exit codes", 1)[1], f"README.md does not document {status!r}"
+
+
+def test_each_stopping_signal_has_its_exit_status() -> None:
+    for signum, code in EXIT.items():
+        assert ExitStatus.for_signal(signum) == code
+    assert ExitStatus.for_signal(None) == 130

@@ -7,6 +7,7 @@ import difflib
 from devloop.commands.common import load_project, test_and_build
 from devloop.context import Environment
 from devloop.errors import UsageError
+from devloop.exit_status import ExitStatus
 
 
 def run(env: Environment, *, images: list[str]) -> int:
@@ -23,4 +24,4 @@ def run(env: Environment, *, images: list[str]) -> int:
     for result in test_and_build(env, project, chosen):
         state = "built" if result.built else "up to date"
         env.out(f"{result.reference}  ({state}, {result.seconds:.1f} s)")
-    return 0
+    return ExitStatus.SUCCESS

@@ -7,7 +7,7 @@ from devloop.context import Environment
 from devloop.engine.loop import EngineOptions, select_resources, summary_lines
 from devloop.engine.sink import PlainSink
 from devloop.engine.state import Snapshot, Status
-from devloop.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from devloop.exit_status import ExitStatus
 from devloop.session import build_engine, open_session
 
 
@@ -25,7 +25,7 @@ def run(env: Environment, *, resources: tuple[str, ...], timeout: float, down: b
             try:
                 code = engine.run()
             except KeyboardInterrupt:
-                code = EXIT_INTERRUPTED
+                code = ExitStatus.INTERRUPTED
             report(env, engine.snapshot(), code, timeout)
         finally:  # also when a signal comes while the summary is printed
             if down:
@@ -36,11 +36,12 @@ def run(env: Environment, *, resources: tuple[str, ...], timeout: float, down: b
 
 def report(env: Environment, snapshot: Snapshot, code: int, timeout: float) -> None:
     """The verdict and the summary on stdout; when it failed, why, on stderr."""
-    verdict = {EXIT_OK: "all resources ready", EXIT_FAILED: "failed"}.get(code, interrupts.describe())
+    verdicts: dict[int, str] = {ExitStatus.SUCCESS: "all resources ready", ExitStatus.ERROR: "failed"}
+    verdict = verdicts.get(code, interrupts.describe())
     env.out(f"devloop ci: {verdict}")
     for line in summary_lines(snapshot):
         env.out(f"  {line}")
-    if code == EXIT_FAILED:
+    if code == ExitStatus.ERROR:
         for sentence in failure_sentences(snapshot, timeout):
             env.err(f"devloop: {sentence}")
 

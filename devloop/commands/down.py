@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from devloop.context import Environment
+from devloop.exit_status import ExitStatus
 from devloop.session import load_with_target
 
 
@@ -26,7 +27,7 @@ def run(env: Environment, *, prune_images: bool, delete_namespaces: bool) -> int
     env.out(f"devloop down: {project.name}: removed {len(removed)} object(s) from {target.name}")
     if project.config.local:
         _stop_local_resources(env)
-    return 0
+    return ExitStatus.SUCCESS
 
 
 def _stop_local_resources(env: Environment) -> None:

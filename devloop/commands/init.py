@@ -11,6 +11,7 @@ from pathlib import Path
 
 from devloop.context import Environment
 from devloop.errors import ConfigError, ToolMissingError, UsageError
+from devloop.exit_status import ExitStatus
 
 
 def run(env: Environment) -> int:
@@ -62,4 +63,4 @@ def run(env: Environment) -> int:
     if note:
         env.out(note)
     env.out("Next: `devloop plan` shows what would run, `devloop up` runs it.")
-    return 0
+    return ExitStatus.SUCCESS

@@ -7,7 +7,7 @@ as for any interrupted command) or until `up` stops (exit 0, with a note on stde
 from __future__ import annotations
 
 from devloop.context import Environment
-from devloop.errors import EXIT_INTERRUPTED
+from devloop.exit_status import ExitStatus
 
 NAME_WIDTH_CAP = 24  # as the plain output of `up`
 
@@ -45,12 +45,12 @@ def run(env: Environment, *, resource: str | None, follow: bool, since: float | 
             elif message.get("end") == "stopped":
                 env.stdout.flush()
                 env.err(f"devloop: the `devloop up` of {client.project_name} stopped; no more logs.")
-                return 0
+                return ExitStatus.SUCCESS
         env.stdout.flush()
         if follow:
             env.err(f"devloop: the `devloop up` of {client.project_name} stopped; no more logs.")
-        return 0
+        return ExitStatus.SUCCESS
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     except BrokenPipeError:  # `devloop logs | head`: the reader has all it wanted
-        return 0
+        return ExitStatus.SUCCESS

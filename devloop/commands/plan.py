@@ -6,6 +6,7 @@ import json
 
 from devloop.commands.common import load_project, warned
 from devloop.context import Environment
+from devloop.exit_status import ExitStatus
 
 
 def run(env: Environment, *, output: str = "text") -> int:
@@ -22,4 +23,4 @@ def run(env: Environment, *, output: str = "text") -> int:
         env.out(plan_yaml(project).rstrip("\n"))
     else:
         env.out(render_plan(project, target=target).rstrip("\n"))
-    return 0
+    return ExitStatus.SUCCESS

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from devloop.context import Environment
 from devloop.errors import DeployError, UsageError
+from devloop.exit_status import ExitStatus
 
 _REGISTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?(/[a-z0-9._-]+)*$")
 
@@ -49,10 +50,10 @@ def run(env: Environment, *, output_dir: str | None, registry: str | None, push:
     rendered = render_documents(project, raw, pinned)
     if target is None:
         env.out(render_stream(project, rendered).rstrip("\n"))
-        return 0
+        return ExitStatus.SUCCESS
     _write_folder(target, [(item.file_name, item.text) for item in rendered])
     env.err(f"devloop render: wrote {len(rendered)} files to {target}")
-    return 0
+    return ExitStatus.SUCCESS
 
 
 def _push(env: Environment, registry: str, built: Sequence[tuple[str, str]]) -> dict[str, str]:

@@ -8,6 +8,7 @@ import time
 from devloop.context import Environment
 from devloop.durations import format_ago
 from devloop.engine.state import ResourceView, Snapshot
+from devloop.exit_status import ExitStatus
 
 
 def run(env: Environment, *, output: str = "text") -> int:
@@ -20,7 +21,7 @@ def run(env: Environment, *, output: str = "text") -> int:
         web_url = data.get("web_url")
         for line in render(snapshot, now=time.time(), web_url=web_url if isinstance(web_url, str) else ""):
             env.out(line)
-    return 0
+    return ExitStatus.SUCCESS
 
 
 def last_update_text(view: ResourceView, now: float) -> str:

@@ -8,7 +8,7 @@ the command waits until the update ended and exits 0 when the resource is ready 
 from __future__ import annotations
 
 from devloop.context import Environment
-from devloop.errors import EXIT_FAILED, EXIT_INTERRUPTED
+from devloop.exit_status import ExitStatus
 
 
 def run(env: Environment, *, resource: str, wait: bool = True) -> int:
@@ -27,7 +27,7 @@ def run(env: Environment, *, resource: str, wait: bool = True) -> int:
                     env.out(f"{prefix} update triggered{note}")
                 else:
                     env.out(f"{prefix} update triggered{note}; `devloop logs {resource} -f` follows it")
-                    return 0
+                    return ExitStatus.SUCCESS
             elif "state" in message:
                 env.out(f"{prefix} {message.get('line', '')}")
             elif "done" in message:
@@ -36,12 +36,12 @@ def run(env: Environment, *, resource: str, wait: bool = True) -> int:
                 if view.status is Status.FAILED:
                     for line in view.last_lines:
                         env.out(f"{prefix}   {line}")
-                    return EXIT_FAILED
-                return 0
+                    return ExitStatus.ERROR
+                return ExitStatus.SUCCESS
             elif "end" in message:
                 break
     except KeyboardInterrupt:
         env.err(f"devloop: stopped waiting; the update of {resource} goes on in `devloop up`.")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     env.err(f"devloop: the `devloop up` of {client.project_name} stopped before the update of {resource} ended.")
-    return EXIT_FAILED
+    return ExitStatus.ERROR

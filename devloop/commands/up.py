@@ -16,7 +16,7 @@ from devloop.context import Environment
 from devloop.engine.logstore import LogSink, LogStore, TeeSink
 from devloop.engine.loop import EngineOptions, select_resources
 from devloop.engine.sink import PlainSink, Sink
-from devloop.errors import EXIT_INTERRUPTED
+from devloop.exit_status import ExitStatus
 from devloop.session import build_engine, open_session
 
 
@@ -156,7 +156,7 @@ def run(
                     diverted.enter_context(stderr_to_dashboard(env, sink.message))
                 code = engine.run()
             except KeyboardInterrupt:
-                code = EXIT_INTERRUPTED
+                code = ExitStatus.INTERRUPTED
             finally:
                 try:
                     if dashboard is not None:
@@ -171,7 +171,7 @@ def run(
                 f"devloop: the dashboard failed to draw or read a key {len(dashboard.errors)} time(s), first: "
                 f"{type(error).__name__}: {error}; `devloop up --no-tui` prints plain lines. Please report it."
             )
-        if code == EXIT_INTERRUPTED:
+        if code == ExitStatus.INTERRUPTED:
             env.out("devloop: stopped; the workloads keep running (`devloop down` removes them)")
         elif dashboard_on:
             env.out("devloop: quit; the workloads keep running (`devloop down` removes them)")

@@ -22,7 +22,8 @@ from typing import Any
 
 from devloop.engine.logstore import LogEntry
 from devloop.engine.state import ResourceView, Snapshot, Status, UpdateRecord
-from devloop.errors import EXIT_FAILED, DevloopError
+from devloop.errors import DevloopError
+from devloop.exit_status import ExitStatus
 
 VERSION = 1
 MAX_REQUEST = 64 * 1024  # bytes of one request line
@@ -31,7 +32,7 @@ MAX_REQUEST = 64 * 1024  # bytes of one request line
 class ControlError(DevloopError):
     """Talking to the running `up` failed: none runs, another one runs, it refused or went away (exit 1)."""
 
-    exit_code = EXIT_FAILED
+    exit_code = ExitStatus.ERROR
 
 
 class NoRunningUpError(ControlError):
@@ -45,7 +46,7 @@ class UpAlreadyRunningError(ControlError):
 class RemoteError(DevloopError):
     """The running `up` answered with an error (unknown resource: exit 2; refused token: exit 1)."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, exit_code: int = ExitStatus.ERROR) -> None:
         super().__init__(message)
         self.exit_code = exit_code
 

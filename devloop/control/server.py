@@ -29,7 +29,7 @@ from devloop.control.protocol import ControlError, UpAlreadyRunningError
 from devloop.engine.logstore import LogStore
 from devloop.engine.sink import describe_state
 from devloop.engine.state import Snapshot, Status
-from devloop.errors import EXIT_FAILED, EXIT_USAGE
+from devloop.exit_status import ExitStatus
 from devloop.sockets import end_connections, peer_closed, readable
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ class ControlServer:
             self._conns[thread].shutdown(socket.SHUT_RDWR)  # its recv returns at once and its thread ends
         return True
 
-    def _refuse(self, conn: socket.socket, message: str, code: int = EXIT_FAILED) -> None:
+    def _refuse(self, conn: socket.socket, message: str, code: int = ExitStatus.ERROR) -> None:
         try:
             conn.settimeout(1.0)
             conn.sendall(protocol.encode({"ok": False, "error": message, "code": code}))
@@ -337,7 +337,7 @@ class ControlServer:
     def _send(self, conn: socket.socket, *messages: dict[str, Any]) -> None:
         conn.sendall(b"".join(protocol.encode(m) for m in messages))
 
-    def _fail(self, conn: socket.socket, message: str, code: int = EXIT_FAILED) -> None:
+    def _fail(self, conn: socket.socket, message: str, code: int = ExitStatus.ERROR) -> None:
         with contextlib.suppress(OSError):
             self._send(conn, {"ok": False, "error": message, "code": code})
 
@@ -375,7 +375,7 @@ class ControlServer:
         close = difflib.get_close_matches(text, names, n=1)
         hint = f"did you mean `{close[0]}`?" if close else f"known resources: {', '.join(names) or 'none'}."
         message = f"the running `devloop up` of {snapshot.project} has no resource named `{text}`; {hint}"
-        self._fail(conn, message, EXIT_USAGE)
+        self._fail(conn, message, ExitStatus.USAGE)
         return False
 
     # ------------------------------------------------------------------ logs

@@ -38,6 +38,7 @@ from devloop.engine.ownwrites import OwnSteps
 from devloop.engine.sink import Sink
 from devloop.engine.state import ResourceState, Snapshot, Status, UpdateRecord
 from devloop.errors import BuildError, DevloopError, TestFailedError, UsageError
+from devloop.exit_status import ExitStatus
 from devloop.targets.base import (
     ContainerGoneError,
     ContainerRef,
@@ -296,7 +297,7 @@ class Engine:
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, Stop):
-            self._result = 0
+            self._result = ExitStatus.SUCCESS
         elif isinstance(event, StageStarted):
             state = self._states.get(event.resource)
             if state is not None and state.generation == event.generation:
@@ -444,16 +445,16 @@ class Engine:
                 )
         if self.options.timeout is not None and now - self._started > self.options.timeout:
             self.sink.message(f"timed out after {self.options.timeout:.0f} s")
-            self._result = 1
+            self._result = ExitStatus.ERROR
 
     def _check_ci(self) -> None:
         if self.options.mode != "ci" or self._result is not None:
             return
         outcome = decide.ci_outcome(self._states)
         if outcome == "success" and not self._unsettled():
-            self._result = 0
+            self._result = ExitStatus.SUCCESS
         elif outcome == "failure":
-            self._result = 1
+            self._result = ExitStatus.ERROR
 
     def _unsettled(self) -> list[str]:
         """ci: ready resources whose containers without a readiness probe have not yet kept running

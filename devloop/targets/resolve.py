@@ -11,6 +11,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from devloop.errors import ContextRefusedError, TargetUnavailableError, UsageError
+from devloop.exit_status import ExitStatus
 
 LOCAL_CONTEXT_NAMES = ("docker-desktop", "docker-for-desktop", "rancher-desktop", "orbstack", "minikube", "microk8s")
 LOCAL_CONTEXT_PREFIXES = ("kind-", "k3d-", "colima")
@@ -118,7 +119,8 @@ def resolve_target(
     if docker_answers:
         return "docker"
     raise TargetUnavailableError(
-        "no target available: no usable Kubernetes context and " + docker_unreachable(docker_host), exit_code=2
+        "no target available: no usable Kubernetes context and " + docker_unreachable(docker_host),
+        exit_code=ExitStatus.USAGE,
     )
 
 

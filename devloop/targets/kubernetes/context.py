@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.errors import TargetUnavailableError
+from devloop.exit_status import ExitStatus
 from devloop.targets.resolve import KubeContext, check_context_allowed
 
 #: kubeconfig keys whose values are file paths, relative to the kubeconfig file that holds them.
@@ -108,14 +109,14 @@ def pin_context(env: Mapping[str, str], wanted: str | None, allow_contexts: tupl
         raise TargetUnavailableError(
             f"no Kubernetes context to deploy to: the kubeconfig ({where}) has no current-context; "
             "pass --context, set kubernetes.context in devloop.yaml, or use --target docker.",
-            exit_code=2,
+            exit_code=ExitStatus.USAGE,
         )
     if name not in contexts:
         known = ", ".join(sorted(contexts)) or "none"
         raise TargetUnavailableError(
             f"Kubernetes context `{name}` is not in the kubeconfig ({where}; contexts: {known}); "
             "pick one of those with --context or kubernetes.context.",
-            exit_code=2,
+            exit_code=ExitStatus.USAGE,
         )
     ctx = contexts[name]
     cluster_name = str(ctx.get("cluster") or "")

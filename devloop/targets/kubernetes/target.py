@@ -20,6 +20,7 @@ from devloop.config.resources import (
     label_value,
 )
 from devloop.errors import DeployError, DevloopError, TargetUnavailableError
+from devloop.exit_status import ExitStatus
 from devloop.targets.base import (
     ContainerGoneError,
     ContainerRef,
@@ -110,7 +111,7 @@ class KubernetesTarget:
                 except Exception as exc:
                     raise TargetUnavailableError(
                         f"cannot use Kubernetes context `{self.context.name}`: {exc}; check the kubeconfig.",
-                        exit_code=2,
+                        exit_code=ExitStatus.USAGE,
                     ) from exc
                 self._kube = Kube(api_client, self.context)
             return self._kube
