@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.e2e import (
     Project,
     get,
@@ -135,8 +137,12 @@ def test_failing_cmd_fails_ci_with_its_last_lines(project: Project) -> None:
     assert "the last words" in result.stderr, output(result)
 
 
-def test_serve_exit_fails_ci(project: Project) -> None:
-    local_project(project, {"srv": {"serve": "echo cannot bind; exit 4", "readiness": {"tcp": free_port()}}})
+@pytest.mark.parametrize("readiness", [True, False], ids=["with-readiness", "without-readiness"])
+def test_serve_exit_fails_ci(project: Project, readiness: bool) -> None:
+    serve: dict[str, Any] = {"serve": "echo cannot bind; exit 4"}
+    if readiness:
+        serve["readiness"] = {"tcp": free_port()}
+    local_project(project, {"srv": serve})
     result = project.run("ci", "--timeout", "60")
     assert result.returncode == 1, output(result)
     assert "exited with 4" in result.stderr and "cannot bind" in result.stderr, output(result)

@@ -14,6 +14,7 @@ import contextlib
 import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -27,11 +28,15 @@ from devloop.util import release, spawn, stream_process, terminate_group
 TAIL_LINES = 15
 #: seconds a readiness check may take
 CHECK_TIMEOUT = 5.0
+#: without a readiness check, a serve counts as ready once it kept running this long (one that exits at once
+#: must not pass `ci`)
+SETTLE_SECONDS = 1.0
 
 
 @dataclass
 class _Serve:
     proc: subprocess.Popen[str]
+    started: float = field(default_factory=time.monotonic)
     reader: threading.Thread | None = None
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
     ready: bool = False  # passed its readiness check once: ready until it exits (checks are not repeated)
@@ -127,10 +132,13 @@ class LocalProcesses:
                 detail=f"exited {code}",
             )
         detail = f"running (pid {serve.proc.pid})"
-        if serve.ready or spec.readiness is None or check_ready(spec.readiness, spec):
-            serve.ready = True
+        if spec.readiness is None:
+            serve.ready = serve.ready or time.monotonic() - serve.started >= SETTLE_SECONDS
+        elif not serve.ready:
+            serve.ready = check_ready(spec.readiness, spec)
+        if serve.ready:
             return RuntimeStatus(Phase.READY, ready_replicas=1, wanted_replicas=1, detail=detail)
-        kind, value = spec.readiness
+        kind, value = spec.readiness or ("running", f"for {SETTLE_SECONDS:g} s")
         return RuntimeStatus(Phase.RUNNING, reason=f"waiting for readiness ({kind} {value})", detail=detail)
 
 
