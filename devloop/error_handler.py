@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from devloop import interrupts
 from devloop.context import Environment
+from devloop.crashlog import write_crash_log
 from devloop.errors import DevloopError, shown
 from devloop.exit_status import ExitStatus
 
@@ -26,9 +27,16 @@ def run_command(env: Environment, work: Callable[[], int | None]) -> int:
         env.err(f"devloop: {interrupts.describe()}.")
         return ExitStatus.INTERRUPTED
     except Exception as exc:  # a bug in devloop, or something we did not anticipate
+        details = traceback.format_exc()
+        log = write_crash_log(details, env.env)
         if env.verbose:
-            env.err(traceback.format_exc().rstrip())
+            env.err(details.rstrip())
             env.err(f"devloop: unexpected error: {type(exc).__name__}: {exc}")
+        elif log is not None:  # a long `up` cannot be run again with --verbose: the traceback is kept in a file
+            env.err(
+                f"devloop: unexpected error: {type(exc).__name__}: {shown(str(exc))}. "
+                f"The details are in {shown(str(log))}; please report it."
+            )
         else:
             env.err(
                 f"devloop: unexpected error: {type(exc).__name__}: {shown(str(exc))}. "
