@@ -6,7 +6,7 @@ print. Tests can build an :class:`~devloop.engine.loop.Engine` with other parts 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,7 +236,3 @@ def build_engine(
         records=DiskRecords(live_dir(env.env)),
     )
     return engine
-
-
-def names(values: Sequence[str] | None) -> tuple[str, ...]:
-    return tuple(values or ())

@@ -78,11 +78,6 @@ def image_tag(image: ImageSpec, *, use_cache: bool = True) -> str:
     return compute(image, use_cache=use_cache).tag
 
 
-def image_digest(image: ImageSpec, *, use_cache: bool = True) -> str:
-    """The full sha256 (hex) behind :func:`image_tag`."""
-    return compute(image, use_cache=use_cache).hexdigest
-
-
 def context_files(image: ImageSpec) -> list[str]:
     """The relative ("/"-separated) paths of the files, symlinks and other non-folder entries docker sends."""
     _check_context(image)

@@ -142,12 +142,6 @@ def buildkit_cli(env: Mapping[str, str], candidates: Sequence[str] | None = None
         return verdict
 
 
-def forget_cli_verdicts() -> None:
-    """Drop the cached probe verdicts (tests; or after installing buildx)."""
-    with _probe_lock:
-        _probe_cache.clear()
-
-
 def mark_cli_unusable(env: Mapping[str, str], reason: str) -> None:
     """Record that the chosen CLI failed to run BuildKit after all, so later builds use the SDK."""
     names = tuple(cli_candidates(env))

@@ -52,9 +52,6 @@ class BatchPlan:
     reload_config: bool
     images: tuple[ImageUpdate, ...] = ()
 
-    def for_image(self, ref: str) -> ImageUpdate | None:
-        return next((u for u in self.images if u.ref == ref), None)
-
 
 def _relative(path: Path, base: Path) -> str | None:
     try:

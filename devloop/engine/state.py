@@ -6,7 +6,7 @@ copies (frozen), so a slow reader can never block or corrupt the engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -126,7 +126,3 @@ class ResourceState:
             ever_ready=self.ever_ready,
             since=self.since,
         )
-
-
-def with_status(view: ResourceView, status: Status) -> ResourceView:
-    return replace(view, status=status)

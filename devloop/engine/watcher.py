@@ -310,8 +310,6 @@ class WatcherLike(Protocol):
 
     def stop(self) -> None: ...
 
-    def set_ignore(self, ignore: IgnorePredicate) -> None: ...
-
 
 class Watcher:
     """Watches ``root`` recursively and calls ``on_batch`` with each debounced :class:`FileBatch`.
@@ -356,10 +354,6 @@ class Watcher:
         self.backend = ""  # the watchdog observer class used, for messages
 
     # -- control -------------------------------------------------------------------------------------------
-
-    def set_ignore(self, ignore: IgnorePredicate) -> None:
-        """Use new ignore rules from now on (e.g. after ``.devloopignore`` or a ``.dockerignore`` changed)."""
-        self._ignore = ignore
 
     def start(self) -> None:
         """Start watching. Raises :class:`devloop.errors.DevloopError` when the root cannot be watched."""
@@ -650,9 +644,6 @@ class FakeWatcher:
         if self.started:
             self.started = False
             self.stopped = True
-
-    def set_ignore(self, ignore: IgnorePredicate) -> None:
-        self.ignore = ignore
 
     @property
     def running(self) -> bool:

@@ -16,9 +16,6 @@ from devloop.exit_status import ExitStatus
 LOCAL_CONTEXT_NAMES = ("docker-desktop", "docker-for-desktop", "rancher-desktop", "orbstack", "minikube", "microk8s")
 LOCAL_CONTEXT_PREFIXES = ("kind-", "k3d-", "colima")
 
-#: Whether this version of devloop can deploy to a Kubernetes cluster (the kubernetes target).
-KUBERNETES_SUPPORTED = True
-
 
 @dataclass(frozen=True)
 class KubeContext:
@@ -101,16 +98,11 @@ def resolve_target(
     docker_answers: bool,
     docker_host: str,
 ) -> Choice:
-    """auto: kubernetes when a context is usable (and this version supports it), else docker
+    """auto: kubernetes when a context is usable, else docker
     when the engine answers, else exit 2 saying how to get either."""
     if choice not in ("auto", "kubernetes", "docker"):
         raise UsageError(f"unknown target `{choice}`: expected auto, kubernetes or docker.")
-    if choice == "kubernetes" or (choice == "auto" and kube_context is not None and KUBERNETES_SUPPORTED):
-        if not KUBERNETES_SUPPORTED:
-            raise UsageError(
-                "the kubernetes target is not available in this version of devloop yet; "
-                "run on the local Docker engine with --target docker (see docs/targets.md)."
-            )
+    if choice == "kubernetes" or (choice == "auto" and kube_context is not None):
         return "kubernetes"
     if choice == "docker":
         if not docker_answers:

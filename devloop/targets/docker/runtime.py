@@ -836,11 +836,6 @@ class ProjectRuntime:
                     rec.started = time.monotonic()
                     rec.handled = False
 
-    def forget_resource(self, pods: Iterable[str]) -> None:
-        with self._state_lock:
-            for pod in pods:
-                self._pod_failures.pop(pod, None)
-
 
 def _files_tar(c: ContainerPlan) -> bytes:
     buf = io.BytesIO()

@@ -16,7 +16,6 @@ SIGTERM/SIGINT are passed on to the child.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -94,10 +93,6 @@ def parse_exec_status(text: str) -> tuple[int | None, str]:
 def not_found_message(message: str) -> bool:
     lowered = message.lower()
     return "not found" in lowered or "no such file" in lowered or "executable file" in lowered
-
-
-def shell_quote(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)
 
 
 class ExecStream:
