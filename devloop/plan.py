@@ -305,7 +305,7 @@ def render_plan(project: Project, console_width: int = 100, target: TargetPrevie
         lines.extend(_field("live update", live_update_summary(image.live_update), width))
         if image.entrypoint is not None:
             shown = image.entrypoint if isinstance(image.entrypoint, str) else json.dumps(list(image.entrypoint))
-            lines.extend(_field("entrypoint", f"{shown} (up and ci only)", width))
+            lines.extend(_field("entrypoint", f"{shown} (up only)", width))
         lines.extend(_field("used by", ", ".join(used) if used else "no resource", width))
         if image.dockerfile_text:
             lines.append("       Dockerfile:")

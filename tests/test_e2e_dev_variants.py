@@ -3,6 +3,7 @@ FROM another built image, and a profile shown by `plan`. Real `devloop` processe
 
 from __future__ import annotations
 
+from devloop.targets.docker.labels import ROLE as ROLE_LABEL
 from tests.support.e2e import Project, get, output, poll
 from tests.support.projects import HTTP_READY, Image, container, deployment, free_port
 
@@ -38,7 +39,7 @@ def test_a_named_port_forward_reaches_the_container_port_of_that_name(project: P
         up.interrupt()
 
 
-def test_an_image_entrypoint_replaces_the_command_of_its_containers_in_up(project: Project) -> None:
+def test_an_image_entrypoint_replaces_the_command_of_its_containers_in_up_not_in_ci(project: Project) -> None:
     ref = project.ref("app")
     say = ["/bin/sh", "-c", "echo said by the manifest; exec sleep 3600"]
     project.write(
@@ -52,6 +53,16 @@ def test_an_image_entrypoint_replaces_the_command_of_its_containers_in_up(projec
         assert "said by the manifest" not in up.text, up.text
     finally:
         up.interrupt()
+    # ci checks the image's own command, as production runs it: the container is replaced and says the manifest's
+    ci = project.run("ci")
+    assert ci.returncode == 0, output(ci)
+
+    def said() -> str:
+        running = [c for c in project.containers("app") if c.status == "running" and c.labels.get(ROLE_LABEL) == "app"]
+        return "".join(c.logs().decode() for c in running)
+
+    poll(lambda: "said by the manifest" in said(), "the container started by ci to run the manifest's command", 60)
+    assert "said by the entrypoint" not in said()
 
 
 def test_an_image_built_from_another_rebuilds_when_its_base_changes(project: Project) -> None:

@@ -800,9 +800,10 @@ class Engine:
         with self._refs_lock:
             refs = dict(self._refs)
         images = self.project.config.images
+        dev = self.options.mode == "up"  # ci checks the images' own commands, as production runs them
 
-        def deployed(obj: ManifestObject) -> ManifestObject:  # the dev loop's entrypoints, then the built images
-            return rewrite_images(override_entrypoints(obj, images), refs)
+        def deployed(obj: ManifestObject) -> ManifestObject:  # up's development entrypoints, then the built images
+            return rewrite_images(override_entrypoints(obj, images) if dev else obj, refs)
 
         everything = tuple(deployed(obj) for r in self.project.resources for obj in r.objects)
         mine = tuple(deployed(obj) for obj in resource.objects)
