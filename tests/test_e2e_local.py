@@ -6,6 +6,7 @@ they write, what they serve, and /proc once devloop stopped.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -203,6 +204,10 @@ def test_down_stops_the_serve_of_a_running_up_until_a_trigger(project: Project) 
     url = f"http://127.0.0.1:{port}/"
     up = project.start("up")
     up.wait_line(r"^site\s+│ ready")
+    status = project.run("status", "-o", "json")
+    assert status.returncode == 0, output(status)
+    (site,) = [r for r in json.loads(status.stdout)["resources"] if r["name"] == "site"]
+    assert (site["kind"], site["status"]) == ("local", "ready"), site
     down = project.run("down")
     assert down.returncode == 0, output(down)
     assert "stopped the local resources of the running `devloop up`: site" in down.stdout, output(down)
