@@ -12,31 +12,19 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import docker.errors
-import pytest
 import yaml
 
-from tests.support import docker_env, images
-from tests.support.e2e import Project, Running, get, output, poll, run_devloop
+from tests.support import docker_env
+from tests.support.e2e import Project, Running, get, output, poll
 from tests.support.projects import Image, deployment, free_port, httpd, service
 
 ROLE_LABEL = "devloop.dev/role"
 LIVE = r"^web\s+│ live update of "
-
-
-@pytest.fixture
-def project(tmp_path: Path, unique_name: str, docker_client: Any, request: pytest.FixtureRequest) -> Iterator[Project]:
-    missing = images.busybox_missing()
-    if missing is not None:
-        docker_env.unavailable(f"{missing}: run scripts/setup-system")
-    proj = Project(tmp_path / unique_name, unique_name, docker_client, request)
-    yield proj
-    if (proj.root / "devloop.yaml").exists():
-        run_devloop(proj.root, "down", "--prune-images")
 
 
 class Web:
