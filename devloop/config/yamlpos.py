@@ -48,10 +48,6 @@ class YScalar(YNode):
     raw: str  # the scalar's text as written (without quotes)
     plain: bool  # written without quotes or block style
 
-    @property
-    def is_null(self) -> bool:
-        return self.value is None
-
 
 @dataclass(frozen=True, eq=False)
 class YSeq(YNode):

@@ -631,14 +631,12 @@ class FakeWatcher:
         self.clock = clock
         self.started = False
         self.stopped = False
-        self.start_count = 0
         self.emitted: list[FileBatch] = []
 
     def start(self) -> None:
         if not self.started:
             self.started = True
             self.stopped = False
-            self.start_count += 1
 
     def stop(self) -> None:
         if self.started:
