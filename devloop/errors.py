@@ -11,13 +11,6 @@ import re
 
 from devloop.exit_status import ExitStatus
 
-# The former names of the exit codes, kept while work begun before ExitStatus lands; use ExitStatus.
-EXIT_OK = ExitStatus.SUCCESS
-EXIT_FAILED = ExitStatus.ERROR
-EXIT_USAGE = ExitStatus.USAGE
-EXIT_INTERRUPTED = ExitStatus.INTERRUPTED
-
-
 # C0 and C1 control characters, DEL, and the invisible marks that reorder or hide text on a terminal.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}

@@ -105,17 +105,9 @@ def select_resources(project: Project, only: Sequence[str]) -> list[str]:
         close = difflib.get_close_matches(unknown[0], names, n=1)
         hint = f" Did you mean `{close[0]}`?" if close else f" Known resources: {', '.join(names)}."
         raise UsageError(f"no resource named `{unknown[0]}` in this project.{hint}")
-    wanted: set[str] = {UNCATEGORIZED} if UNCATEGORIZED in names else set()
-    stack = list(only)
-    while stack:
-        name = stack.pop()
-        if name in wanted:
-            continue
-        wanted.add(name)
-        resource = project.resource(name)
-        if resource is not None:
-            stack.extend(resource.settings.depends_on)
-    return [n for n in names if n in wanted]
+    from devloop.config.resources import deploy_order
+
+    return deploy_order(project, [*only, UNCATEGORIZED])  # the depends_on closure (uncategorized always)
 
 
 class Engine:
