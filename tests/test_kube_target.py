@@ -84,7 +84,7 @@ class KubeProject:
 
     def start(self, *args: str) -> Running:
         running = Running(devloop_argv(self.root, args, "kubernetes"), self.cluster.env())
-        self._request.addfinalizer(running.kill)
+        self._request.addfinalizer(running.close)
         return running
 
     def pods(self) -> list[Any]:

@@ -118,6 +118,16 @@ class Running:
         self._reader.join(timeout=10)
         return code
 
+    def close(self) -> None:
+        """A test's end: a devloop still running is stopped as a CI runner would (SIGTERM), so it removes its
+        control files and kubeconfig copy; SIGKILL only when it does not stop within 20 s."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=20)
+        self.kill()
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -145,7 +155,7 @@ class Project:
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> Running:
         running = Running(devloop_argv(self.root, args), env)
-        self._request.addfinalizer(running.kill)  # runs before `down` (finalizers run last in, first out)
+        self._request.addfinalizer(running.close)  # runs before `down` (finalizers run last in, first out)
         return running
 
     def containers(self, resource: str | None = None) -> list[Any]:
