@@ -24,7 +24,6 @@ Merge keys (``<<: *base``) are supported.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -33,6 +32,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from devloop.config.yamlpos import NON_PRINTABLE, position_of
 from devloop.errors import ConfigError, shown
 
 #: Values that aliases may add to one document (Kubernetes' YAML decoder has a similar guard).
@@ -44,8 +44,6 @@ _TAG = "tag:yaml.org,2002:"
 _STR, _NULL, _BOOL, _INT, _FLOAT = (_TAG + t for t in ("str", "null", "bool", "int", "float"))
 _TIMESTAMP, _MERGE, _VALUE, _SEQ, _MAP = (_TAG + t for t in ("timestamp", "merge", "value", "seq", "map"))
 
-#: The characters YAML refuses (the same set as ``yaml.reader.Reader.NON_PRINTABLE``).
-NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 C_PARSER = bool(getattr(yaml, "__with_libyaml__", False)) and hasattr(yaml, "CSafeLoader")
 
@@ -102,12 +100,6 @@ def read_documents(text: str, origin: str) -> list[Document]:
         except yaml.YAMLError:
             pass  # read again with the pure-Python parser, whose messages and positions are the documented ones
     return list(_Builder(yaml.SafeLoader(text), origin).documents())
-
-
-def position_of(text: str, index: int) -> tuple[int, int]:
-    """1-based (line, col) of the character at ``index``."""
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
 class _Frame:

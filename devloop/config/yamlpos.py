@@ -30,8 +30,8 @@ _STR, _NULL, _BOOL, _INT, _FLOAT = (_TAG + t for t in ("str", "null", "bool", "i
 _TIMESTAMP, _MERGE, _VALUE = _TAG + "timestamp", _TAG + "merge", _TAG + "value"
 _SEQ, _MAP = _TAG + "seq", _TAG + "map"
 
-# The characters YAML refuses (same set as yaml.reader.Reader.NON_PRINTABLE).
-_NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: The characters YAML refuses (same set as yaml.reader.Reader.NON_PRINTABLE); also used by yamldata.
+NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 Scalar = str | int | float | bool | None
 
@@ -86,7 +86,8 @@ def _mark(mark: yaml.Mark | None) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
 
-def _position_of_index(text: str, index: int) -> tuple[int, int]:
+def position_of(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, col) of the character at ``index``."""
     line = text.count("\n", 0, index) + 1
     start = text.rfind("\n", 0, index) + 1
     return line, index - start + 1
@@ -285,9 +286,9 @@ def _too_deep(text: str) -> tuple[int, int]:
 
 def parse(text: str, name: str) -> YNode | None:
     """Parse one YAML document; ``None`` for an empty stream. Errors: :class:`ConfigError` at ``name:L:C``."""
-    bad = _NON_PRINTABLE.search(text)
+    bad = NON_PRINTABLE.search(text)
     if bad:
-        line, col = _position_of_index(text, bad.start())
+        line, col = position_of(text, bad.start())
         raise ConfigError(
             f"invalid YAML: special character U+{ord(bad.group()):04X} is not allowed; remove it",
             location=f"{name}:{line}:{col}",
