@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devloop.config.model import ManifestObject, Project
+from devloop.config.model import WORKLOAD_KINDS, ManifestObject, Project
 from devloop.errors import DeployError
 
 #: Bumped whenever the way pods are turned into containers changes, so that upgraded devloop replaces them.
@@ -694,13 +694,7 @@ def wanted_replicas(workload: ManifestObject | None) -> int:
 #: Object kinds that the docker target uses (workloads, and what pods reference or Services).
 USED_KINDS = frozenset(
     {
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "Job",
-        "CronJob",
-        "Pod",
+        *WORKLOAD_KINDS,
         "Service",
         "ConfigMap",
         "Secret",
