@@ -37,10 +37,10 @@ class Session:
 
     def reload(self) -> Project:
         """Load the project again (devloop.yaml or a manifest changed), for the same namespace."""
-        from devloop.commands.common import load_project
+        from devloop.config.project import project_for_env
 
         assert self.env is not None
-        return load_project(self.env, namespace=self.namespace)
+        return project_for_env(self.env, namespace=self.namespace)
 
 
 def docker_host(env: Environment) -> str:
@@ -114,12 +114,12 @@ def load_with_target(env: Environment) -> tuple[Project, Target]:
     """devloop.yaml, then the target (a kubernetes context is pinned and checked before any connection),
     then the manifests, rendered for the target's namespace (kustomize and helm never reach a cluster). The caller
     closes the target (its frozen kubeconfig is removed then); it is closed here when loading the manifests fails."""
-    from devloop.commands.common import load_config, project_from_config
+    from devloop.config.project import config_for_env, project_for_env
 
-    config = load_config(env)
+    config = config_for_env(env)
     target = make_target(env, config)
     try:
-        return project_from_config(env, config, namespace=target_namespace(target)), target
+        return project_for_env(env, config, namespace=target_namespace(target)), target
     except BaseException:
         target.close()
         raise

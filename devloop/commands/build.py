@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import difflib
 
-from devloop.commands.common import load_project, test_and_build
+from devloop.commands.common import test_and_build
+from devloop.config.project import project_for_env
 from devloop.context import Environment
 from devloop.errors import UsageError
 from devloop.exit_status import ExitStatus
 
 
 def run(env: Environment, *, images: list[str]) -> int:
-    project = load_project(env)
+    project = project_for_env(env)
     known = [image.ref for image in project.config.images]
     for ref in images:
         if ref not in known:

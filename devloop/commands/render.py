@@ -23,12 +23,12 @@ _REGISTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?(/[a-z0-9._-]+)*$")
 
 
 def run(env: Environment, *, output_dir: str | None, registry: str | None, push: bool) -> int:
-    from devloop.commands.common import load_config, test_and_build, warned
-    from devloop.config.project import all_objects
+    from devloop.commands.common import test_and_build
+    from devloop.config.project import all_objects, config_for_env, print_warnings
     from devloop.config.resources import assemble
     from devloop.render import render_documents, render_stream
 
-    config = load_config(env)
+    config = config_for_env(env)
     target = _check_folder(env, output_dir) if output_dir is not None else None
     reg = (registry or config.kubernetes.registry or "").rstrip("/") if push else ""
     if push and not reg and config.images:
@@ -40,7 +40,7 @@ def run(env: Environment, *, output_dir: str | None, registry: str | None, push:
         raise UsageError(f"--registry {reg!r} is not a registry address; write HOST[:PORT], e.g. localhost:5001.")
 
     raw = all_objects(config)
-    project = warned(env, assemble(config, raw))
+    project = print_warnings(env, assemble(config, raw))
     results = test_and_build(env, project, config.images)
     pinned: dict[str, str] = {}
     if push:
