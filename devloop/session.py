@@ -22,7 +22,6 @@ from devloop.targets.base import Target
 if TYPE_CHECKING:
     from devloop.engine.ignore import WatchIgnore
     from devloop.plan import TargetPreview
-    from devloop.targets.resolve import KubeContext
 
 
 @dataclass
@@ -55,14 +54,15 @@ def _config(project: Project | Config) -> Config:
 
 def choose_target(env: Environment, project: Project | Config) -> str:
     from devloop.targets.docker import docker_available
-    from devloop.targets.resolve import read_kube_context, resolve_target
+    from devloop.targets.kubeconfig import context_allowed, read_kube_context
+    from devloop.targets.resolve import resolve_target
 
     config = _config(project)
     choice = env.target_choice(config.target)
     kube = None
     if choice in ("auto", "kubernetes"):
         kube = read_kube_context(env.env, env.options.context or config.kubernetes.context)
-        if choice == "auto" and kube is not None and not _context_allowed(kube, config):
+        if choice == "auto" and kube is not None and not context_allowed(kube, config.kubernetes.allow_contexts):
             kube = None  # auto never picks a context that is neither local nor allowed (cli.md)
     answers = choice != "kubernetes" and docker_available(env.env)
     return resolve_target(choice, kube_context=kube, docker_answers=answers, docker_host=docker_host(env))
@@ -74,7 +74,7 @@ def preview_target(env: Environment, config: Config) -> TargetPreview:
     is a usage error (exit 2), as for every command."""
     from devloop.errors import DevloopError, UsageError
     from devloop.plan import TargetPreview
-    from devloop.targets.resolve import read_kube_context
+    from devloop.targets.kubeconfig import read_kube_context
 
     choice = env.target_choice(config.target)
     try:
@@ -123,12 +123,6 @@ def load_with_target(env: Environment) -> tuple[Project, Target]:
     except BaseException:
         target.close()
         raise
-
-
-def _context_allowed(kube: KubeContext, config: Config) -> bool:
-    from devloop.targets.resolve import is_local_context
-
-    return is_local_context(kube) or kube.name in config.kubernetes.allow_contexts
 
 
 def make_builder(env: Environment, project: Project) -> Builder:

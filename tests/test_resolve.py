@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from devloop.errors import ContextRefusedError, TargetUnavailableError, UsageError
-from devloop.targets import resolve
-from devloop.targets.resolve import KubeContext
+from devloop.targets import kubeconfig, resolve
+from devloop.targets.kubeconfig import KubeContext
 
 
 @pytest.mark.parametrize(
@@ -32,15 +32,15 @@ from devloop.targets.resolve import KubeContext
     ],
 )
 def test_local_contexts(name: str, server: str, local: bool) -> None:
-    assert resolve.is_local_context(KubeContext(name, server)) is local
+    assert kubeconfig.is_local_context(KubeContext(name, server)) is local
 
 
 def test_refused_context_names_it_and_the_way_out() -> None:
     with pytest.raises(ContextRefusedError) as err:
-        resolve.check_context_allowed(KubeContext("prod-gke", "https://34.1.2.3"), ())
+        kubeconfig.check_context_allowed(KubeContext("prod-gke", "https://34.1.2.3"), ())
     assert "prod-gke" in str(err.value) and "allow_contexts" in str(err.value)
     assert err.value.exit_code == 2
-    resolve.check_context_allowed(KubeContext("prod-gke", "https://34.1.2.3"), ("prod-gke",))
+    kubeconfig.check_context_allowed(KubeContext("prod-gke", "https://34.1.2.3"), ("prod-gke",))
 
 
 def test_read_kube_context_from_kubeconfig(tmp_path: Path) -> None:
@@ -53,10 +53,10 @@ def test_read_kube_context_from_kubeconfig(tmp_path: Path) -> None:
         "- name: c2\n  cluster: {server: 'https://example.org'}\n"
     )
     env = {"KUBECONFIG": str(cfg)}
-    assert resolve.read_kube_context(env, None) == KubeContext("kind-a", "https://127.0.0.1:1234", "team")
-    assert resolve.read_kube_context(env, "other") == KubeContext("other", "https://example.org", None)
-    assert resolve.read_kube_context(env, "missing") is None
-    assert resolve.read_kube_context({"KUBECONFIG": str(tmp_path / "nope")}, None) is None
+    assert kubeconfig.read_kube_context(env, None) == KubeContext("kind-a", "https://127.0.0.1:1234", "team")
+    assert kubeconfig.read_kube_context(env, "other") == KubeContext("other", "https://example.org", None)
+    assert kubeconfig.read_kube_context(env, "missing") is None
+    assert kubeconfig.read_kube_context({"KUBECONFIG": str(tmp_path / "nope")}, None) is None
 
 
 def test_resolution_order() -> None:

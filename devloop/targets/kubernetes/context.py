@@ -1,6 +1,6 @@
 """The pinned Kubernetes context: resolved once, checked for safety before any connection, frozen.
 
-* :func:`pin_context` reads the kubeconfig files (KUBECONFIG, else ~/.kube/config) as plain YAML,
+* :func:`pin_context` reads the kubeconfig files (:mod:`devloop.targets.kubeconfig`),
   picks the context (``--context``, else ``kubernetes.context``, else current-context) and refuses a
   context that is neither local nor in ``kubernetes.allow_contexts`` (:class:`ContextRefusedError`,
   exit 2). Nothing here opens a connection.
@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import tempfile
 from collections.abc import Mapping
@@ -23,10 +22,7 @@ from typing import Any
 
 from devloop.errors import TargetUnavailableError
 from devloop.exit_status import ExitStatus
-from devloop.targets.resolve import KubeContext, check_context_allowed
-
-#: kubeconfig keys whose values are file paths, relative to the kubeconfig file that holds them.
-_PATH_KEYS = ("certificate-authority", "client-certificate", "client-key", "tokenFile")
+from devloop.targets.kubeconfig import KubeContext, check_context_allowed, kubeconfig_paths, read_kubeconfig
 
 
 @dataclass(frozen=True)
@@ -42,58 +38,6 @@ class PinnedContext:
     @property
     def kube_context(self) -> KubeContext:
         return KubeContext(self.name, self.server, self.namespace)
-
-
-def kubeconfig_paths(env: Mapping[str, str]) -> list[Path]:
-    paths = [Path(p) for p in env.get("KUBECONFIG", "").split(os.pathsep) if p]
-    if not paths:
-        paths = [Path(env.get("HOME", str(Path.home()))) / ".kube" / "config"]
-    return paths
-
-
-def _absolute(entry: dict[str, Any], base: Path) -> dict[str, Any]:
-    entry = copy.deepcopy(entry)
-    for key in _PATH_KEYS:
-        value = entry.get(key)
-        if isinstance(value, str) and value and not os.path.isabs(value):
-            entry[key] = str((base / value).resolve())
-    exec_cfg = entry.get("exec")
-    if isinstance(exec_cfg, dict):
-        command = exec_cfg.get("command")
-        if isinstance(command, str) and ("/" in command) and not os.path.isabs(command):
-            exec_cfg["command"] = str((base / command).resolve())
-    return entry
-
-
-def read_kubeconfig(
-    env: Mapping[str, str],
-) -> tuple[str | None, dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    """(current-context, contexts, clusters, users) merged from the kubeconfig files (first one wins)."""
-    import yaml
-
-    current: str | None = None
-    contexts: dict[str, dict[str, Any]] = {}
-    clusters: dict[str, Any] = {}
-    users: dict[str, Any] = {}
-    for path in kubeconfig_paths(env):
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError):
-            continue
-        if not isinstance(data, dict):
-            continue
-        current = current or data.get("current-context") or None
-        base = path.parent
-        for section, store, inner in (
-            ("contexts", contexts, "context"),
-            ("clusters", clusters, "cluster"),
-            ("users", users, "user"),
-        ):
-            for item in data.get(section) or []:
-                if isinstance(item, dict) and isinstance(item.get(inner), dict) and item.get("name") is not None:
-                    value = item[inner] if section == "contexts" else _absolute(item[inner], base)
-                    store.setdefault(str(item["name"]), value)
-    return current, contexts, clusters, users
 
 
 def pin_context(env: Mapping[str, str], wanted: str | None, allow_contexts: tuple[str, ...]) -> PinnedContext:
@@ -181,4 +125,4 @@ class FrozenKubeconfig:
             self.path.unlink()
 
 
-__all__ = ["FrozenKubeconfig", "PinnedContext", "choose_namespace", "pin_context", "read_kubeconfig"]
+__all__ = ["FrozenKubeconfig", "PinnedContext", "choose_namespace", "pin_context"]
