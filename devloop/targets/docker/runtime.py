@@ -27,15 +27,13 @@ from typing import Any
 from devloop.errors import DeployError
 from devloop.targets.base import ContainerRef, Phase, RuntimeStatus
 from devloop.targets.docker import labels as L
+from devloop.targets.docker import restarts
 from devloop.targets.docker.client import engine_call, is_connection_error
 from devloop.targets.docker.pods import ContainerPlan, FieldRef, PodPlan
 from devloop.targets.docker.probes import ProbeState, initial_due, run_probe
+from devloop.targets.docker.restarts import CRASH_WINDOW, ExitRecord, RestartRule
 
 TICK = 0.3  # seconds between two supervisor passes
-CRASH_WINDOW = 60.0  # seconds: 3 exits within it make a crash loop
-CRASH_EXITS = 3
-BACKOFF_START = 0.5
-BACKOFF_MAX = 30.0
 LOG_TAIL = 20
 LOG_SETTLE = 0.25  # seconds between two reads of a failed container's log that must agree
 LOG_SETTLE_MAX = 5.0  # and at most this long
@@ -101,21 +99,6 @@ def exit_sentence(container: str, code: int | None) -> str:
 
 def labels_of(summary: dict[str, Any]) -> dict[str, str]:
     return dict(summary.get("Labels") or {})
-
-
-@dataclass
-class ExitRecord:
-    """What devloop saw of one container's exits and restarts (in memory; reset by a devloop restart)."""
-
-    exits: list[float] = field(default_factory=list)
-    restarts: int = 0
-    last_code: int | None = None
-    handled: bool = False  # the current exit was seen and decided on
-    due: float | None = None  # when to restart it
-    started: float = 0.0
-    crash_loop: bool = False
-    logs: tuple[str, ...] = ()
-    done: bool = False  # ran to completion and stays so (Jobs, Never)
 
 
 @dataclass
@@ -344,97 +327,92 @@ class ProjectRuntime:
 
     def _supervise_pod(self, pod: Pod, now: float) -> None:
         assert pod.sandbox is not None
-        restarted_sandbox = False
-        if pod.sandbox.get("State") != "running":
-            error = self._start(pod.sandbox)
-            if error:
-                self._fail_pod(pod, f"pod {pod.name} could not start its sandbox: {error}", None)
+        fresh = pod.sandbox.get("State") != "running"  # the sandbox starts (again) now: so do its containers
+        if fresh and not self._start_sandbox(pod):
+            return
+        if not self._inits_done(pod, fresh):
+            return
+        rule = RestartRule.from_labels(pod.labels)
+        for app in pod.apps:
+            if not self._supervise_app(pod, app, rule, fresh, now):
                 return
-            restarted_sandbox = True
-            pod.sandbox = self.api.containers(all=True, filters={"id": pod.sandbox["Id"]})[0]
+        if not fresh:
+            self._schedule_probes(pod, now)
+
+    def _start_sandbox(self, pod: Pod) -> bool:
+        assert pod.sandbox is not None
+        error = self._start(pod.sandbox)
+        if error:
+            self._fail_pod(pod, f"pod {pod.name} could not start its sandbox: {error}", None)
+            return False
+        pod.sandbox = self.api.containers(all=True, filters={"id": pod.sandbox["Id"]})[0]
+        return True
+
+    def _inits_done(self, pod: Pod, fresh: bool) -> bool:
+        """Start the pod's init containers one after the other; True once all of them succeeded."""
         for init in pod.inits:
             state = init.get("State")
-            if state in ("created",) or (state == "exited" and restarted_sandbox and exit_code(init) != 0):
+            if state == "created" or (state == "exited" and fresh and exit_code(init) != 0):
                 error = self._start(init)
                 if error:
                     self._fail_pod(pod, f"init container {container_label(init)} could not start: {error}", None)
-                return
+                return False
             if state in ("running", "restarting", "paused"):
-                return
+                return False
             code = exit_code(init)
             if code != 0:
                 self._fail_pod(pod, f"init container {container_label(init)} exited with code {code}", init["Id"])
-                return
-        policy = pod.labels.get(L.RESTART_POLICY, "Always")
-        is_job = pod.labels.get(L.KIND) in ("Job", "CronJob")
-        backoff_limit = int(pod.labels.get(L.BACKOFF_LIMIT, "6") or 6)
-        for app in pod.apps:
-            cid = app["Id"]
-            state = app.get("State")
-            with self._state_lock:
-                rec = self._records.setdefault(cid, ExitRecord())
-            if state == "created":
-                error = self._start(app)
-                if error:
-                    self._fail_pod(pod, f"container {container_label(app)} could not start: {error}", None)
-                    return
-                rec.started = now
-                continue
-            if state == "running":
-                rec.handled = False
-                if rec.started == 0.0:
-                    rec.started = now
-                if restarted_sandbox:
-                    self.api.restart(cid, timeout=0)
-                    self.forget(cid)
-                    rec.started = now
-                elif rec.crash_loop and now - rec.started > CRASH_WINDOW:
-                    rec.crash_loop = False
-                    rec.exits.clear()
-                continue
-            if state != "exited" or rec.done:
-                continue
-            code = exit_code(app)
-            if not rec.handled:
-                exits = [t for t in rec.exits if now - t < CRASH_WINDOW] + [now]
-                restart = policy == "Always" or (policy == "OnFailure" and code != 0)
-                if not is_job and ((not restart and code != 0) or len(exits) >= CRASH_EXITS):
-                    # read before anything shows the failure: status() reports it as soon as these are set
-                    rec.logs = self.failure_logs(cid)
-                rec.handled = True
-                rec.last_code = code
-                rec.exits = exits
-                if is_job:
-                    restart = code != 0 and rec.restarts < backoff_limit
-                    if code == 0:
-                        rec.done = True
-                    elif not restart:
-                        self._fail_pod(
-                            pod,
-                            f"Job failed: container {container_label(app)} exited with code {code} "
-                            f"(backoffLimit {backoff_limit} reached)",
-                            cid,
-                        )
-                        return
-                elif not restart:
-                    rec.done = code == 0
-                    continue
-                if len(rec.exits) >= CRASH_EXITS and not is_job:
-                    rec.crash_loop = True
-                delay = 0.0 if len(rec.exits) <= 1 else min(BACKOFF_START * 2 ** (len(rec.exits) - 2), BACKOFF_MAX)
-                rec.due = now + delay if not rec.done else None
-            if rec.due is not None and now >= rec.due:
-                rec.due = None
+                return False
+        return True
+
+    def _supervise_app(self, pod: Pod, app: dict[str, Any], rule: RestartRule, fresh: bool, now: float) -> bool:
+        """Start, restart or leave one app container as its pod's restart rule says; False when the pod failed."""
+        cid = app["Id"]
+        state = app.get("State")
+        with self._state_lock:
+            rec = self._records.setdefault(cid, ExitRecord())
+        if state == "created":
+            error = self._start(app)
+            if error:
+                self._fail_pod(pod, f"container {container_label(app)} could not start: {error}", None)
+                return False
+            restarts.record_started(rec, now)
+        elif state == "running":
+            if fresh:  # its sandbox came back (an engine restart): it needs the new network namespace
+                self.api.restart(cid, timeout=0)
+                self.forget(cid)
+                restarts.record_started(rec, now)
+            else:
+                restarts.record_running(rec, now)
+        elif state == "exited" and not rec.done:
+            if not rec.handled and not self._decide_exit(pod, app, rec, rule, now):
+                return False
+            if restarts.restart_due(rec, now):
                 error = self._start(app)
                 if error:
                     self._fail_pod(pod, f"container {container_label(app)} could not restart: {error}", None)
-                    return
-                rec.restarts += 1
-                rec.started = now
-                rec.handled = False
+                    return False
+                restarts.record_restart(rec, now)
                 self._wake.set()  # look again soon: a crash loop shows quickly
-        if not restarted_sandbox:
-            self._schedule_probes(pod, now)
+        return True
+
+    def _decide_exit(self, pod: Pod, app: dict[str, Any], rec: ExitRecord, rule: RestartRule, now: float) -> bool:
+        """Decide on a new exit of an app container; False when it failed its Job (and so the pod)."""
+        code = exit_code(app)
+        decision = restarts.decide_exit(rule, code, rec, now)
+        if decision.shows_failure:
+            # read before anything shows the failure: status() reports it as soon as the record says so
+            rec.logs = self.failure_logs(app["Id"])
+        restarts.record_exit(rec, code, decision)
+        if decision.outcome is restarts.Outcome.JOB_FAILED:
+            self._fail_pod(
+                pod,
+                f"Job failed: container {container_label(app)} exited with code {code} "
+                f"(backoffLimit {rule.backoff_limit} reached)",
+                app["Id"],
+            )
+            return False
+        return True
 
     def _schedule_probes(self, pod: Pod, now: float) -> None:
         assert pod.sandbox is not None
@@ -833,8 +811,7 @@ class ProjectRuntime:
                 self._probes.pop(cid, None)
                 rec = self._records.get(cid)
                 if rec is not None:
-                    rec.started = time.monotonic()
-                    rec.handled = False
+                    restarts.record_started(rec, time.monotonic())
 
 
 def _files_tar(c: ContainerPlan) -> bytes:
