@@ -32,7 +32,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from devloop.config.yamlpos import NON_PRINTABLE, position_of
+from devloop.config.yamlpos import NON_PRINTABLE, mark_position, position_of
 from devloop.errors import ConfigError, shown
 
 #: Values that aliases may add to one document (Kubernetes' YAML decoder has a similar guard).
@@ -77,7 +77,7 @@ class Document:
             mark = marks[key] if marks is not None else None
         except (KeyError, IndexError, TypeError):
             return None
-        return (mark.line + 1, mark.column + 1) if mark is not None else None
+        return mark_position(mark) if mark is not None else None
 
     def where(self, origin: str, container: Any, key: str | int) -> str:
         """``ORIGIN:LINE:COL`` of ``container[key]`` (``ORIGIN:LINE:COL`` of the document when unknown)."""
@@ -133,8 +133,10 @@ class _Builder:
         self.origin = origin
 
     def fail(self, mark: Any, message: str) -> NoReturn:
-        where = f"{self.origin}:{mark.line + 1}:{mark.column + 1}" if mark is not None else self.origin
-        raise ConfigError(message, location=where)
+        if mark is None:
+            raise ConfigError(message, location=self.origin)
+        line, col = mark_position(mark)
+        raise ConfigError(message, location=f"{self.origin}:{line}:{col}")
 
     def documents(self) -> Iterator[Document]:
         try:
@@ -201,7 +203,8 @@ class _Builder:
                     self.fail(
                         target.start,
                         "an alias refers to a node that contains it (a recursive structure, alias at line "
-                        f"{alias.start_mark.line + 1}); Kubernetes objects cannot be recursive, remove the alias",
+                        f"{mark_position(alias.start_mark)[0]}); Kubernetes objects cannot be recursive, "
+                        "remove the alias",
                     )
                 value, size = target
                 aliased += size
@@ -214,7 +217,7 @@ class _Builder:
             elif isinstance(event, yaml.DocumentEndEvent):
                 end: Any = event
                 value, start = root[0] if root else (None, end.start_mark)
-                return Document(value, start.line + 1, start.column + 1, marks)
+                return Document(value, *mark_position(start), marks)
             else:  # pragma: no cover - the parser sends nothing else inside a document
                 continue
             start = event.start if isinstance(event, _Frame) else event.start_mark

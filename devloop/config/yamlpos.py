@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -80,10 +80,22 @@ class YMap(YNode):
         return None
 
 
-def _mark(mark: yaml.Mark | None) -> tuple[int, int]:
-    if mark is None:
-        return 1, 1
+class Mark(Protocol):
+    """A parser position (``yaml.Mark``, or the C parser's)."""
+
+    @property
+    def line(self) -> int: ...
+    @property
+    def column(self) -> int: ...
+
+
+def mark_position(mark: Mark) -> tuple[int, int]:
+    """1-based (line, col) of a parser mark (PyYAML counts from 0)."""
     return mark.line + 1, mark.column + 1
+
+
+def _mark(mark: yaml.Mark | None) -> tuple[int, int]:
+    return (1, 1) if mark is None else mark_position(mark)
 
 
 def position_of(text: str, index: int) -> tuple[int, int]:
@@ -278,7 +290,7 @@ def _too_deep(text: str) -> tuple[int, int]:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH + 1 and event.start_mark is not None:
-                return event.start_mark.line + 1, event.start_mark.column + 1
+                return mark_position(event.start_mark)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
     return 1, 1
