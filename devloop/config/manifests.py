@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fnmatch
 import glob as globlib
 import os
 from collections.abc import Iterator, Mapping
@@ -24,6 +23,7 @@ from devloop.config.model import Config, GlobSource, HelmSource, KustomizeSource
 from devloop.config.shapes import Locator, check_shapes, describe
 from devloop.config.yamldata import Document, read_documents
 from devloop.errors import ConfigError, DevloopError, ToolMissingError
+from devloop.pathmatch import glob_match
 from devloop.util import run_tool, which
 
 #: Kinds that are not namespaced; helm's release namespace is never added to them.
@@ -271,30 +271,10 @@ def _walk_glob(root: Path, pattern: str) -> set[Path]:
         visited.add((info.st_dev, info.st_ino))
         relative = Path(folder).relative_to(start).parts
         for name in names:
-            if _glob_match([*relative, name], rest):
+            if glob_match([*relative, name], rest):
                 found.add(Path(os.path.normpath(Path(folder) / name)))
         subfolders.sort()
     return found
-
-
-def _glob_match(names: list[str], parts: list[str]) -> bool:
-    """Whether the path ``names`` matches the glob ``parts`` (``**``: any number of folders)."""
-    if not parts:
-        return not names
-    head, tail = parts[0], parts[1:]
-    if head == "**":
-        for skip in range(len(names) + 1):
-            if skip and names[skip - 1].startswith("."):
-                return False
-            if _glob_match(names[skip:], tail):
-                return True
-        return False
-    if not names:
-        return False
-    name = names[0]
-    if name.startswith(".") and not head.startswith("."):
-        return False
-    return fnmatch.fnmatchcase(name, head) and _glob_match(names[1:], tail)
 
 
 # ------------------------------------------------------------------------------------ parsing

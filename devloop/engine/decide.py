@@ -6,15 +6,15 @@ Docker, a cluster or a file system watcher.
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
 from devloop.config.model import ImageSpec, LiveUpdate, Project, Resource, RunStep
 from devloop.engine.state import ResourceState, Status
+from devloop.pathmatch import gitignore_spec, live_update_match
 
 UpdateKind = Literal["none", "live", "build"]
 
@@ -62,22 +62,6 @@ def _relative(path: Path, base: Path) -> str | None:
     return "." if text in ("", ".") else text
 
 
-def _matches(rel: str, patterns: Iterable[str]) -> bool:
-    """A path relative to the context matches a pattern when it equals it, lies under it
-    (a folder), or matches it as a glob."""
-    for pattern in patterns:
-        pat = posixpath.normpath(pattern).lstrip("/")
-        if pat in (".", ""):
-            return True
-        if rel == pat or rel.startswith(pat + "/"):
-            return True
-        if any(ch in pat for ch in "*?[") and (
-            fnmatch.fnmatchcase(rel, pat) or fnmatch.fnmatchcase(PurePosixPath(rel).name, pat)
-        ):
-            return True
-    return False
-
-
 def _sync_dest(rel: str, image: ImageSpec) -> str | None:
     """The container path of a context-relative path, by the first sync rule that holds it."""
     assert image.live_update is not None
@@ -114,7 +98,7 @@ def decide_image_update(
     live: LiveUpdate | None = image.live_update
     if live is None or not live.sync:
         return ImageUpdate(image.ref, "build", "no live_update sync rules", changed=tuple(touched))
-    hit = [r for r in touched if _matches(r, live.fall_back_on)]
+    hit = [r for r in touched if live_update_match(r, live.fall_back_on)]
     if hit:
         return ImageUpdate(image.ref, "build", f"{hit[0]} matches fall_back_on", changed=tuple(touched))
     outside = [r for r in touched if _sync_dest(r, image) is None]
@@ -124,7 +108,9 @@ def decide_image_update(
         return ImageUpdate(image.ref, "build", "no running container of the image yet", changed=tuple(touched))
     copies = tuple((str(context / r), dest) for r in rel_changed if (dest := _sync_dest(r, image)))
     deletes = tuple(dest for r in rel_deleted if (dest := _sync_dest(r, image)))
-    steps = tuple(step for step in live.run if not step.trigger or any(_matches(r, step.trigger) for r in touched))
+    steps = tuple(
+        step for step in live.run if not step.trigger or any(live_update_match(r, step.trigger) for r in touched)
+    )
     return ImageUpdate(
         ref=image.ref,
         kind="live",
@@ -304,7 +290,6 @@ def ci_outcome(states: Mapping[str, ResourceState]) -> Literal["running", "succe
 def local_resources_for_paths(project: Project, paths: Sequence[Path]) -> list[str]:
     """The local resources whose ``deps`` (gitignore patterns relative to devloop.yaml) match one of ``paths``
     (absolute), in deploy order."""
-    import pathspec
 
     root = project.config.root
     roots = [root, root.resolve()] if root.is_absolute() else [root.resolve()]
@@ -321,7 +306,7 @@ def local_resources_for_paths(project: Project, paths: Sequence[Path]) -> list[s
     for resource in project.resources:
         if resource.local is None or not resource.local.deps:
             continue
-        spec = pathspec.GitIgnoreSpec.from_lines(resource.local.deps)
+        spec = gitignore_spec(resource.local.deps)
         if any(spec.match_file(rel) for rel in relative):
             names.append(resource.name)
     return names

@@ -87,12 +87,12 @@ class WatchIgnore:
         config_files: Iterable[Path] = (),
         rule_files: Iterable[Path] = (),
     ) -> None:
-        import pathspec
+        from devloop.pathmatch import gitignore_spec
 
         self.root = _abs(root)
         self.patterns = tuple(patterns)
         self.devloopignore_lines = tuple(devloopignore_lines)
-        self._spec: pathspec.GitIgnoreSpec = pathspec.GitIgnoreSpec.from_lines(
+        self._spec: pathspec.GitIgnoreSpec = gitignore_spec(
             [*ALWAYS_IGNORED, *self.patterns, *self.devloopignore_lines]
         )
         self._images: tuple[tuple[ImageSpec, Path, ImageMatcher], ...] = tuple(
