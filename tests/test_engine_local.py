@@ -14,6 +14,7 @@ from devloop.engine.events import FilesChanged
 from devloop.engine.state import Status
 from devloop.targets.fake import FakeTarget
 from tests.support import docker_env
+from tests.support.e2e import poll
 from tests.support.docker_target import simple_deployment as deployment
 from tests.test_engine import Runner, engine_for
 
@@ -87,3 +88,44 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_slow_readiness_check_does_not_delay_the_status_of_workloads(tmp_path: Path) -> None:
+    """Local resources are polled on a thread of their own: while a serve's readiness check runs for seconds, the
+    status of a workload still reaches the engine."""
+    import queue
+
+    from devloop.engine.clock import MonotonicClock
+    from devloop.engine.events import Event, RuntimeChanged
+    from devloop.engine.local import LocalProcesses
+    from devloop.engine.monitor import Monitor
+    from devloop.engine.options import EngineOptions
+    from devloop.engine.sink import RecordingSink
+    from devloop.targets.base import Phase
+
+    slow = LocalSpec(
+        name="slow", dir=tmp_path, serve="exec sleep 600", readiness=("cmd", "touch started; sleep 3; touch done")
+    )
+    project = local_project(tmp_path, slow)
+    target = FakeTarget(phases={"api": Phase.RUNNING})
+    events: queue.Queue[Event] = queue.Queue()
+    local = LocalProcesses(lambda name, line: None)
+    monitor = Monitor(target, local, RecordingSink(), events.put, EngineOptions(poll_interval=0.02), MonotonicClock())
+    monitor.use_project(project)
+    local.start_serve(slow)
+    try:
+        monitor.watch("slow", 1)
+        monitor.watch("api", 1)
+        monitor.start()
+        poll(lambda: (tmp_path / "started").exists(), "the readiness check to start")
+        with target.lock:
+            target.phases["api"] = Phase.READY
+        while True:
+            event = events.get(timeout=30)
+            if isinstance(event, RuntimeChanged) and event.resource == "api" and event.status.phase is Phase.READY:
+                break
+        assert not (tmp_path / "done").exists(), "the workload's status waited for the readiness check"
+    finally:
+        monitor.stop()
+        local.stop_all()
+        monitor.join()

@@ -14,13 +14,13 @@ import contextlib
 import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from devloop.config.model import LocalSpec, Readiness
+from devloop.engine.clock import Clock, MonotonicClock
 from devloop.targets.base import Phase, RuntimeStatus
 from devloop.util import release, spawn, stream_process, terminate_group
 
@@ -36,7 +36,7 @@ SETTLE_SECONDS = 1.0
 @dataclass
 class _Serve:
     proc: subprocess.Popen[str]
-    started: float = field(default_factory=time.monotonic)
+    started: float  # monotonic
     reader: threading.Thread | None = None
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
     ready: bool = False  # passed its readiness check once: ready until it exits (checks are not repeated)
@@ -49,8 +49,9 @@ def shell(command: str) -> list[str]:
 class LocalProcesses:
     """The cmd and serve processes of the local resources of one engine (thread-safe)."""
 
-    def __init__(self, log: Callable[[str, str], None]) -> None:
+    def __init__(self, log: Callable[[str, str], None], clock: Clock | None = None) -> None:
         self._log = log  # (resource, line)
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._lock = threading.Lock()
         self._serves: dict[str, _Serve] = {}
 
@@ -71,7 +72,7 @@ class LocalProcesses:
         assert spec.serve is not None
         self.stop(spec.name)
         proc = spawn(shell(spec.serve), cwd=spec.dir, env=dict(spec.env))
-        serve = _Serve(proc)
+        serve = _Serve(proc, self._clock.monotonic())
 
         def read() -> None:
             assert proc.stdout is not None
@@ -133,7 +134,7 @@ class LocalProcesses:
             )
         detail = f"running (pid {serve.proc.pid})"
         if spec.readiness is None:
-            serve.ready = serve.ready or time.monotonic() - serve.started >= SETTLE_SECONDS
+            serve.ready = serve.ready or self._clock.monotonic() - serve.started >= SETTLE_SECONDS
         elif not serve.ready:
             serve.ready = check_ready(spec.readiness, spec)
         if serve.ready:

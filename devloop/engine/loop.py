@@ -12,15 +12,14 @@ import dataclasses
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from devloop.config.model import UNCATEGORIZED, ImageSpec, ManifestObject, Project, Resource
 from devloop.engine import decide
+from devloop.engine.clock import Clock, MonotonicClock
 from devloop.engine.events import (
     Event,
     FilesChanged,
@@ -34,6 +33,8 @@ from devloop.engine.events import (
 )
 from devloop.engine.liverecords import MemoryRecords, Records
 from devloop.engine.local import LocalProcesses
+from devloop.engine.monitor import Monitor
+from devloop.engine.options import EngineOptions
 from devloop.engine.ownwrites import OwnSteps
 from devloop.engine.sink import Sink
 from devloop.engine.state import ResourceState, Snapshot, Status, UpdateRecord
@@ -44,16 +45,15 @@ from devloop.targets.base import (
     ContainerRef,
     DeployRequest,
     FileCopy,
-    LogLine,
     Phase,
-    PortForwardHandle,
     RuntimeStatus,
-    StopToken,
     Target,
 )
 from devloop.util import stream_process, tail, terminate_children
 
 log = logging.getLogger("devloop.engine")
+
+__all__ = ["Builder", "Engine", "EngineOptions", "select_resources", "summary_lines"]
 
 
 class BuiltImage(Protocol):
@@ -76,21 +76,6 @@ class WatcherLike(Protocol):
 
 #: Makes a watcher for a project that calls back with (changed, deleted) absolute paths.
 WatcherFactory = Callable[[Project, Callable[[FilesChanged], None]], WatcherLike]
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    mode: Literal["up", "ci"] = "up"
-    watch: bool = True
-    parallel: int = 3
-    only: tuple[str, ...] = ()  # resource names given on the command line
-    timeout: float | None = None  # ci: overall deadline in seconds
-    poll_interval: float = 0.5
-    stream_logs: bool = True
-    port_forwards: bool = True
-    # ci: a workload with a container that has no readiness probe counts as ready only after it kept
-    # running this long without a restart (a container that exits right after starting must not pass).
-    ci_settle: float = 2.0
 
 
 def select_resources(project: Project, only: Sequence[str]) -> list[str]:
@@ -123,8 +108,7 @@ class Engine:
         reload_project: Callable[[], Project] | None = None,
         ignored_for_image: Callable[[Path, ImageSpec], bool] | None = None,
         config_files: Callable[[Project], Sequence[Path]] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
         records: Records | None = None,
     ) -> None:
         self.project = project
@@ -136,8 +120,7 @@ class Engine:
         self._reload_project = reload_project
         self._ignored_for_image = ignored_for_image or (lambda path, image: False)
         self._config_files = config_files or (lambda p: [p.config.path])
-        self._clock = clock
-        self._wall = wall_clock
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
         # containers carrying live-updated files (kept outside the process by the session: see liverecords)
         self._records: Records = records if records is not None else MemoryRecords()
         self._events: queue.Queue[Event] = queue.Queue()
@@ -152,17 +135,13 @@ class Engine:
         self._image_locks: dict[str, threading.Lock] = {}
         self._runtime: dict[str, RuntimeStatus] = {}
         self._stopping = threading.Event()
-        self._poke = threading.Event()  # wakes the monitor: a deploy finished, or we are stopping
-        self._threads: list[threading.Thread] = []
-        self._log_tokens: dict[str, StopToken] = {}
-        self._forwards: dict[str, list[PortForwardHandle]] = {}
         self._watcher: WatcherLike | None = None
         self._version = 0
         self._where: str | None = None
         self._snapshot = self._make_snapshot()
         self._snapshot_lock = threading.Lock()
         self._result: int | None = None
-        self._started = clock()
+        self._started = self._clock.monotonic()
         self._warned: set[str] = set()
         # Live update bookkeeping, so that synced work is never silently lost: per built reference, every
         # container path written (-> local file) or deleted (-> None) since that image was built; and
@@ -173,11 +152,14 @@ class Engine:
         self._restarted_by_us: set[str] = set()
         self._ready_seen: dict[str, tuple[float, int]] = {}  # ci: (first seen ready, restarts then)
         # files written by devloop's own steps (test stages, run steps) must not start updates forever
-        self._own = OwnSteps()
+        self._own = OwnSteps(self._clock.wall)
         self._own_prev: frozenset[Path] = frozenset()
         self._own_ignored: frozenset[Path] = frozenset()
         # cmd and serve of local resources, run on the host; their output goes to the resource's log
-        self._local = LocalProcesses(self.sink.log)
+        self._local = LocalProcesses(self.sink.log, self._clock)
+        # status polling, log followers and port forwards
+        self._monitor = Monitor(target, self._local, sink, self.post, options, self._clock)
+        self._monitor.use_project(project)
 
     # ----------------------------------------------------------------- public API
 
@@ -221,18 +203,24 @@ class Engine:
                 self._drain()
                 self._schedule()
                 self._check_ci()
+                self._monitor.set_settling(self._settling())
             return self._result
         finally:
             self._shutdown()
 
     # ----------------------------------------------------------------- state helpers
 
+    def _settling(self) -> bool:
+        return any(s.status in (Status.STARTING, Status.PENDING) for s in self._states.values())
+
     def _new_state(self, project: Project, name: str) -> ResourceState:
         resource = project.resource(name)
         assert resource is not None
         settings = resource.settings
         manual = settings.trigger == "manual" and self.options.mode == "up"
-        return ResourceState(name=name, kind=resource.kind, labels=settings.labels, manual=manual, since=self._wall())
+        return ResourceState(
+            name=name, kind=resource.kind, labels=settings.labels, manual=manual, since=self._clock.wall()
+        )
 
     def _resource(self, name: str) -> Resource:
         resource = self.project.resource(name)
@@ -246,7 +234,7 @@ class Engine:
         state.reason = reason
         state.last_lines = tuple(lines)
         if changed:
-            state.since = self._wall()
+            state.since = self._clock.wall()
             self._publish(name)
 
     def _publish(self, name: str | None = None) -> None:
@@ -365,9 +353,9 @@ class Engine:
             state.ever_ready = True
             self._set(event.resource, Status.READY)
             return
-        state.deploy_started = self._clock()
-        self._poke.set()
-        self._start_runtime_watchers(event.resource)
+        state.deploy_started = self._clock.monotonic()
+        self._monitor.watch(event.resource, state.deploy_seq)
+        self._follow(event.resource)
         runtime = self._runtime.get(event.resource)
         if event.record.kind == "live" and not event.restarted and runtime is not None and runtime.phase is Phase.READY:
             self._set(event.resource, Status.READY)
@@ -403,7 +391,7 @@ class Engine:
         if phase is not Phase.READY:
             self._ready_seen.pop(name, None)
         elif seen is None or seen[1] != runtime.restarts:
-            self._ready_seen[name] = (self._clock(), runtime.restarts)
+            self._ready_seen[name] = (self._clock.monotonic(), runtime.restarts)
         if phase is Phase.READY:
             state.ever_ready = True
             self._set(name, Status.READY)
@@ -416,11 +404,11 @@ class Engine:
             self._publish()
         else:
             if state.status is not Status.STARTING:
-                state.deploy_started = self._clock()
+                state.deploy_started = self._clock.monotonic()
             self._set(name, Status.STARTING, runtime.reason)
 
     def _check_timeouts(self) -> None:
-        now = self._clock()
+        now = self._clock.monotonic()
         for name, state in self._states.items():
             if state.status is not Status.STARTING:
                 continue
@@ -453,7 +441,7 @@ class Engine:
         for ``ci_settle`` seconds without a restart (running is weak evidence without a probe)."""
         from devloop.config.resources import containers
 
-        now = self._clock()
+        now = self._clock.monotonic()
         waiting = []
         for name, state in self._states.items():
             workload = self._resource(name).workload
@@ -465,7 +453,7 @@ class Engine:
             if seen is not None and now - seen[0] >= self.options.ci_settle:
                 continue
             runtime = self._runtime.get(name)
-            ages = [container_age(c.started_at, self._wall()) for c in runtime.containers] if runtime else []
+            ages = [container_age(c.started_at, self._clock.wall()) for c in runtime.containers] if runtime else []
             if ages and all(age is not None and age >= self.options.ci_settle for age in ages):
                 continue  # already running long enough (e.g. unchanged by this run): no need to wait
             waiting.append(name)
@@ -478,6 +466,7 @@ class Engine:
             if resource.local is None or (resource.local.serve is None and not state.status.busy):
                 continue  # a cmd that is not running has nothing to stop
             self._local.stop(name)
+            self._monitor.unwatch(name)
             state.generation += 1  # an update still running is forgotten
             state.deployed = False  # nothing to watch until it runs again
             state.dirty = False
@@ -576,7 +565,7 @@ class Engine:
                 stamps[path] = path.lstat().st_mtime
             except OSError:
                 stamps[path] = None
-        own = decide.written_by_own_steps(stamps, windows, time.time())
+        own = decide.written_by_own_steps(stamps, windows, self._clock.wall())
         drop = {p for p in own if p in self._own_ignored}
         fresh = frozenset(own.keys() - drop)
         self._own_prev, looping = decide.self_trigger(self._own_prev, fresh, len(fresh) == len(stamps) - len(drop))
@@ -604,6 +593,7 @@ class Engine:
             return
         old = self.project
         self.project = new
+        self._monitor.use_project(new)
         old_names = set(self._order)
         try:
             order = select_resources(new, self.options.only)
@@ -611,7 +601,7 @@ class Engine:
             order = select_resources(new, ())
         for name in old_names - set(order):
             self._states.pop(name, None)
-            self._stop_runtime_watchers(name)
+            self._monitor.forget(name)
             gone = old.resource(name)
             if gone is not None and gone.local is not None:
                 self._local.stop(name)
@@ -645,11 +635,10 @@ class Engine:
                 and before is not None
                 and before.settings.port_forwards != after.settings.port_forwards
             ):
-                for handle in self._forwards.pop(name, []):  # forwards follow the new list; nothing is redeployed
-                    handle.close()
+                self._monitor.close_forwards(name)  # forwards follow the new list; nothing is redeployed
                 state.port_forwards = ()
                 if state.deployed:
-                    self._start_runtime_watchers(name)
+                    self._follow(name)
         self._order = order
         self.sink.message("config reloaded")
         self._publish()
@@ -671,7 +660,7 @@ class Engine:
         self, resource: Resource, generation: int, full: bool, live: tuple[decide.ImageUpdate, ...]
     ) -> None:
         name = resource.name
-        started = time.monotonic()
+        started = self._clock.monotonic()
         if resource.local is not None:
             self._local_update(resource, generation)
             return
@@ -682,13 +671,13 @@ class Engine:
                 except ContainerGoneError as exc:
                     self.post(UpdateFinished(name, generation, None, error=str(exc), fell_back=True))
                     return
-                seconds = time.monotonic() - started
-                record = UpdateRecord("live", seconds, self._wall(), detail=decide.live_update_detail(live))
+                seconds = self._clock.monotonic() - started
+                record = UpdateRecord("live", seconds, self._clock.wall(), detail=decide.live_update_detail(live))
                 self.post(UpdateFinished(name, generation, record, restarted=any(u.restart for u in live)))
                 return
             build_seconds = self._build_images(resource, generation)
             self.post(StageStarted(name, generation, Status.DEPLOYING.value))
-            deploy_started = time.monotonic()
+            deploy_started = self._clock.monotonic()
             request = self._deploy_request(resource)
             result = self.target.apply(request)
             if result.replaced:
@@ -698,11 +687,11 @@ class Engine:
                 if warning not in self._warned:  # targets repeat their warnings on every apply
                     self._warned.add(warning)
                     self.sink.log(name, f"warning: {warning}")
-            deploy_seconds = time.monotonic() - deploy_started
+            deploy_seconds = self._clock.monotonic() - deploy_started
             record = UpdateRecord(
                 "build" if build_seconds else "deploy",
-                time.monotonic() - started,
-                self._wall(),
+                self._clock.monotonic() - started,
+                self._clock.wall(),
                 build_seconds=build_seconds,
                 deploy_seconds=deploy_seconds,
                 detail="" if result.changed else (result.summary or "unchanged"),
@@ -724,7 +713,7 @@ class Engine:
         spec = resource.local
         assert spec is not None
         name = resource.name
-        started = time.monotonic()
+        started = self._clock.monotonic()
         try:
             if spec.cmd is not None:
                 self.post(StageStarted(name, generation, Status.BUILDING.value))
@@ -739,7 +728,9 @@ class Engine:
                 self.post(StageStarted(name, generation, Status.DEPLOYING.value))
                 self.sink.log(name, f"serve: {spec.serve}")
                 self._local.start_serve(spec)
-            record = UpdateRecord("deploy", time.monotonic() - started, self._wall(), detail="ran on this machine")
+            record = UpdateRecord(
+                "deploy", self._clock.monotonic() - started, self._clock.wall(), detail="ran on this machine"
+            )
             self.post(UpdateFinished(name, generation, record, has_workload=spec.serve is not None))
         except OSError as exc:
             error = f"cannot run a command of local resource {name} in {spec.dir}: {exc.strerror or exc}"
@@ -774,12 +765,12 @@ class Engine:
             if self._stopping.is_set():
                 raise DevloopError("stopping")
             self.post(StageStarted(resource.name, generation, Status.BUILDING.value))
-            started = time.monotonic()
+            started = self._clock.monotonic()
             with self._image_lock(ref):
                 result = self.builder.build(image, self._emit(resource.name, skip_blank=True))
                 deployed = self.target.deliver(result.reference)
             if result.built:
-                seconds += time.monotonic() - started
+                seconds += self._clock.monotonic() - started
             with self._refs_lock:
                 self._refs[ref] = deployed
                 self._ref_of[deployed] = ref
@@ -800,9 +791,7 @@ class Engine:
         everything = tuple(deployed(obj) for r in self.project.resources for obj in r.objects)
         mine = tuple(deployed(obj) for obj in resource.objects)
         stale = self._records.marked(self.project.name, resource.name)
-        return DeployRequest(
-            project=self.project, resource=resource, objects=mine, all_objects=everything, stale=stale
-        )
+        return DeployRequest(project=self.project, resource=resource, objects=mine, all_objects=everything, stale=stale)
 
     def _live_update(self, resource: Resource, generation: int, updates: tuple[decide.ImageUpdate, ...]) -> None:
         name = resource.name
@@ -824,7 +813,7 @@ class Engine:
             if not containers:
                 raise ContainerGoneError(f"no running container of {update.ref}")
             for container in containers:
-                started = time.monotonic()
+                started = self._clock.monotonic()
                 copies = [FileCopy(local, dest) for local, dest in update.copies]
                 self._mark_live_updated(name, container)
                 self.target.copy_files(container, copies, list(update.deletes))
@@ -843,7 +832,7 @@ class Engine:
                 self.sink.log(
                     name,
                     f"live update of {container.name}: {len(copies)} copied, {len(update.deletes)} deleted "
-                    f"in {1000 * (time.monotonic() - started):.0f} ms",
+                    f"in {1000 * (self._clock.monotonic() - started):.0f} ms",
                 )
 
     def _mark_live_updated(self, name: str, container: ContainerRef) -> None:
@@ -932,95 +921,20 @@ class Engine:
     # ----------------------------------------------------------------- background threads
 
     def _start_background(self) -> None:
-        monitor = threading.Thread(target=self._monitor, name="devloop-monitor", daemon=True)
-        monitor.start()
-        self._threads.append(monitor)
+        self._monitor.start()
         if self.options.watch and self._watcher_factory is not None:
             self._watcher = self._watcher_factory(self.project, self.post)
             self._watcher.start()
 
-    def _monitor(self) -> None:
-        """Poll the target for the runtime state of deployed resources; post changes."""
-        last: dict[str, RuntimeStatus] = {}
-        while not self._stopping.is_set():
-            # Poll fast while something is coming up (readiness is what `ci` and the user wait for),
-            # and at once after a deploy finished; slowly when everything is settled.
-            settling = any(s.status in (Status.STARTING, Status.PENDING) for s in list(self._states.values()))
-            self._poke.wait(min(self.options.poll_interval, 0.1) if settling else self.options.poll_interval)
-            self._poke.clear()
-            if self._stopping.is_set():
-                return
-            project = self.project
-            for name in list(self._order):
-                state = self._states.get(name)
-                resource = project.resource(name)
-                if state is None or resource is None or not state.deployed or not resource.kind:
-                    continue
-                if resource.local is not None and resource.local.serve is None:
-                    continue  # a cmd has no runtime: done is ready
-                seq = state.deploy_seq
-                try:
-                    if resource.local is not None:
-                        status = self._local.status(resource.local)
-                    else:
-                        status = self.target.status(project, resource)
-                except Exception as exc:  # the engine restarting, a network blip: try again next round
-                    log.debug("status of %s failed: %s", name, exc)
-                    continue
-                if last.get(name) != status or name not in self._runtime:
-                    last[name] = status
-                    self.post(RuntimeChanged(name, status, seq))
-
-    def _start_runtime_watchers(self, name: str) -> None:
-        resource = self._resource(name)
-        if resource.local is not None:
-            return  # its output is streamed by LocalProcesses; nothing to forward
-        if self.options.stream_logs and name not in self._log_tokens:
-            token = StopToken()
-            self._log_tokens[name] = token
-            from devloop.config.resources import containers
-
-            workload = resource.workload
-            many = workload is not None and len(containers(workload, init=False, ephemeral=False)) > 1
-
-            def on_line(line: LogLine) -> None:
-                self.sink.log(name, f"[{line.source}] {line.text}" if many else line.text)
-
-            def follow() -> None:
-                while not token.stopped:
-                    try:
-                        self.target.stream_logs(self.project, resource, on_line, token)
-                    except Exception as exc:
-                        log.debug("log stream of %s ended: %s", name, exc)
-                    token.wait(1.0)
-
-            thread = threading.Thread(target=follow, name=f"devloop-logs-{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        if self.options.port_forwards and name not in self._forwards and resource.settings.port_forwards:
-            handles: list[PortForwardHandle] = []
-            urls: list[str] = []
-            for forward in resource.settings.port_forwards:
-                try:
-                    handles.append(
-                        self.target.port_forward(self.project, resource, forward.local, forward.container, forward.host)
-                    )
-                    urls.append(f"http://localhost:{forward.local}")
-                except DevloopError as exc:
-                    self.sink.log(name, f"port forward failed: {exc}")
-            self._forwards[name] = handles
-            self._states[name].port_forwards = tuple(urls)
-
-    def _stop_runtime_watchers(self, name: str) -> None:
-        token = self._log_tokens.pop(name, None)
-        if token is not None:
-            token.stop()
-        for handle in self._forwards.pop(name, []):
-            handle.close()
+    def _follow(self, name: str) -> None:
+        """Follow the logs of a deployed workload and open its port forwards."""
+        urls = self._monitor.follow(self.project, self._resource(name))
+        if urls is not None:
+            self._states[name].port_forwards = urls
 
     def _shutdown(self) -> None:
         self._stopping.set()
-        self._poke.set()
+        self._monitor.stop()
         if self._watcher is not None:
             try:
                 self._watcher.stop()
@@ -1035,13 +949,7 @@ class Engine:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._local.stop_all()  # a serve started by a worker while stopping
             terminate_children()
-        for name in list(self._log_tokens):
-            self._stop_runtime_watchers(name)
-        for name in list(self._forwards):
-            self._stop_runtime_watchers(name)
-        deadline = time.monotonic() + 5
-        for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._monitor.join()
 
 
 def restart_line(last_exit: str, restarts: int) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from devloop.engine.clock import MonotonicClock
 from devloop.engine.decide import StepWindow
 
 #: windows that ended longer ago than this are forgotten (a batch arrives within the debounce)
@@ -21,8 +21,8 @@ KEEP_SECONDS = 60.0
 
 
 class OwnSteps:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock  # wall clock: compared with file modification times
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock or MonotonicClock().wall  # wall clock: compared with file modification times
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._windows: dict[int, StepWindow] = {}
