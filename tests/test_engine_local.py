@@ -14,8 +14,8 @@ from devloop.engine.events import FilesChanged
 from devloop.engine.state import Status
 from devloop.targets.fake import FakeTarget
 from tests.support import docker_env
-from tests.support.e2e import poll
 from tests.support.docker_target import simple_deployment as deployment
+from tests.support.e2e import poll
 from tests.test_engine import Runner, engine_for
 
 
