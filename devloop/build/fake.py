@@ -34,3 +34,6 @@ class FakeBuilder:
         for line in self.lines:
             on_line(line.format(ref=image.ref, count=self.count))
         return FakeBuild(f"{image.ref}:devloop-{self.count:016x}")
+
+    def cancel(self) -> None:
+        """Nothing runs in the background."""

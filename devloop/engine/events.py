@@ -3,6 +3,7 @@ talk to the engine by posting one of these."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +12,45 @@ from devloop.targets.base import RuntimeStatus
 
 
 @dataclass(frozen=True)
-class FilesChanged:
-    changed: frozenset[Path]
-    deleted: frozenset[Path]
-    overflow: bool = False  # the watcher lost events: treat everything as changed
+class FileBatch:
+    """A debounced batch of file changes; paths are absolute.
+
+    ``changed``: created or modified files and folders (a created folder appears so that an empty one can
+    be synced; its files appear too). ``deleted``: deleted files, and deleted folders as the folder
+    itself (delete it recursively). A path is never in both. By the time the batch is handled a changed
+    path may already be gone again: its deletion comes in a later batch.
+
+    ``overflow``: the kernel dropped events (its inotify queue overflowed), so the batch may miss
+    changes; treat every image as changed.
+    """
+
+    changed: frozenset[Path] = frozenset()
+    deleted: frozenset[Path] = frozenset()
+    overflow: bool = False
+
+    @property
+    def all(self) -> frozenset[Path]:
+        return self.changed | self.deleted
+
+    @property
+    def empty(self) -> bool:
+        return not self.changed and not self.deleted and not self.overflow
+
+    @classmethod
+    def of(cls, changed: Iterable[Path | str] = (), deleted: Iterable[Path | str] = ()) -> FileBatch:
+        return cls(frozenset(Path(p) for p in changed), frozenset(Path(p) for p in deleted))
+
+    def __repr__(self) -> str:
+        def short(paths: frozenset[Path]) -> str:
+            names = sorted(str(p) for p in paths)
+            return repr(names) if len(names) <= 5 else f"[{len(names)} paths, {names[0]!r}...]"
+
+        flag = ", overflow=True" if self.overflow else ""
+        return f"FileBatch(changed={short(self.changed)}, deleted={short(self.deleted)}{flag})"
+
+
+#: the event the watcher posts: one debounced batch
+FilesChanged = FileBatch
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+from devloop.build.testing import run_test_stage
 from devloop.config.model import UNCATEGORIZED, ImageSpec, ManifestObject, Project, Resource
 from devloop.engine import decide
 from devloop.engine.clock import Clock, MonotonicClock
@@ -38,6 +39,7 @@ from devloop.engine.options import EngineOptions
 from devloop.engine.ownwrites import OwnSteps
 from devloop.engine.sink import Sink
 from devloop.engine.state import ResourceState, Snapshot, Status, UpdateRecord
+from devloop.engine.watcher import WatcherLike
 from devloop.errors import BuildError, DevloopError, TestFailedError, UsageError
 from devloop.exit_status import ExitStatus
 from devloop.targets.base import (
@@ -49,7 +51,7 @@ from devloop.targets.base import (
     RuntimeStatus,
     Target,
 )
-from devloop.util import stream_process, tail, terminate_children
+from devloop.util import terminate_children
 
 log = logging.getLogger("devloop.engine")
 
@@ -67,11 +69,9 @@ class BuiltImage(Protocol):
 class Builder(Protocol):
     def build(self, image: ImageSpec, on_line: Callable[[str], None]) -> BuiltImage: ...
 
-
-class WatcherLike(Protocol):
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
+    def cancel(self) -> None:
+        """Stop every build in progress (from any thread)."""
+        ...
 
 
 #: Makes a watcher for a project that calls back with (changed, deleted) absolute paths.
@@ -188,9 +188,7 @@ class Engine:
         """Run until stopped (up) or settled (ci). Returns the exit code; always cleans up."""
         self._pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallel), thread_name_prefix="devloop-work")
         try:
-            connect = getattr(self.target, "set_message_sink", None)
-            if callable(connect):  # targets that report progress outside any resource (kubernetes)
-                connect(self.sink.message)
+            self.target.set_message_sink(self.sink.message)  # progress outside any resource (kubernetes)
             self.target.prepare(self.project)
             self._start_background()
             self._schedule()
@@ -742,16 +740,8 @@ class Engine:
     def _run_test(self, image: ImageSpec, name: str) -> None:
         if image.test is None or self._stopping.is_set():
             return
-        out: list[str] = []
-
-        def on_line(line: str) -> None:
-            out.append(line)
-            self.sink.log(name, f"test: {line}")
-
         with self._own.step(f"the test stage of image {image.ref}"):
-            code = stream_process(["/bin/sh", "-c", image.test.cmd], on_line, cwd=image.context)
-        if code != 0:
-            raise TestFailedError(image.ref, image.test.cmd, code, tail("\n".join(out), 15))
+            run_test_stage(image, self._emit(name))
 
     def _build_images(self, resource: Resource, generation: int) -> float:
         seconds = 0.0
@@ -940,9 +930,7 @@ class Engine:
                 self._watcher.stop()
             except Exception as exc:
                 log.debug("stopping the watcher failed: %s", exc)
-        cancel = getattr(self.builder, "cancel", None)
-        if callable(cancel):
-            cancel()
+        self.builder.cancel()
         self._local.stop_all()
         terminate_children()
         if self._pool is not None:

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from devloop.engine.clock import Clock, MonotonicClock
+from devloop.engine.events import FileBatch
 
 if TYPE_CHECKING:
     from watchdog.events import FileSystemEventHandler
@@ -71,44 +72,6 @@ class FsEvent:
     path: Path
     dest: Path | None = None
     is_dir: bool = False
-
-
-@dataclass(frozen=True)
-class FileBatch:
-    """A debounced batch of file changes; paths are absolute.
-
-    ``changed``: created or modified files and folders (a created folder appears so that an empty one can
-    be synced; its files appear too). ``deleted``: deleted files, and deleted folders as the folder
-    itself (delete it recursively). A path is never in both. By the time the batch is handled a changed
-    path may already be gone again: its deletion comes in a later batch.
-
-    ``overflow``: the kernel dropped events (its inotify queue overflowed), so the batch may miss
-    changes; treat every image as changed.
-    """
-
-    changed: frozenset[Path] = frozenset()
-    deleted: frozenset[Path] = frozenset()
-    overflow: bool = False
-
-    @property
-    def all(self) -> frozenset[Path]:
-        return self.changed | self.deleted
-
-    @property
-    def empty(self) -> bool:
-        return not self.changed and not self.deleted and not self.overflow
-
-    @classmethod
-    def of(cls, changed: Iterable[Path | str] = (), deleted: Iterable[Path | str] = ()) -> FileBatch:
-        return cls(frozenset(Path(p) for p in changed), frozenset(Path(p) for p in deleted))
-
-    def __repr__(self) -> str:
-        def short(paths: frozenset[Path]) -> str:
-            names = sorted(str(p) for p in paths)
-            return repr(names) if len(names) <= 5 else f"[{len(names)} paths, {names[0]!r}...]"
-
-        flag = ", overflow=True" if self.overflow else ""
-        return f"FileBatch(changed={short(self.changed)}, deleted={short(self.deleted)}{flag})"
 
 
 # --------------------------------------------------------------------------------- editor names

@@ -121,6 +121,16 @@ class Target(Protocol):
         """One line for headers: "docker engine 28.2 at unix:///var/run/docker.sock"."""
         ...
 
+    def set_message_sink(self, on_message: Callable[[str], None]) -> None:
+        """Where progress lines that belong to no resource go (kubernetes: waiting for a namespace to
+        terminate); a target with none ignores it."""
+        ...
+
+    def tool_env(self) -> dict[str, str]:
+        """Environment variables added for the tools run on this target's behalf (helm, kustomize, kind, ...):
+        kubernetes points ``KUBECONFIG`` at its pinned copy; docker adds none."""
+        ...
+
     def prepare(self, project: Project) -> None:
         """Create what every resource needs (docker network; kubernetes namespace)."""
         ...

@@ -23,6 +23,7 @@ from devloop.targets.base import (
     PortForwardHandle,
     RuntimeStatus,
     StopToken,
+    Target,
 )
 
 
@@ -57,6 +58,12 @@ class FakeTarget:
 
     def describe(self) -> str:
         return "fake target"
+
+    def set_message_sink(self, on_message: Callable[[str], None]) -> None:
+        pass
+
+    def tool_env(self) -> dict[str, str]:
+        return {}
 
     def prepare(self, project: Project) -> None:
         pass
@@ -141,3 +148,7 @@ class FakeTarget:
 
     def close(self) -> None:
         pass
+
+
+def _is_a_target(target: FakeTarget) -> Target:
+    return target  # mypy checks that FakeTarget implements every member of the Target protocol

@@ -74,6 +74,12 @@ class DockerTarget:
 
     # --- plumbing ----------------------------------------------------------------------------------
 
+    def set_message_sink(self, on_message: Callable[[str], None]) -> None:
+        """Nothing to report outside a resource."""
+
+    def tool_env(self) -> dict[str, str]:
+        return {}
+
     @property
     def client(self) -> Any:
         with self._lock:
