@@ -17,7 +17,8 @@ from typing import Any
 
 from devloop.targets.base import LogLine, StopToken
 from devloop.targets.docker import labels as L
-from devloop.targets.docker.runtime import ProjectRuntime, container_label, labels_of
+from devloop.targets.docker.observed import container_label, labels_of
+from devloop.targets.docker.runtime import ProjectRuntime
 
 POLL = 0.3
 EXITED_POLL = 2.0

@@ -16,30 +16,45 @@ import contextlib
 import dataclasses
 import io
 import json
-import re
 import tarfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from devloop.engine.clock import Clock, MonotonicClock
 from devloop.errors import DeployError
-from devloop.targets.base import ContainerRef, Phase, RuntimeStatus
+from devloop.targets.base import ContainerRef, RuntimeStatus
 from devloop.targets.docker import labels as L
 from devloop.targets.docker import restarts
 from devloop.targets.docker.client import engine_call, is_connection_error
+from devloop.targets.docker.observed import (
+    Pod,
+    admitted,
+    by_resource,
+    container_label,
+    exit_code,
+    group_pods,
+    job_parallelism,
+    labels_of,
+    pods_of,
+)
 from devloop.targets.docker.pods import ContainerPlan, FieldRef, PodPlan
 from devloop.targets.docker.probes import ProbeState, initial_due, run_probe
-from devloop.targets.docker.restarts import CRASH_WINDOW, ExitRecord, RestartRule
+from devloop.targets.docker.restarts import ExitRecord, RestartRule
+from devloop.targets.docker.status import (
+    ObservedPod,
+    PodFailure,
+    container_ref,
+    pod_done,
+    pod_ready,
+    runtime_status,
+)
 
 TICK = 0.3  # seconds between two supervisor passes
 LOG_TAIL = 20
 LOG_SETTLE = 0.25  # seconds between two reads of a failed container's log that must agree
 LOG_SETTLE_MAX = 5.0  # and at most this long
-
-_EXITED = re.compile(r"Exited \((-?\d+)\)")
-
 
 SIGTERM_MASK = 1 << (15 - 1)  # bit of SIGTERM in /proc/PID/status SigCgt
 
@@ -84,75 +99,23 @@ def docker_errors() -> type[Exception]:
     return docker.errors.APIError  # type: ignore[no-any-return]
 
 
-def exit_code(summary: dict[str, Any]) -> int | None:
-    """The exit code of an exited container from a list summary ("Exited (3) 2 seconds ago")."""
-    m = _EXITED.search(str(summary.get("Status", "")))
-    return int(m.group(1)) if m else None
-
-
-def exit_sentence(container: str, code: int | None) -> str:
-    """What a container's exit was, as a restart on Kubernetes tells it ("... exited with code 137 (killed)")."""
-    why = {137: " (killed: SIGKILL or out of memory)", 143: " (terminated: SIGTERM)", 139: " (segmentation fault)"}
-    text = f"container {container} exited with code {code if code is not None else '?'}"
-    return text + why.get(code or 0, "")
-
-
-def labels_of(summary: dict[str, Any]) -> dict[str, str]:
-    return dict(summary.get("Labels") or {})
-
-
-@dataclass
-class PodFailure:
-    reason: str
-    logs: tuple[str, ...] = ()
-
-
-@dataclass
-class Pod:
-    name: str
-    sandbox: dict[str, Any] | None = None
-    inits: list[dict[str, Any]] = field(default_factory=list)
-    apps: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return labels_of(self.sandbox) if self.sandbox else {}
-
-    def all(self) -> list[dict[str, Any]]:
-        return [*self.inits, *self.apps, *([self.sandbox] if self.sandbox else [])]
-
-
-def group_pods(summaries: Iterable[dict[str, Any]]) -> dict[str, Pod]:
-    pods: dict[str, Pod] = {}
-    for s in summaries:
-        lab = labels_of(s)
-        name = lab.get(L.POD)
-        if not name:
-            continue
-        pod = pods.setdefault(name, Pod(name))
-        role = lab.get(L.ROLE)
-        if role == L.ROLE_SANDBOX:
-            pod.sandbox = s
-        elif role == L.ROLE_INIT:
-            pod.inits.append(s)
-        elif role == L.ROLE_APP:
-            pod.apps.append(s)
-    for pod in pods.values():
-        pod.inits.sort(key=lambda s: int(labels_of(s).get(L.ORDER, "0")))
-        pod.apps.sort(key=lambda s: int(labels_of(s).get(L.ORDER, "0")))
-    return pods
-
-
-def container_label(summary: dict[str, Any]) -> str:
-    lab = labels_of(summary)
-    return f"{lab.get(L.POD, '?')}/{lab.get(L.CONTAINER, '?')}"
-
-
 class ProjectRuntime:
     """Everything running for one project: pod creation/removal, supervision, probes, status."""
 
-    def __init__(self, api: Any, project: str, network: str) -> None:
+    def __init__(
+        self,
+        api: Any,
+        project: str,
+        network: str,
+        *,
+        clock: Clock | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        after_tick: Callable[[], None] | None = None,
+    ) -> None:
         self.api = api
+        self.clock: Clock = clock or MonotonicClock()
+        self.sleep = sleep
+        self.after_tick = after_tick  # called by the supervisor thread after each pass (re-creating lost pods)
         self.project = project
         self.network = network
         self.lock = threading.RLock()  # serialises ticks and pod creation/removal
@@ -197,6 +160,8 @@ class ProjectRuntime:
         while not self._stop.is_set():
             try:
                 self.tick()
+                if self.after_tick is not None:
+                    self.after_tick()
                 self.last_error = ""
                 delay = TICK
             except Exception as exc:  # engine away: keep trying, slower
@@ -210,7 +175,7 @@ class ProjectRuntime:
     def refresh(self) -> list[dict[str, Any]]:
         summaries = list(self.api.containers(all=True, filters={"label": L.container_filter(self.project)}))
         self._snapshot = summaries
-        self._snapshot_at = time.monotonic()
+        self._snapshot_at = self.clock.monotonic()
         running = {s["Id"] for s in summaries if s.get("State") == "running"}
         with self._state_lock:
             for cid in list(self._inspect):
@@ -227,7 +192,7 @@ class ProjectRuntime:
 
     def snapshot(self, max_age: float = 1.0) -> list[dict[str, Any]]:
         alive = self._thread is not None and self._thread.is_alive()
-        if not alive or time.monotonic() - self._snapshot_at > max_age:
+        if not alive or self.clock.monotonic() - self._snapshot_at > max_age:
             with self.lock:
                 return self.refresh()
         return self._snapshot
@@ -257,54 +222,25 @@ class ProjectRuntime:
 
     def tick(self) -> None:
         with self.lock:
-            summaries = self.refresh()
-            pods = group_pods(summaries)
-            by_resource: dict[str, list[Pod]] = {}
-            for pod in pods.values():
-                by_resource.setdefault(pod.labels.get(L.RESOURCE, ""), []).append(pod)
-            for resource_pods in by_resource.values():
-                self._supervise(resource_pods)
+            for pods in by_resource(group_pods(self.refresh()).values()).values():
+                self._supervise(pods)
 
     def _supervise(self, pods: list[Pod]) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         with self._state_lock:
-            terminating = set(self._terminating)
-        active = 0
-        waiting: list[Pod] = []
-        for pod in sorted(pods, key=lambda p: int(p.labels.get(L.POD_INDEX, "0"))):
-            if pod.sandbox is None or pod.sandbox["Id"] in terminating or pod.name in self._pod_failures:
-                continue
-            if any(c["Id"] in terminating for c in pod.all()):
-                continue
-            done = self._pod_done(pod)
-            if pod.sandbox.get("State") == "running":
-                if not done:
-                    active += 1
-            elif not done:
-                waiting.append(pod)
-        parallelism = 10**6
-        for pod in pods:
-            if pod.labels.get(L.KIND) in ("Job", "CronJob"):
-                parallelism = int(pod.labels.get(L.PARALLELISM, "1") or 1)
-                break
-        for pod in sorted(pods, key=lambda p: int(p.labels.get(L.POD_INDEX, "0"))):
-            if pod.sandbox is None or pod.name in self._pod_failures:
-                continue
-            if any(c["Id"] in terminating for c in pod.all()):
-                continue
-            if pod in waiting:
-                never_started = pod.sandbox.get("State") == "created"
-                if never_started and active >= parallelism:
-                    continue
-                if never_started:
-                    active += 1
+            busy = set(self._terminating)
+            failed = set(self._pod_failures)
+        ready = [
+            pod
+            for pod in pods
+            if pod.sandbox is not None and pod.name not in failed and not any(c["Id"] in busy for c in pod.all())
+        ]
+        for pod in admitted(ready, self._pod_done, job_parallelism(pods)):
             self._supervise_pod(pod, now)
 
     def _pod_done(self, pod: Pod) -> bool:
-        if not pod.apps:
-            return False
         with self._state_lock:
-            return all(self._records.get(c["Id"], ExitRecord()).done for c in pod.apps)
+            return pod_done(pod, self._records)
 
     def _start(self, summary: dict[str, Any]) -> str:
         """Start a container; return "" or the error text."""
@@ -437,7 +373,7 @@ class ProjectRuntime:
             def work(cid: str = cid, probe: dict[str, Any] = probe, state: ProbeState = state) -> None:
                 error = run_probe(self.api, cid, ip, probe, ports)
                 with self._state_lock:
-                    state.record(not error, probe, time.monotonic(), error)
+                    state.record(not error, probe, self.clock.monotonic(), error)
 
             try:
                 self._pool.submit(work)
@@ -449,9 +385,9 @@ class ProjectRuntime:
         container exited before its last output reached the log when it is busy (it waits at most 2 s for the
         output streams), so a single read could miss the very line that says why it failed."""
         logs = self.tail_logs(cid)
-        deadline = time.monotonic() + LOG_SETTLE_MAX
-        while time.monotonic() < deadline:
-            time.sleep(LOG_SETTLE)
+        deadline = self.clock.monotonic() + LOG_SETTLE_MAX
+        while self.clock.monotonic() < deadline:
+            self.sleep(LOG_SETTLE)
             again = self.tail_logs(cid)
             if again == logs:
                 break
@@ -470,124 +406,43 @@ class ProjectRuntime:
 
     def ready_pods(self, resource: str) -> list[tuple[Pod, str]]:
         """(pod, ip) of the resource's ready pods."""
-        pods = group_pods(s for s in self.snapshot() if labels_of(s).get(L.RESOURCE) == resource)
         out = []
-        for pod in sorted(pods.values(), key=lambda p: int(p.labels.get(L.POD_INDEX, "0"))):
+        for pod in pods_of(self.snapshot(), resource):
             if self._pod_ready(pod):
                 assert pod.sandbox is not None
                 out.append((pod, self.sandbox_ip(pod.sandbox)))
         return out
 
     def _pod_ready(self, pod: Pod) -> bool:
-        if pod.sandbox is None or pod.sandbox.get("State") != "running" or not pod.apps:
-            return False
         with self._state_lock:
-            for app in pod.apps:
-                if app.get("State") != "running":
-                    return False
-                if labels_of(app).get(L.PROBE):
-                    state = self._probes.get(app["Id"])
-                    if state is None or not state.ready:
-                        return False
-        return True
+            return pod_ready(pod, self._probes)
 
     def status(self, resource: str, wanted: int, kind: str) -> RuntimeStatus:
-        members = [s for s in self.snapshot() if labels_of(s).get(L.RESOURCE) == resource]
-        pods = group_pods(members)
-        if not pods:
-            return RuntimeStatus(Phase.ABSENT, wanted_replicas=wanted, detail="not deployed")
-        refs: list[ContainerRef] = []
-        ready = running = done = 0
-        restarts = 0
-        failure: tuple[str, tuple[str, ...]] | None = None
-        pending_init = ""
-        is_job = kind in ("Job", "CronJob")
-        last_exit: tuple[float, str] = (0.0, "")
-        for pod in sorted(pods.values(), key=lambda p: int(p.labels.get(L.POD_INDEX, "0"))):
-            with self._state_lock:
-                pod_failure = self._pod_failures.get(pod.name)
-                records = {c["Id"]: self._records.get(c["Id"]) for c in pod.apps}
-            if pod_failure is not None and failure is None:
-                failure = (pod_failure.reason, pod_failure.logs)
-            for app in pod.apps:
-                rec = records.get(app["Id"])
-                if rec is None:
-                    continue
-                restarts += rec.restarts
-                if rec.restarts and rec.exits and rec.exits[-1] > last_exit[0]:
-                    last_exit = (rec.exits[-1], exit_sentence(container_label(app), rec.last_code))
-                if rec.crash_loop and failure is None:
-                    failure = (
-                        f"crash loop: container {container_label(app)} exited with code {rec.last_code} "
-                        f"{len(rec.exits)} times within {int(CRASH_WINDOW)} s",
-                        rec.logs,
-                    )
-                policy = labels_of(app).get(L.RESTART_POLICY, "Always")
-                if (
-                    not is_job
-                    and policy != "Always"
-                    and app.get("State") == "exited"
-                    and not rec.done
-                    and rec.handled
-                    and rec.due is None
-                    and failure is None
-                ):
-                    failure = (f"container {container_label(app)} exited with code {rec.last_code}", rec.logs)
-            if self._pod_done(pod):
-                done += 1
-            if self._pod_ready(pod):
-                ready += 1
-            if any(a.get("State") == "running" for a in pod.apps):
-                running += 1
-            if pod.inits and not pending_init:
-                finished = sum(1 for i in pod.inits if i.get("State") == "exited" and exit_code(i) == 0)
-                if finished < len(pod.inits):
-                    pending_init = f"init {finished}/{len(pod.inits)}"
-            for app in pod.apps:
-                if app.get("State") != "running":
-                    continue
-                try:
-                    attrs = self.inspect(app["Id"])
-                except Exception:
-                    continue
-                lab = labels_of(app)
-                user = lab.get(L.RUN_AS) or str((attrs.get("Config") or {}).get("User") or "") or None
-                refs.append(
-                    ContainerRef(
-                        id=app["Id"],
-                        name=container_label(app),
-                        image=str(app.get("Image", "")),
-                        pod=pod.name,
-                        user=user,
-                        started_at=str((attrs.get("State") or {}).get("StartedAt", "")),
-                    )
-                )
-        base = RuntimeStatus(
-            Phase.PENDING,
-            ready_replicas=ready,
-            wanted_replicas=wanted,
-            restarts=restarts,
-            containers=tuple(refs),
-            last_exit=last_exit[1],
-        )
+        """The resource's status from the engine's containers and what supervision saw (starts nothing)."""
+        return runtime_status(kind, wanted, [self._observe(pod) for pod in pods_of(self.snapshot(), resource)])
 
-        def make(phase: Phase, **changes: Any) -> RuntimeStatus:
-            return dataclasses.replace(base, phase=phase, **changes)
+    def _observe(self, pod: Pod) -> ObservedPod:
+        with self._state_lock:
+            failure = self._pod_failures.get(pod.name)
+            records = {
+                c["Id"]: dataclasses.replace(rec, exits=list(rec.exits))
+                for c in pod.apps
+                if (rec := self._records.get(c["Id"])) is not None
+            }
+            ready = pod_ready(pod, self._probes)
+        return ObservedPod(pod, records, failure, ready, tuple(self._refs(pod)))
 
-        if failure is not None:
-            return make(Phase.FAILED, reason=failure[0], last_logs=failure[1], detail="failed")
-        if is_job:
-            if done >= wanted > 0:
-                return make(Phase.COMPLETED, detail=f"{done}/{wanted} completed")
-            phase = Phase.RUNNING if running else Phase.PENDING
-            return make(phase, detail=pending_init or f"{done}/{wanted} completed")
-        if kind == "Pod" and pods and all(self._pod_done(p) for p in pods.values()):
-            return make(Phase.COMPLETED, detail="completed")
-        if ready >= wanted and wanted > 0:
-            return make(Phase.READY, detail=f"{ready}/{wanted} ready")
-        if running:
-            return make(Phase.RUNNING, detail=pending_init or f"{ready}/{wanted} ready")
-        return make(Phase.PENDING, detail=pending_init or "starting")
+    def _refs(self, pod: Pod) -> list[ContainerRef]:
+        refs = []
+        for app in pod.apps:
+            if app.get("State") != "running":
+                continue
+            try:
+                attrs = self.inspect(app["Id"])
+            except Exception:
+                continue
+            refs.append(container_ref(app, attrs, pod.name))
+        return refs
 
     # --- creation and removal ----------------------------------------------------------------------
 
@@ -767,13 +622,13 @@ class ProjectRuntime:
                 for s in running:
                     with contextlib.suppress(docker.errors.APIError):
                         self.api.kill(s["Id"], "SIGTERM")
-                deadline = time.monotonic() + grace
+                deadline = self.clock.monotonic() + grace
                 pending = {s["Id"] for s in running}
-                while pending and time.monotonic() < deadline:
+                while pending and self.clock.monotonic() < deadline:
                     alive = self.api.containers(filters={"label": L.container_filter(self.project)})
                     pending &= {s["Id"] for s in alive}
                     if pending:
-                        time.sleep(0.05)
+                        self.sleep(0.05)
             apps_first = sorted(summaries, key=lambda s: labels_of(s).get(L.ROLE) == L.ROLE_SANDBOX)
             for s in apps_first:
                 try:
@@ -811,7 +666,7 @@ class ProjectRuntime:
                 self._probes.pop(cid, None)
                 rec = self._records.get(cid)
                 if rec is not None:
-                    restarts.record_started(rec, time.monotonic())
+                    restarts.record_started(rec, self.clock.monotonic())
 
 
 def _files_tar(c: ContainerPlan) -> bytes:

@@ -39,9 +39,11 @@ from devloop.targets.docker.files import (
 )
 from devloop.targets.docker.forward import PortForward, Upstream
 from devloop.targets.docker.logs import follow_logs
+from devloop.targets.docker.observed import group_pods, labels_of, pods_of
 from devloop.targets.docker.pause import ensure_pause_image
 from devloop.targets.docker.pods import ignored_objects, plan_resource, wanted_replicas
-from devloop.targets.docker.runtime import ProjectRuntime, group_pods, ignores_sigterm, labels_of, local_pid
+from devloop.targets.docker.restarts import JOB_KINDS
+from devloop.targets.docker.runtime import ProjectRuntime, ignores_sigterm, local_pid
 from devloop.targets.forwards import OpenForwards
 
 log = logging.getLogger("devloop.docker")
@@ -91,15 +93,16 @@ class DockerTarget:
     def api(self) -> Any:
         return self.client.api
 
-    def _runtime(self, project: Project | str, network: str | None = None) -> ProjectRuntime:
-        name = project if isinstance(project, str) else project.name
+    def _runtime(self, project: Project, *, supervise: bool = False) -> ProjectRuntime:
+        """The project's runtime; ``supervise`` starts its supervisor (deploys and `up` do, reads never do)."""
+        name = project.name
         with self._lock:
             rt = self._runtimes.get(name)
             if rt is None:
-                if network is None:
-                    network = project.config.docker_network if isinstance(project, Project) else f"devloop-{name}"
-                rt = self._runtimes[name] = ProjectRuntime(self.api, name, network)
-            if not self._closing.is_set():
+                rt = self._runtimes[name] = ProjectRuntime(
+                    self.api, name, project.config.docker_network, after_tick=lambda: self._reconcile(name)
+                )
+            if supervise and not self._closing.is_set():
                 rt.start()
             return rt
 
@@ -137,7 +140,7 @@ class DockerTarget:
     def prepare(self, project: Project) -> None:
         self._ensure_network(project)
         self._pause_image()
-        self._runtime(project)
+        self._runtime(project, supervise=True)
 
     def deliver(self, reference: str) -> str:
         return reference
@@ -160,7 +163,7 @@ class DockerTarget:
         if not self._ensure_network(project, create=not background):
             return DeployResult(False, "the project network is gone: not re-created in the background", tuple(warnings))
         pause = self._pause_image()
-        rt = self._runtime(project)
+        rt = self._runtime(project, supervise=True)
         resource_labels = L.base_labels(project.name, resource.name)
         with engine_call(f"deploying resource {resource.name}"), rt.lock:
             existing = self.api.containers(all=True, filters={"label": L.container_filter(project.name, resource.name)})
@@ -210,20 +213,13 @@ class DockerTarget:
             rt.remove(existing)
 
     def status(self, project: Project, resource: Resource) -> RuntimeStatus:
+        """What runs of the resource, read from the engine and the supervisor's records: starts nothing."""
         workload = resource.workload
         wanted = wanted_replicas(workload)
         if workload is None:
             return RuntimeStatus(Phase.READY, detail="no workload")
         try:
-            rt = self._runtime(project)
-            status = rt.status(resource.name, wanted, workload.kind)
-            with self._lock:
-                notes = tuple(self._notes.get((project.name, resource.name), ()))
-            if notes:
-                status = dataclasses.replace(status, notes=notes)
-            if status.phase in (Phase.ABSENT, Phase.PENDING, Phase.RUNNING) and workload.kind not in ("Job", "CronJob"):
-                self._reconcile_if_incomplete(project, resource, rt, wanted)
-            return status
+            status = self._runtime(project).status(resource.name, wanted, workload.kind)
         except Exception as exc:
             if is_connection_error(exc) or type(exc).__name__ == "TargetUnavailableError":
                 return RuntimeStatus(
@@ -233,32 +229,49 @@ class DockerTarget:
                     detail="engine unreachable",
                 )
             raise
+        with self._lock:
+            notes = tuple(self._notes.get((project.name, resource.name), ()))
+        return dataclasses.replace(status, notes=notes) if notes else status
 
-    def _reconcile_if_incomplete(self, project: Project, resource: Resource, rt: ProjectRuntime, wanted: int) -> None:
+    def _reconcile(self, project_name: str) -> None:
+        """After each pass of a project's supervisor: re-create the pods its resources lost."""
+        with self._lock:
+            rt = self._runtimes.get(project_name)
+            requests = [r for (p, _), r in self._last_requests.items() if p == project_name]
+        for request in requests:
+            if rt is None or self._closing.is_set():
+                return
+            self._reconcile_if_incomplete(request, rt)
+
+    def _reconcile_if_incomplete(self, request: DeployRequest, rt: ProjectRuntime) -> None:
         """Like a ReplicaSet: a pod that lost its sandbox or an app container (removed behind devloop's back)
         is re-created from the last deploy of the resource, at most every few seconds, in the background."""
         from devloop.config.resources import containers
 
-        key = (project.name, resource.name)
-        request = self._last_requests.get(key)
-        if request is None or resource.workload is None:
-            return
-        apps = len(containers(resource.workload, init=False, ephemeral=False))
-        members = [s for s in rt.snapshot() if labels_of(s).get(L.RESOURCE) == resource.name]
-        complete = sum(1 for pod in group_pods(members).values() if pod.sandbox is not None and len(pod.apps) == apps)
+        resource = request.resource
+        workload = resource.workload
+        key = (request.project.name, resource.name)
         now = time.monotonic()
-        if complete >= wanted or now - self._reconciled.get(key, 0.0) < RECONCILE_EVERY:
+        if workload is None or workload.kind in JOB_KINDS or now - self._reconciled.get(key, 0.0) < RECONCILE_EVERY:
+            return
+        wanted = wanted_replicas(workload)
+        apps = len(containers(workload, init=False, ephemeral=False))
+        pods = pods_of(rt.snapshot(), resource.name)
+        if sum(1 for pod in pods if pod.sandbox is not None and len(pod.apps) == apps) >= wanted:
+            return
+        if rt.status(resource.name, wanted, workload.kind).phase not in (Phase.ABSENT, Phase.PENDING, Phase.RUNNING):
             return
         self._reconciled[key] = now
 
         def work() -> None:
             try:
                 self._apply(request, background=True)
-            except Exception as exc:  # reported by the next status; never kill the caller
+            except Exception as exc:  # reported by the next status; never kill the supervisor
                 log.debug("re-creating pods of %s failed: %s", resource.name, exc)
 
         thread = threading.Thread(target=work, name=f"devloop-reconcile-{resource.name}", daemon=True)
-        self._reconcilers = [t for t in self._reconcilers if t.is_alive()] + [thread]
+        with self._lock:
+            self._reconcilers = [t for t in self._reconcilers if t.is_alive()] + [thread]
         thread.start()
 
     def stream_logs(
@@ -460,17 +473,24 @@ class DockerTarget:
     def close(self) -> None:
         self._closing.set()
         self._last_requests.clear()
-        for thread in self._reconcilers:
-            thread.join(timeout=10)
+        self._join_reconcilers()
         with self._lock:
             runtimes = list(self._runtimes.values())
             self._runtimes.clear()
         self._forwards.close_all()
         for rt in runtimes:
             rt.close()
+        self._join_reconcilers()  # one a supervisor started while closing
         if self._client is not None and self._own_client:
             with contextlib.suppress(Exception):
                 self._client.close()
+
+
+    def _join_reconcilers(self) -> None:
+        with self._lock:
+            threads = list(self._reconcilers)
+        for thread in threads:
+            thread.join(timeout=10)
 
 
 def _workload(request: DeployRequest) -> ManifestObject | None:
