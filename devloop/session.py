@@ -43,7 +43,7 @@ class Session:
 
 
 def docker_host(env: Environment) -> str:
-    from devloop.build.docker_client import engine_address
+    from devloop.dockerengine import engine_address
 
     return engine_address(env.env)
 
@@ -53,7 +53,7 @@ def _config(project: Project | Config) -> Config:
 
 
 def choose_target(env: Environment, project: Project | Config) -> str:
-    from devloop.targets.docker import docker_available
+    from devloop.dockerengine import docker_available
     from devloop.targets.kubeconfig import context_allowed, read_kube_context
     from devloop.targets.resolve import resolve_target
 

@@ -13,7 +13,7 @@ import pytest
 
 from devloop.build import digest
 from devloop.build.builder import ImageBuilder, build_images
-from devloop.build.docker_client import buildkit_cli
+from devloop.build.dockercli import buildkit_cli
 from devloop.config.model import ImageSpec
 from devloop.errors import BuildError, TargetUnavailableError
 from tests.support import docker_env

@@ -230,7 +230,7 @@ def test_copy_skips_vanished_paths_and_names_an_unreadable_file(
     secret = src / "f07.txt"
     real_access = os.access
     monkeypatch.setattr(
-        "devloop.targets.docker.files.os.access", lambda p, mode: str(p) != str(secret) and real_access(p, mode)
+        "devloop.targets.archives.os.access", lambda p, mode: str(p) != str(secret) and real_access(p, mode)
     )
     with pytest.raises(DeployError) as caught:
         target.copy_files(ref, [FileCopy(str(src), "/srv/other")], [])

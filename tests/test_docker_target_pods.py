@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from devloop.errors import DeployError
+from devloop.targets.archives import UnsafePathError, build_archive, container_path
 from devloop.targets.base import FileCopy
-from devloop.targets.docker.files import UnsafePathError, build_archive, container_path
 from devloop.targets.docker.pause import pause_elf
 from devloop.targets.docker.pods import FieldRef, plan_resource
 from tests.support.docker_target import configmap, deployment, job, obj, service
@@ -198,7 +198,7 @@ def test_log_follower_keeps_out_of_order_lines_and_skips_only_replays() -> None:
 
 
 def test_archive_skips_what_vanished_after_planning(tmp_path: Path) -> None:
-    from devloop.targets.docker.files import plan_archive, stream_archive
+    from devloop.targets.archives import plan_archive, stream_archive
 
     src = tmp_path / "src"
     src.mkdir()

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from devloop.dockerengine import docker_available
 from devloop.targets.base import Phase
-from devloop.targets.docker import DockerTarget, docker_available
+from devloop.targets.docker import DockerTarget
 from devloop.targets.docker import labels as L
 from tests.support.docker_target import (
     LogCollector,

@@ -4,7 +4,7 @@
 image whose reference already exists in the engine is never rebuilt. Otherwise:
 
 - ``buildkit``: ``DOCKER_BUILDKIT=1 docker build --progress=plain`` with the first docker CLI that
-  supports it (probed once per process, see :func:`devloop.build.docker_client.buildkit_cli`). The image's
+  supports it (probed once per process, see :func:`devloop.build.dockercli.buildkit_cli`). The image's
   ignore rules are handed to BuildKit as a ``<Dockerfile>.dockerignore`` next to a copy of the Dockerfile
   in a temporary folder (outside the project), so docker sends exactly the files the digest counted.
 - ``sdk``: ``APIClient.build`` with a tar of exactly the kept files (written to an anonymous temporary
@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from devloop import dockerengine
 from devloop.build import digest as digest_mod
-from devloop.build import docker_client
+from devloop.build import dockercli
 from devloop.build.ignore import DOCKERIGNORE, IgnoreRules
 from devloop.build.images import image_labels
 from devloop.config.model import ImageSpec
@@ -108,7 +109,7 @@ class ImageBuilder:
                 try:
                     self._build_buildkit(image, reference, on_line)
                 except _BuildKitUnusable as exc:
-                    docker_client.mark_cli_unusable(self.env, str(exc))
+                    dockercli.mark_cli_unusable(self.env, str(exc))
                     log.info("BuildKit through the docker CLI failed to start (%s); using the docker SDK", exc)
                     method = "sdk"
                     self._build_sdk(image, reference, on_line)
@@ -130,14 +131,14 @@ class ImageBuilder:
         except docker.errors.ImageNotFound:
             return False
         except docker.errors.APIError as exc:
-            if docker_client.is_connection_error(exc):
-                raise docker_client.unavailable(self.env, exc) from exc
+            if dockerengine.is_connection_error(exc):
+                raise dockerengine.unavailable(self.env, exc) from exc
             if exc.status_code == 404:
                 return False
             raise BuildError(reference, None, [], reason=f"the engine could not inspect it: {exc}") from exc
         except Exception as exc:
-            if docker_client.is_connection_error(exc):
-                raise docker_client.unavailable(self.env, exc) from exc
+            if dockerengine.is_connection_error(exc):
+                raise dockerengine.unavailable(self.env, exc) from exc
             raise
         return True
 
@@ -146,7 +147,7 @@ class ImageBuilder:
         if self.method == "sdk":
             return "sdk", "forced by the caller"
         if self._docker_cli is not None:
-            problem = docker_client.probe_buildkit_cli(self._docker_cli, self.env)
+            problem = dockercli.probe_buildkit_cli(self._docker_cli, self.env)
             cli, why = (
                 (self._docker_cli, f"{self._docker_cli} runs BuildKit builds")
                 if problem is None
@@ -156,7 +157,7 @@ class ImageBuilder:
                 )
             )
         else:
-            cli, why = docker_client.buildkit_cli(self.env)
+            cli, why = dockercli.buildkit_cli(self.env)
         if cli is not None:
             self._local.cli = cli
             return "buildkit", why + (" (forced by the caller)" if self.method == "buildkit" else "")
@@ -190,7 +191,7 @@ class ImageBuilder:
             argv = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", reference]
             argv += self._common_flags(image)
             argv.append(str(image.context))
-            env = {**self.env, "DOCKER_BUILDKIT": "1", "DOCKER_HOST": docker_client.engine_address(self.env)}
+            env = {**self.env, "DOCKER_BUILDKIT": "1", "DOCKER_HOST": dockerengine.engine_address(self.env)}
             parser = _BuildKitOutput()
 
             def line(text: str) -> None:
@@ -202,7 +203,7 @@ class ImageBuilder:
             if any(marker in "\n".join(parser.tail) for marker in _MISSING_BUILDX):
                 raise _BuildKitUnusable(f"{cli}: {parser.tail[-1] if parser.tail else 'BuildKit unavailable'}")
             if any("Cannot connect to the Docker daemon" in text for text in parser.tail):
-                raise docker_client.unavailable(self.env, parser.tail[-1])
+                raise dockerengine.unavailable(self.env, parser.tail[-1])
             step = parser.failing_step()
             base = base_image_reason(step, parser.reason(code))
             raise BuildError(image.ref, None if base else step, parser.tail_lines(), reason=base or parser.reason(code))
@@ -285,14 +286,14 @@ class ImageBuilder:
                 self.close()  # drops the connection: the engine cancels the build
                 raise
             except docker.errors.APIError as exc:
-                if docker_client.is_connection_error(exc):
-                    raise docker_client.unavailable(self.env, exc) from exc
+                if dockerengine.is_connection_error(exc):
+                    raise dockerengine.unavailable(self.env, exc) from exc
                 message = getattr(exc, "explanation", None) or str(exc)
                 emit(str(message))
                 parser.error = str(message)
             except Exception as exc:
-                if docker_client.is_connection_error(exc):
-                    raise docker_client.unavailable(self.env, exc) from exc
+                if dockerengine.is_connection_error(exc):
+                    raise dockerengine.unavailable(self.env, exc) from exc
                 raise
         if parser.error is not None:
             step = parser.failing_step()
@@ -302,7 +303,7 @@ class ImageBuilder:
     def _api(self) -> Any:
         api = getattr(self._local, "api", None)
         if api is None:
-            api = docker_client.api_client(self.env)
+            api = dockerengine.api_client(self.env)
             self._local.api = api
         return api
 

@@ -9,6 +9,7 @@ like one devloop created (``down`` would remove it). ``devloop.dev/built-by=devl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 #: what an entry of a down report contains when the thing was not removed (the reason follows)
@@ -48,3 +49,19 @@ def remove_project_images(api: Any, project: str) -> list[str]:
         except docker.errors.APIError as exc:
             removed.append(f"image {', '.join(tags)}{KEPT}{getattr(exc, 'explanation', exc)}")
     return removed
+
+
+def prune_local_images(env: Mapping[str, str], project: str) -> list[str]:
+    """:func:`remove_project_images` on the local engine of ``env`` (for targets that hold no engine connection of
+    their own); when no engine answers, one entry saying the images were kept."""
+    from devloop.dockerengine import connect
+    from devloop.errors import DevloopError
+
+    try:
+        client = connect(env, timeout=10)
+    except DevloopError:
+        return [f"the project's images{KEPT}the local Docker engine does not answer"]
+    try:
+        return remove_project_images(client.api, project)
+    finally:
+        client.close()

@@ -37,6 +37,6 @@ def resolve_target(
 
 
 def docker_unreachable(docker_host: str) -> str:
-    from devloop.build.docker_client import unreachable
+    from devloop.dockerengine import unreachable
 
     return unreachable(docker_host)

@@ -5,7 +5,6 @@ Importing this package is cheap (the docker SDK is imported inside functions).
 
 from __future__ import annotations
 
-from devloop.targets.docker.client import docker_available
 from devloop.targets.docker.target import DockerTarget
 
-__all__ = ["DockerTarget", "docker_available"]
+__all__ = ["DockerTarget"]

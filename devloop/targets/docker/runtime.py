@@ -22,12 +22,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from devloop.dockerengine import engine_call, is_connection_error
 from devloop.engine.clock import Clock, MonotonicClock
 from devloop.errors import DeployError
 from devloop.targets.base import ContainerRef, RuntimeStatus
 from devloop.targets.docker import labels as L
 from devloop.targets.docker import restarts
-from devloop.targets.docker.client import engine_call, is_connection_error
 from devloop.targets.docker.observed import (
     Pod,
     admitted,

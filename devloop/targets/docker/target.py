@@ -14,7 +14,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from devloop.config.model import ManifestObject, Project, Resource
+from devloop.dockerengine import connect, engine_call, is_connection_error
 from devloop.errors import DeployError
+from devloop.targets.archives import (
+    UnsafePathError,
+    container_path,
+    parse_group,
+    parse_passwd,
+    plan_archive,
+    stream_archive,
+)
 from devloop.targets.base import (
     ContainerGoneError,
     ContainerRef,
@@ -28,15 +37,6 @@ from devloop.targets.base import (
     StopToken,
 )
 from devloop.targets.docker import labels as L
-from devloop.targets.docker.client import connect, engine_call, is_connection_error
-from devloop.targets.docker.files import (
-    UnsafePathError,
-    container_path,
-    parse_group,
-    parse_passwd,
-    plan_archive,
-    stream_archive,
-)
 from devloop.targets.docker.forward import PortForward, Upstream
 from devloop.targets.docker.logs import follow_logs
 from devloop.targets.docker.observed import group_pods, labels_of, pods_of

@@ -243,7 +243,7 @@ class Deliverer:
         return deployed
 
     def _docker(self) -> Any:
-        from devloop.targets.docker.client import connect
+        from devloop.dockerengine import connect
 
         if self._client is None:
             self._client = connect(self.docker_env)

@@ -3,7 +3,7 @@ connection is relayed to a ready pod of the resource's current rollout.
 
 The pod is re-resolved for every connection (so a forward follows redeploys and never points at a
 pod that is gone); a dropped stream ends only that connection. The listener, accept loop and relay
-are the docker target's :class:`~devloop.targets.docker.forward.PortForward`; only the upstream
+are the shared :class:`~devloop.targets.forwards.RelayForward`; only the upstream
 differs: instead of a TCP connection to the pod IP it is one end of the kubernetes client's
 portforward socket pair.
 """
@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
-from devloop.targets.docker.forward import CONNECT_WAIT, PortForward
+from devloop.targets.forwards import RelayForward
 
 #: Returns (namespace, pod) of a ready pod of the current rollout, or None.
 PodResolver = Callable[[], tuple[str, str] | None]
@@ -24,33 +23,29 @@ PodResolver = Callable[[], tuple[str, str] | None]
 Opener = Callable[[str, str, int], Any]
 
 
-class KubePortForward(PortForward):
+class KubePortForward(RelayForward):
     def __init__(
         self, resolve_pod: PodResolver, opener: Opener, local: int, remote: int, host: str, label: str
     ) -> None:
         self.resolve_pod = resolve_pod
         self.opener = opener
         self.remote = remote
-        super().__init__(lambda: None, local, host, label)
+        super().__init__(local, host, label)
 
-    def _upstream(self) -> socket.socket | None:
-        deadline = time.monotonic() + CONNECT_WAIT
-        while not self._closed.is_set():
-            target = None
-            with contextlib.suppress(Exception):
-                target = self.resolve_pod()
-            if target is not None:
-                try:
-                    forward = self.opener(target[0], target[1], self.remote)
-                    wrapper = forward.socket(self.remote)
-                    sock = getattr(wrapper, "_socket", wrapper)
-                    if isinstance(sock, socket.socket):
-                        return sock
-                except Exception:
-                    pass
-            if time.monotonic() >= deadline:
-                return None
-            self._closed.wait(0.2)
+    def _connect_once(self) -> socket.socket | None:
+        target = None
+        with contextlib.suppress(Exception):
+            target = self.resolve_pod()
+        if target is None:
+            return None
+        try:
+            forward = self.opener(target[0], target[1], self.remote)
+            wrapper = forward.socket(self.remote)
+            sock = getattr(wrapper, "_socket", wrapper)
+            if isinstance(sock, socket.socket):
+                return sock
+        except Exception:
+            pass
         return None
 
 

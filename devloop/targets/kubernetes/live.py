@@ -2,7 +2,7 @@
 
 What the image needs: ``tar`` (for copies), ``rm`` (for deletes), ``/bin/sh`` (for ``run`` string
 steps and for ``restart: true``). The tar is built on the host exactly as on docker
-(:func:`devloop.targets.docker.files.build_archive`: modes, symlinks, owner = the container's
+(:func:`devloop.targets.archives.build_archive`: modes, symlinks, owner = the container's
 runAsUser) and extracted at ``/``.
 
 ``restart: true`` restarts the main process inside the same container, so synced files stay. At apply

@@ -240,7 +240,7 @@ class KubernetesTarget:
         with self._lock:
             if reference in self._image_configs:
                 return self._image_configs[reference]
-        from devloop.targets.docker.client import connect
+        from devloop.dockerengine import connect
 
         try:
             client = connect(self._env, timeout=10)
@@ -476,7 +476,7 @@ class KubernetesTarget:
             stream.close()
 
     def copy_files(self, container: ContainerRef, copies: Sequence[FileCopy], deletes: Sequence[str]) -> None:
-        from devloop.targets.docker.files import UnsafePathError, build_archive, container_path
+        from devloop.targets.archives import UnsafePathError, build_archive, container_path
 
         uid, gid = _owner(container.user)
         try:
@@ -620,7 +620,9 @@ class KubernetesTarget:
                 with self._lock:
                     self._namespaces.discard(name)
         if prune_images:
-            removed += _prune_local_images(self._env, project_name)
+            from devloop.build.images import prune_local_images
+
+            removed += prune_local_images(self._env, project_name)
         applier_forget_all(applier)
         return removed
 
@@ -663,22 +665,6 @@ def applier_forget_all(applier: Applier) -> None:
     with applier._lock:
         applier._hashes.clear()
         applier._applied.clear()
-
-
-def _prune_local_images(env: Mapping[str, str], project_name: str) -> list[str]:
-    from devloop.build.images import KEPT, remove_project_images
-    from devloop.targets.docker.client import connect
-
-    removed: list[str] = []
-    try:
-        client = connect(env, timeout=10)
-    except DevloopError:
-        return [f"the project's images{KEPT}the local Docker engine does not answer"]
-    try:
-        removed += remove_project_images(client.api, project_name)
-    finally:
-        client.close()
-    return removed
 
 
 __all__ = ["KubernetesTarget"]

@@ -1,68 +1,18 @@
-"""The build stage's connection to the Docker engine (docker SDK, imported lazily) and the docker CLI probe."""
+"""Which docker CLI runs BuildKit builds: every candidate probed once per process, the verdict cached.
+
+The engine connection itself is :mod:`devloop.dockerengine`.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from devloop.errors import TargetUnavailableError
-
-log = logging.getLogger("devloop.build")
-
-DEFAULT_HOST = "unix:///var/run/docker.sock"
-START_HINT = (
-    "start one (Linux: `sudo systemctl start docker` or run `sudo dockerd`; macOS/Windows: start Docker "
-    "Desktop) or point DOCKER_HOST at a running engine, then try again"
-)
 #: the docker CLI Debian ships; probed even when another `docker` comes first on PATH
 DEBIAN_CLI = "/usr/bin/docker"
 
-
-def engine_address(env: Mapping[str, str]) -> str:
-    return env.get("DOCKER_HOST") or DEFAULT_HOST
-
-
-def unreachable(address: str) -> str:
-    """The one sentence for an engine that does not answer, whichever command found out (build, the docker
-    target, target resolution)."""
-    return f"the Docker engine at {address} does not answer; {START_HINT}."
-
-
-def unavailable(env: Mapping[str, str], cause: object = None) -> TargetUnavailableError:
-    """The error for an engine that does not answer; ``cause`` (the client's exception) goes to the debug log
-    (``--verbose``), not into the sentence."""
-    if cause is not None:
-        log.debug("the Docker engine at %s does not answer: %s: %s", engine_address(env), type(cause).__name__, cause)
-    return TargetUnavailableError(unreachable(engine_address(env)))
-
-
-def api_client(env: Mapping[str, str], timeout: int = 600) -> Any:
-    """A ``docker.APIClient`` for the engine of ``env``, checked with a ping (else TargetUnavailableError)."""
-    import docker
-
-    try:
-        client = docker.from_env(environment=dict(env), timeout=timeout)
-        api = client.api
-        api.ping()
-    except Exception as exc:  # any failure to reach the engine means "no engine"
-        raise unavailable(env, exc) from exc
-    return api
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    import requests
-
-    if isinstance(exc, requests.exceptions.ConnectionError | ConnectionError):
-        return True
-    text = str(exc)
-    return "Connection aborted" in text or "Cannot connect to the Docker daemon" in text
-
-
-# -- which docker CLI runs BuildKit builds -------------------------------------------------------------------
 
 _probe_lock = threading.Lock()
 _probe_cache: dict[tuple[str, ...], tuple[str | None, str]] = {}

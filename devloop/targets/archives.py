@@ -1,4 +1,5 @@
-"""Live update on docker: the tar archive uploaded with the Engine API (no tar needed in the container).
+"""Live update's tar archives, shared by both targets: the docker target uploads them with the Engine API (no tar
+needed in the container), the kubernetes target pipes them into ``tar -x`` over exec.
 
 Safety by construction: every member name is ``dest`` (an absolute, normalised container path)
 joined with names read from the host directory (which never contain ``/`` or ``..``), normalised
