@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from devloop.config.model import Config, ImageSpec, Project
 from devloop.context import Environment
@@ -18,10 +17,6 @@ from devloop.engine.events import FilesChanged
 from devloop.engine.loop import Builder, Engine, EngineOptions
 from devloop.engine.sink import Sink
 from devloop.targets.base import Target
-
-if TYPE_CHECKING:
-    from devloop.engine.ignore import WatchIgnore
-    from devloop.plan import TargetPreview
 
 
 @dataclass
@@ -42,56 +37,11 @@ class Session:
         return project_for_env(self.env, namespace=self.namespace)
 
 
-def docker_host(env: Environment) -> str:
-    from devloop.dockerengine import engine_address
-
-    return engine_address(env.env)
-
-
-def _config(project: Project | Config) -> Config:
-    return project.config if isinstance(project, Project) else project
-
-
-def choose_target(env: Environment, project: Project | Config) -> str:
-    from devloop.dockerengine import docker_available
-    from devloop.targets.kubeconfig import context_allowed, read_kube_context
-    from devloop.targets.resolve import resolve_target
-
-    config = _config(project)
-    choice = env.target_choice(config.target)
-    kube = None
-    if choice in ("auto", "kubernetes"):
-        kube = read_kube_context(env.env, env.options.context or config.kubernetes.context)
-        if choice == "auto" and kube is not None and not context_allowed(kube, config.kubernetes.allow_contexts):
-            kube = None  # auto never picks a context that is neither local nor allowed (cli.md)
-    answers = choice != "kubernetes" and docker_available(env.env)
-    return resolve_target(choice, kube_context=kube, docker_answers=answers, docker_host=docker_host(env))
-
-
-def preview_target(env: Environment, config: Config) -> TargetPreview:
-    """For `plan`: the target `up` and `ci` would use now, and where, or why none is usable. Reads the
-    kubeconfig and asks the Docker engine whether it answers; connects to no cluster. A bad target value
-    is a usage error (exit 2), as for every command."""
-    from devloop.errors import DevloopError, UsageError
-    from devloop.plan import TargetPreview
-    from devloop.targets.kubeconfig import read_kube_context
-
-    choice = env.target_choice(config.target)
-    try:
-        name = choose_target(env, config)
-    except UsageError:
-        raise
-    except DevloopError as exc:
-        return TargetPreview(choice, None, str(exc).rstrip("."))
-    if name == "docker":
-        return TargetPreview(choice, name, f"the Docker engine at {docker_host(env)}")
-    kube = read_kube_context(env.env, env.options.context or config.kubernetes.context)
-    return TargetPreview(choice, name, f"context {kube.name}" if kube is not None else "no kubeconfig context")
-
-
 def make_target(env: Environment, project: Project | Config) -> Target:
     """The target for the project (or its devloop.yaml alone: the manifests are not needed to choose it)."""
-    config = _config(project)
+    from devloop.targets.resolve import choose_target
+
+    config = project.config if isinstance(project, Project) else project
     name = choose_target(env, config)
     if name == "docker":
         from devloop.targets.docker import DockerTarget
@@ -158,34 +108,6 @@ def config_files(project: Project) -> list[Path]:
     return sorted(set(own_files(project.config)))
 
 
-class IgnoreCache:
-    """The watch ignore rules of the current project, rebuilt when the project is reloaded or one of
-    the files they were read from (.devloopignore, an image's .dockerignore) changes."""
-
-    def __init__(self) -> None:
-        self._key: tuple[object, ...] | None = None
-        self._rules: WatchIgnore | None = None
-
-    def rules(self, project: Project) -> WatchIgnore:
-        from devloop.config.manifests import manifest_paths
-        from devloop.engine.ignore import WatchIgnore
-
-        if self._rules is None or self._key != self._stamp(project, self._rules):
-            self._rules = WatchIgnore.from_config(project.config, manifest_paths(project.config))
-            self._key = self._stamp(project, self._rules)
-        return self._rules
-
-    @staticmethod
-    def _stamp(project: Project, rules: WatchIgnore) -> tuple[object, ...]:
-        stamps: list[object] = [id(project)]
-        for path in sorted(rules.rule_files()):
-            try:
-                stamps.append(path.stat().st_mtime_ns)
-            except OSError:
-                stamps.append(None)
-        return tuple(stamps)
-
-
 def build_engine(
     env: Environment,
     session: Session,
@@ -194,6 +116,7 @@ def build_engine(
     *,
     reload: Callable[[], Project] | None = None,
 ) -> Engine:
+    from devloop.engine.ignore import IgnoreCache
     from devloop.engine.watcher import Watcher
 
     if reload is not None and session.namespace is not None:

@@ -11,7 +11,7 @@ from devloop.exit_status import ExitStatus
 
 def run(env: Environment, *, output: str = "text") -> int:
     from devloop.plan import plan_data, plan_yaml, render_plan, with_target_warnings
-    from devloop.session import preview_target
+    from devloop.targets.resolve import preview_target
 
     project = project_for_env(env, warn=False)  # the plan shows the warnings, once
     target = preview_target(env, project.config)  # a bad --target/DEVLOOP_TARGET is a usage error, as in ci

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pathspec
 
-    from devloop.config.model import Config, ImageSpec
+    from devloop.config.model import Config, ImageSpec, Project
 
 DEVLOOPIGNORE = ".devloopignore"
 STATE_DIR = ".devloop"
@@ -214,3 +214,30 @@ class WatchIgnore:
             f"WatchIgnore(root={str(self.root)!r}, patterns={list(self.patterns)!r}, "
             f"images={[spec.ref for spec, _, _ in self._images]!r})"
         )
+
+
+class IgnoreCache:
+    """The watch ignore rules of the current project, rebuilt when the project is reloaded or one of
+    the files they were read from (.devloopignore, an image's .dockerignore) changes."""
+
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] | None = None
+        self._rules: WatchIgnore | None = None
+
+    def rules(self, project: Project) -> WatchIgnore:
+        from devloop.config.manifests import manifest_paths
+
+        if self._rules is None or self._key != self._stamp(project, self._rules):
+            self._rules = WatchIgnore.from_config(project.config, manifest_paths(project.config))
+            self._key = self._stamp(project, self._rules)
+        return self._rules
+
+    @staticmethod
+    def _stamp(project: Project, rules: WatchIgnore) -> tuple[object, ...]:
+        stamps: list[object] = [id(project)]
+        for path in sorted(rules.rule_files()):
+            try:
+                stamps.append(path.stat().st_mtime_ns)
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
