@@ -347,7 +347,7 @@ def test_apply_replaces_only_what_changed(
 def test_sigterm_ignoring_pid1_is_detected(docker_client: Any, busybox_image: str) -> None:
     """busybox `sleep` as PID 1 installs no SIGTERM handler, so SIGTERM cannot stop it: devloop stops such
     containers at once instead of waiting the grace period; a shell that traps TERM is waited for."""
-    from devloop.targets.docker.runtime import ignores_sigterm
+    from devloop.targets.docker.process import ignores_sigterm
 
     plain = docker_client.containers.run(busybox_image, ["sleep", "60"], detach=True)
     trapping = docker_client.containers.run(

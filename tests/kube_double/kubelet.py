@@ -451,8 +451,6 @@ class PodWorker:
         return next(p for p in self.plan.containers if p.name == c.name and p.role == role)
 
     def create_container(self, c: CState) -> str:
-        import docker.types
-
         api = self.api
         plan = self.plan_of(c)
         fields = {
@@ -463,29 +461,14 @@ class PodWorker:
             "status.hostIP": self.kubelet.host_ip,
             "spec.serviceAccountName": str((self.pod.get("spec") or {}).get("serviceAccountName") or "default"),
         }
-        from devloop.targets.docker.pods import FieldRef
+        from devloop.targets.docker.create import container_env, container_host_config, container_mounts
 
-        env = [f"{k}={fields.get(v.path, '') if isinstance(v, FieldRef) else v}" for k, v in plan.env]
+        env = container_env(plan, fields)
         env += ["KUBERNETES_SERVICE_HOST=127.0.0.1", f"KUBERNETES_SERVICE_PORT={self.kubelet.double.port}"]
-        mounts = []
-        for m in plan.mounts:
-            if m.kind == "hostPath":
-                mounts.append(docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only))
-            else:
-                key = ("emptyDir", m.source) if m.kind == "emptyDir" else ("pvc", m.source)
-                mounts.append(
-                    docker.types.Mount(m.target, self.volumes.get(key, ""), type="volume", read_only=m.read_only)
-                )
-        host_config = api.create_host_config(
-            network_mode=f"container:{self.sandbox}",
-            mounts=mounts or None,
-            mem_limit=plan.mem_limit,
-            nano_cpus=plan.nano_cpus,
-            privileged=plan.privileged,
-            read_only=plan.read_only,
-            cap_add=list(plan.cap_add) or None,
-            cap_drop=list(plan.cap_drop) or None,
+        mounts = container_mounts(
+            plan, lambda m: self.volumes.get(("emptyDir", m.source) if m.kind == "emptyDir" else ("pvc", m.source), "")
         )
+        host_config = container_host_config(api, plan, self.sandbox, mounts)
         raw = self.container_spec(c)
         cid = str(
             api.create_container(

@@ -115,6 +115,48 @@ class _Follower:
                 stream.close()
 
 
+class _Followers:
+    """One follower per container of a resource that ran (init and app containers), kept in step with the
+    project's containers."""
+
+    def __init__(self, api: Any, resource: str, emit: Callable[[str, str], None]) -> None:
+        self.api = api
+        self.resource = resource
+        self.emit = emit
+        self.followers: dict[str, _Follower] = {}
+
+    def sync(self, summaries: list[dict[str, Any]], now: float) -> None:
+        """Follow new containers, open again the streams of restarted ones, drop those that are gone."""
+        present = set()
+        for s in summaries:
+            if not self._followed(s):
+                continue
+            cid = s["Id"]
+            present.add(cid)
+            follower = self.followers.get(cid)
+            if follower is None:
+                follower = self.followers[cid] = _Follower(self.api, cid, container_label(s), self.emit)
+                follower.start()
+            elif not follower.alive and (s.get("State") == "running" or now - follower.opened > EXITED_POLL):
+                follower.start()
+        for cid in list(self.followers):
+            if cid not in present and not self.followers[cid].alive:
+                del self.followers[cid]
+
+    def _followed(self, summary: dict[str, Any]) -> bool:
+        lab = labels_of(summary)
+        if lab.get(L.RESOURCE) != self.resource or lab.get(L.ROLE) not in (L.ROLE_INIT, L.ROLE_APP):
+            return False
+        return summary.get("State") != "created"  # never ran: no log yet
+
+    def close(self) -> None:
+        for follower in self.followers.values():
+            follower.close()
+        for follower in self.followers.values():
+            if follower.thread is not None:
+                follower.thread.join(timeout=5)
+
+
 def follow_logs(
     runtime: ProjectRuntime,
     resource: str,
@@ -128,36 +170,14 @@ def follow_logs(
         with emit_lock:
             on_line(LogLine(resource=resource, source=source, text=text))
 
-    followers: dict[str, _Follower] = {}
+    followers = _Followers(runtime.api, resource, emit)
     try:
         while not stop.stopped and not closing.is_set():
             try:
                 summaries = runtime.snapshot(max_age=POLL)
             except Exception:
                 summaries = []
-            now = time.monotonic()
-            present = set()
-            for s in summaries:
-                lab = labels_of(s)
-                if lab.get(L.RESOURCE) != resource or lab.get(L.ROLE) not in (L.ROLE_INIT, L.ROLE_APP):
-                    continue
-                if s.get("State") == "created":
-                    continue
-                cid = s["Id"]
-                present.add(cid)
-                follower = followers.get(cid)
-                if follower is None:
-                    follower = followers[cid] = _Follower(runtime.api, cid, container_label(s), emit)
-                    follower.start()
-                elif not follower.alive and (s.get("State") == "running" or now - follower.opened > EXITED_POLL):
-                    follower.start()
-            for cid in list(followers):
-                if cid not in present and not followers[cid].alive:
-                    del followers[cid]
+            followers.sync(summaries, time.monotonic())
             stop.wait(POLL)
     finally:
-        for follower in followers.values():
-            follower.close()
-        for follower in followers.values():
-            if follower.thread is not None:
-                follower.thread.join(timeout=5)
+        followers.close()

@@ -1,33 +1,33 @@
-"""Creating and removing pods, and the per-project supervisor that runs them.
+"""The per-project supervisor that runs pods: a kubelet for one Docker engine.
 
-A pod is a sandbox container (the pause image, owning the network namespace and the Service
-aliases) plus its init and app containers joined with ``network_mode=container:<sandbox>``.
-Containers are created with docker restart policy "no": devloop itself starts init containers in
-order, then the app containers, restarts exited containers as ``restartPolicy`` says (with a
-backoff), detects crash loops, evaluates readiness probes, and restarts a pod's containers when its
-sandbox came back (engine restart). Everything is found again by labels on every tick, so a
-restart of devloop or of the engine never duplicates a container.
+Pods are created by :mod:`.create` and removed by :mod:`.remove`. Their containers are created with
+docker restart policy "no": the supervisor starts init containers in order, then the app containers,
+restarts exited containers as ``restartPolicy`` says (:mod:`.restarts`: back-off, crash loops),
+evaluates readiness probes (:mod:`.probes`), and restarts a pod's containers when its sandbox came
+back (engine restart). Everything is found again by labels on every pass (:mod:`.observed`), so a
+restart of devloop or of the engine never duplicates a container; what devloop only knows from
+memory (exits, restarts, probe results, failed pods) becomes the status in :mod:`.status`.
+
+The supervisor thread is started by deploys (and `up`'s prepare), never by reading the status; time
+comes from an injected clock, so the restart semantics are tested without waiting.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import dataclasses
-import io
 import json
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from devloop.dockerengine import engine_call, is_connection_error
+from devloop.dockerengine import is_connection_error
 from devloop.engine.clock import Clock, MonotonicClock
-from devloop.errors import DeployError
 from devloop.targets.base import ContainerRef, RuntimeStatus
 from devloop.targets.docker import labels as L
 from devloop.targets.docker import restarts
+from devloop.targets.docker.create import PodCreator
 from devloop.targets.docker.observed import (
     Pod,
     admitted,
@@ -39,8 +39,15 @@ from devloop.targets.docker.observed import (
     labels_of,
     pods_of,
 )
-from devloop.targets.docker.pods import ContainerPlan, FieldRef, PodPlan
+from devloop.targets.docker.pods import PodPlan
 from devloop.targets.docker.probes import ProbeState, initial_due, run_probe
+from devloop.targets.docker.remove import (
+    grace_of,
+    remove_containers,
+    remove_pod_volumes,
+    sandbox_pods,
+    stop_gracefully,
+)
 from devloop.targets.docker.restarts import ExitRecord, RestartRule
 from devloop.targets.docker.status import (
     ObservedPod,
@@ -55,49 +62,6 @@ TICK = 0.3  # seconds between two supervisor passes
 LOG_TAIL = 20
 LOG_SETTLE = 0.25  # seconds between two reads of a failed container's log that must agree
 LOG_SETTLE_MAX = 5.0  # and at most this long
-
-SIGTERM_MASK = 1 << (15 - 1)  # bit of SIGTERM in /proc/PID/status SigCgt
-
-
-def local_pid(attrs: dict[str, Any]) -> int | None:
-    """The host PID of a running container's main process (from its inspect ``attrs``) when the engine runs on
-    this machine and devloop can see that process; None otherwise (DOCKER_HOST elsewhere, a VM, no access)."""
-    try:
-        pid = int((attrs.get("State") or {}).get("Pid") or 0)
-        if pid <= 0:
-            return None
-        # The engine may run elsewhere (DOCKER_HOST, a VM): make sure this PID is that container's process.
-        hostname = str((attrs.get("Config") or {}).get("Hostname") or "")
-        with open(f"/proc/{pid}/environ", "rb") as environ:
-            if not hostname or f"HOSTNAME={hostname}".encode() not in environ.read().split(b"\0"):
-                return None
-    except (OSError, ValueError):
-        return None
-    return pid
-
-
-def ignores_sigterm(api: Any, cid: str) -> bool:
-    """True when the container's main process (PID 1 in its namespace, which the kernel never sends
-    default-action signals to) installed no SIGTERM handler, so SIGTERM cannot stop it. Reads the host's
-    /proc (a local Linux engine); False whenever that cannot be told."""
-    try:
-        pid = local_pid(api.inspect_container(cid) or {})
-        if pid is None:
-            return False
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("SigCgt:"):
-                    return not int(line.split(":", 1)[1].strip(), 16) & SIGTERM_MASK
-    except (OSError, ValueError, docker_errors()):
-        return False
-    return False
-
-
-def docker_errors() -> type[Exception]:
-    import docker.errors
-
-    return docker.errors.APIError  # type: ignore[no-any-return]
-
 
 class ProjectRuntime:
     """Everything running for one project: pod creation/removal, supervision, probes, status."""
@@ -448,213 +412,28 @@ class ProjectRuntime:
 
     def create_pod(self, plan: PodPlan, index: int, pause_image: str, labels: dict[str, str]) -> None:
         """Create (not start) a pod's sandbox (started: containers need its address) and containers."""
-        pod = plan.pod_name(index)
-        common = {
-            **labels,
-            L.POD: pod,
-            L.POD_INDEX: str(index),
-            L.SPEC_HASH: plan.spec_hash,
-            L.KIND: plan.kind,
-            L.RESTART_POLICY: plan.restart_policy,
-            L.GRACE: str(plan.grace),
-        }
-        sandbox_labels = {
-            **common,
-            L.ROLE: L.ROLE_SANDBOX,
-            L.BACKOFF_LIMIT: str(plan.backoff_limit),
-            L.PARALLELISM: str(plan.parallelism),
-        }
-        api = self.api
-        aliases = list(plan.pod_aliases(index))
-        with engine_call(f"creating pod {pod} of resource {plan.resource}"):
-            sandbox = self._create(
-                pause_image,
-                L.docker_name(self.project, pod),
-                hostname=pod[:63].rstrip("-.") or "pod",
-                labels=sandbox_labels,
-                host_config=api.create_host_config(network_mode=self.network),
-                networking_config=api.create_networking_config(
-                    {self.network: api.create_endpoint_config(aliases=aliases or None)}
-                ),
-            )
-            ip = ""
-            if plan.kind not in ("Job", "CronJob") or index < plan.parallelism:
-                api.start(sandbox)
-                nets = (api.inspect_container(sandbox).get("NetworkSettings") or {}).get("Networks") or {}
-                ip = str((nets.get(self.network) or {}).get("IPAddress") or "")
-            volumes = self._volumes(plan, pod, labels)
-            for c in plan.containers:
-                self._create_container(plan, c, pod, sandbox, ip, volumes, common)
-
-    def _create(self, image: str, name: str, **kwargs: Any) -> str:
-        import docker.errors
-
-        try:
-            return str(self.api.create_container(image, name=name, **kwargs)["Id"])
-        except docker.errors.APIError as exc:
-            if getattr(exc, "status_code", None) != 409:
-                raise
-        # a leftover with the same name (an interrupted earlier run): replace it
-        self.api.remove_container(name, force=True, v=True)
-        return str(self.api.create_container(image, name=name, **kwargs)["Id"])
-
-    def _volumes(self, plan: PodPlan, pod: str, labels: dict[str, str]) -> dict[tuple[str, str], str]:
-        """Create the pod's emptyDir and claim volumes; return (kind, name) -> docker volume name."""
-        out: dict[tuple[str, str], str] = {}
-        for name, tmpfs in plan.emptydirs:
-            vol = L.docker_name(self.project, pod, plan.spec_hash[:6], name)
-            opts = {"type": "tmpfs", "device": "tmpfs"} if tmpfs else None
-            self.api.create_volume(vol, driver_opts=opts, labels={**labels, L.POD: pod, L.VOLUME_KIND: "emptyDir"})
-            out[("emptyDir", name)] = vol
-        claims = [("pvc", c, c) for c in plan.claims] + [
-            ("claimTemplate", c, f"{c}-{pod}") for c in plan.claim_templates
-        ]
-        for kind, name, claim in claims:
-            vol = L.docker_name(self.project, "pvc", claim)
-            self.api.create_volume(vol, labels={**L.base_labels(self.project), L.VOLUME_KIND: "pvc"})
-            out[(kind, name)] = vol
-        return out
-
-    def _create_container(
-        self,
-        plan: PodPlan,
-        c: ContainerPlan,
-        pod: str,
-        sandbox: str,
-        ip: str,
-        volumes: dict[tuple[str, str], str],
-        common: dict[str, str],
-    ) -> str:
-        import docker.types
-
-        fields = {
-            "metadata.name": pod,
-            "metadata.namespace": plan.namespace,
-            "status.podIP": ip,
-            "spec.nodeName": "docker-desktop",
-            "status.hostIP": ip,
-            "spec.serviceAccountName": "default",
-        }
-        env = [f"{k}={fields.get(v.path, '') if isinstance(v, FieldRef) else v}" for k, v in c.env]
-        mounts = []
-        for m in c.mounts:
-            if m.kind == "hostPath":
-                mounts.append(docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only))
-            else:
-                vol = volumes.get(("emptyDir" if m.kind == "emptyDir" else m.kind, m.source), "")
-                if not vol and m.kind == "pvc":
-                    vol = volumes.get(("pvc", m.source), "")
-                mounts.append(docker.types.Mount(m.target, vol, type="volume", read_only=m.read_only))
-        lab = {
-            **common,
-            L.ROLE: c.role,
-            L.CONTAINER: c.name,
-            L.ORDER: str(c.order),
-            L.PORTS: json.dumps({n: p for n, p in c.ports if n}),
-        }
-        if c.probe and c.role == L.ROLE_APP:
-            lab[L.PROBE] = json.dumps(c.probe, sort_keys=True)
-        if c.user:
-            lab[L.RUN_AS] = c.user
-        host_config = self.api.create_host_config(
-            network_mode=f"container:{sandbox}",
-            mounts=mounts or None,
-            mem_limit=c.mem_limit,
-            nano_cpus=c.nano_cpus,
-            privileged=c.privileged,
-            read_only=c.read_only,
-            cap_add=list(c.cap_add) or None,
-            cap_drop=list(c.cap_drop) or None,
-        )
-        self._ensure_image(c.image, plan, c)
-        cid = self._create(
-            c.image,
-            L.docker_name(self.project, pod, c.name),
-            entrypoint=list(c.entrypoint) if c.entrypoint is not None else None,
-            command=list(c.command) if c.command is not None else None,
-            environment=env,
-            working_dir=c.working_dir,
-            user=c.user,
-            labels=lab,
-            host_config=host_config,
-        )
-        if c.files:
-            self.api.put_archive(cid, "/", _files_tar(c))
-        return cid
-
-    def _ensure_image(self, image: str, plan: PodPlan, c: ContainerPlan) -> None:
-        import docker.errors
-
-        try:
-            self.api.inspect_image(image)
-            return
-        except docker.errors.ImageNotFound:
-            pass
-        try:
-            self.api.pull(image)
-        except docker.errors.APIError as exc:
-            if is_connection_error(exc):
-                raise
-            raise DeployError(
-                f"resource {plan.resource}: image {image} of container {c.name} is not on the Docker engine "
-                f"and could not be pulled ({getattr(exc, 'explanation', None) or exc}); build it, or fix the "
-                "image name in the manifest."
-            ) from exc
+        PodCreator(self.api, self.project, self.network).create(plan, index, pause_image, labels)
 
     def remove(self, summaries: Sequence[dict[str, Any]], grace: float | None = None) -> list[str]:
         """Stop (SIGTERM, then SIGKILL after the pods' grace period) and remove containers, then the
         emptyDir volumes of their pods. Returns what was removed."""
-        import docker.errors
-
         if not summaries:
             return []
         ids = [s["Id"] for s in summaries]
         with self._state_lock:
             self._terminating.update(ids)
-        removed: list[str] = []
         try:
-            if grace is None:
-                grace = max((float(labels_of(s).get(L.GRACE, "2") or 2) for s in summaries), default=2.0)
-            running = [s for s in summaries if s.get("State") in ("running", "restarting", "paused")]
-            # A PID 1 without a SIGTERM handler ignores SIGTERM: waiting the grace period for it is pure loss.
-            running = [s for s in running if not ignores_sigterm(self.api, s["Id"])]
-            if grace > 0 and running:
-                for s in running:
-                    with contextlib.suppress(docker.errors.APIError):
-                        self.api.kill(s["Id"], "SIGTERM")
-                deadline = self.clock.monotonic() + grace
-                pending = {s["Id"] for s in running}
-                while pending and self.clock.monotonic() < deadline:
-                    alive = self.api.containers(filters={"label": L.container_filter(self.project)})
-                    pending &= {s["Id"] for s in alive}
-                    if pending:
-                        self.sleep(0.05)
-            apps_first = sorted(summaries, key=lambda s: labels_of(s).get(L.ROLE) == L.ROLE_SANDBOX)
-            for s in apps_first:
-                try:
-                    self.api.remove_container(s["Id"], force=True, v=True)
-                except docker.errors.NotFound:
-                    pass
-                except docker.errors.APIError as exc:
-                    if "already in progress" not in str(exc):
-                        raise
-                removed.append(f"container {str((s.get('Names') or ['?'])[0]).lstrip('/')}")
-                self.forget(s["Id"])
-            pods = {labels_of(s).get(L.POD) for s in summaries if labels_of(s).get(L.ROLE) == L.ROLE_SANDBOX}
-            for pod in sorted(p for p in pods if p):
-                with self._state_lock:
+            grace = grace_of(summaries) if grace is None else grace
+            stop_gracefully(self.api, self.project, summaries, grace, self.clock, self.sleep)
+            removed = remove_containers(self.api, summaries, self.forget)
+            pods = sandbox_pods(summaries)
+            with self._state_lock:
+                for pod in pods:
                     self._pod_failures.pop(pod, None)
-                flt = {"label": [*L.project_filter(self.project), f"{L.POD}={pod}", f"{L.VOLUME_KIND}=emptyDir"]}
-                for vol in (self.api.volumes(filters=flt) or {}).get("Volumes") or []:
-                    try:
-                        self.api.remove_volume(vol["Name"], force=True)
-                        removed.append(f"volume {vol['Name']}")
-                    except docker.errors.NotFound:
-                        pass
+            return removed + remove_pod_volumes(self.api, self.project, pods)
         finally:
             with self._state_lock:
                 self._terminating.difference_update(ids)
-        return removed
 
     def mark_busy(self, cid: str, busy: bool) -> None:
         with self._state_lock:
@@ -667,15 +446,3 @@ class ProjectRuntime:
                 rec = self._records.get(cid)
                 if rec is not None:
                     restarts.record_started(rec, self.clock.monotonic())
-
-
-def _files_tar(c: ContainerPlan) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for f in c.files:
-            info = tarfile.TarInfo(f.path.lstrip("/"))
-            info.size = len(f.data)
-            info.mode = f.mode
-            info.mtime = int(time.time())
-            tar.addfile(info, io.BytesIO(f.data))
-    return buf.getvalue()

@@ -42,8 +42,9 @@ from devloop.targets.docker.logs import follow_logs
 from devloop.targets.docker.observed import group_pods, labels_of, pods_of
 from devloop.targets.docker.pause import ensure_pause_image
 from devloop.targets.docker.pods import ignored_objects, plan_resource, wanted_replicas
+from devloop.targets.docker.process import ignores_sigterm, local_pid
 from devloop.targets.docker.restarts import JOB_KINDS
-from devloop.targets.docker.runtime import ProjectRuntime, ignores_sigterm, local_pid
+from devloop.targets.docker.runtime import ProjectRuntime
 from devloop.targets.forwards import OpenForwards
 
 log = logging.getLogger("devloop.docker")
