@@ -3,7 +3,6 @@ routing, manual triggers, config reload. The real path is covered by the docker 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC
@@ -22,6 +21,7 @@ from devloop.config.model import (
     SyncRule,
 )
 from devloop.config.resources import assemble
+from devloop.engine.clock import Clock, FakeClock, MonotonicClock
 from devloop.engine.loop import Engine, EngineOptions, select_resources
 from devloop.engine.sink import RecordingSink
 from devloop.engine.state import Status
@@ -55,32 +55,54 @@ def make_project(
 
 
 class Runner:
-    """Runs an engine in a thread; helpers to wait for conditions without sleeping blindly."""
+    """Steps an engine on the test's thread: no monitor thread (each round reads the runtime status once), the
+    engine's fake clock moving ``tick`` seconds a round. Its workers are real threads: :meth:`wait_for` and
+    :meth:`settle` step until a condition holds, with a generous deadline, never sleeping blindly."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, tick: float = 0.05) -> None:
         self.engine = engine
-        self.code: int | None = None
-        self.thread = threading.Thread(target=self._run)
-
-    def _run(self) -> None:
-        self.code = self.engine.run()
+        assert isinstance(engine.clock, FakeClock)
+        self.clock: FakeClock = engine.clock
+        self.tick = tick
 
     def __enter__(self) -> Runner:
-        self.thread.start()
+        self.engine.start(background=False)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.engine.stop()
-        self.thread.join(10)
-        assert not self.thread.is_alive()
+        self.engine.close()
+
+    def step(self) -> int | None:
+        """One round: read the runtime status, handle every event (waiting a moment for a worker's), schedule."""
+        self.clock.advance(self.tick)
+        self.engine.poll()
+        return self.engine.step(wait=0.01)
 
     def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}: {self.engine.snapshot()}")
+            self.step()
+
+    def settle(self, timeout: float = 10) -> None:
+        """Step until nothing happens any more: no update runs, no event waits, and a round changes nothing."""
+        deadline = time.monotonic() + timeout
+        last = -1
+        while True:
+            self.step()
+            version = self.engine.snapshot().version
+            if self.engine.idle and version == last:
                 return
-            time.sleep(0.01)
-        raise AssertionError(f"timed out waiting for {what}: {self.engine.snapshot()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the engine did not settle: {self.engine.snapshot()}")
+            last = version
+
+    def result(self) -> int:
+        """Step until the run is over (ci); its exit code."""
+        self.wait_for(lambda: self.engine.state.result is not None, "the end of the run")
+        assert self.engine.state.result is not None
+        return self.engine.state.result
 
     def status(self, name: str) -> Status:
         view = self.engine.snapshot().resource(name)
@@ -89,18 +111,20 @@ class Runner:
 
 
 def engine_for(
-    project: Project, target: FakeTarget, builder: FakeBuilder, **opts: object
+    project: Project, target: FakeTarget, builder: FakeBuilder, clock: Clock | None = None, **opts: object
 ) -> tuple[Engine, RecordingSink]:
+    """An engine on the fake target and builder, with a fake clock unless ``clock`` is given."""
     sink = RecordingSink()
     options = EngineOptions(poll_interval=0.02, **opts)  # type: ignore[arg-type]
-    return Engine(project, target, builder, sink, options), sink
+    return Engine(project, target, builder, sink, options, clock=clock or FakeClock()), sink
 
 
 def test_ci_deploys_in_depends_on_order_and_succeeds(tmp_path: Path) -> None:
     project = make_project(tmp_path, deps={"api": ("db",), "web": ("api",)})
     target, builder = FakeTarget(), FakeBuilder()
     engine, sink = engine_for(project, target, builder, mode="ci", watch=False)
-    assert engine.run() == 0
+    with Runner(engine) as run:
+        assert run.result() == 0
     assert target.applied == ["db", "api", "web"]
     assert builder.builds == ["shop/api"]
     # the built reference was rewritten into the manifest handed to the target
@@ -111,8 +135,8 @@ def test_ci_deploys_in_depends_on_order_and_succeeds(tmp_path: Path) -> None:
 def test_ci_fails_at_crash_loop_with_reason(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     target = FakeTarget(phases={"web": Phase.FAILED})
-    engine, _ = engine_for(project, target, FakeBuilder(), mode="ci", watch=False)
-    assert engine.run() == 1
+    engine, _ = engine_for(project, target, FakeBuilder(), MonotonicClock(), mode="ci", watch=False)
+    assert engine.run() == 1  # the real loop, threads and clock
     view = engine.snapshot().resource("web")
     assert view is not None and view.status is Status.FAILED and "crash loop" in view.reason
 
@@ -121,7 +145,8 @@ def test_build_failure_fails_the_resource_and_blocks_dependents(tmp_path: Path) 
     project = make_project(tmp_path, deps={"web": ("api",)})
     target = FakeTarget()
     engine, _ = engine_for(project, target, FakeBuilder(fail=True), mode="ci", watch=False)
-    assert engine.run() == 1
+    with Runner(engine) as run:
+        assert run.result() == 1
     api = engine.snapshot().resource("api")
     assert api is not None and api.status is Status.FAILED and "RUN false" in api.reason
     assert "web" not in target.applied
@@ -137,7 +162,12 @@ def test_readiness_timeout_fails_ci(tmp_path: Path) -> None:
     )
     target = FakeTarget(phases={"db": Phase.RUNNING})
     engine, _ = engine_for(project, target, FakeBuilder(), mode="ci", watch=False)
-    assert engine.run() == 1
+    with Runner(engine, tick=0.0) as run:
+        run.wait_for(lambda: run.status("db") is Status.STARTING, "db waiting for readiness")
+        run.settle()
+        assert run.status("db") is Status.STARTING  # time stands still
+        run.clock.advance(0.3)
+        assert run.result() == 1
     db = engine.snapshot().resource("db")
     assert db is not None and db.reason.startswith("not ready after")
 
@@ -186,7 +216,7 @@ def test_manual_resource_waits_for_trigger(tmp_path: Path) -> None:
         run.wait_for(lambda: run.status("api") is Status.READY, "first deploy of a manual resource")
         engine.post(FilesChanged(frozenset({ctx / "Dockerfile"}), frozenset()))
         run.wait_for(lambda: run.status("api") is Status.MANUAL_PENDING, "changes pending")
-        time.sleep(0.1)
+        run.settle()
         assert builder.builds == ["shop/api"]
         engine.trigger("api")
         run.wait_for(lambda: len(builder.builds) == 2 and run.status("api") is Status.READY, "triggered update")
@@ -209,6 +239,7 @@ def test_config_reload_deletes_removed_and_keeps_unchanged(tmp_path: Path) -> No
         sink,
         EngineOptions(poll_interval=0.02, watch=False),
         reload_project=lambda: smaller,
+        clock=FakeClock(),
     )
     from devloop.engine.events import FilesChanged
 
@@ -218,7 +249,7 @@ def test_config_reload_deletes_removed_and_keeps_unchanged(tmp_path: Path) -> No
         engine.post(FilesChanged(frozenset({project.config.path}), frozenset()))
         run.wait_for(lambda: target.deleted == ["web"], "web deleted")
         run.wait_for(lambda: "web" not in [r.name for r in engine.snapshot().resources], "web gone from state")
-        time.sleep(0.1)
+        run.settle()
         assert target.applied == applied  # db and api unchanged: not re-applied
         assert "config reloaded" in sink.messages
 
@@ -242,6 +273,7 @@ def test_config_reload_rebuilds_a_resource_whose_image_settings_changed(tmp_path
         RecordingSink(),
         EngineOptions(poll_interval=0.02, watch=False),
         reload_project=lambda: changed,
+        clock=FakeClock(),
     )
     with Runner(engine) as run:
         run.wait_for(lambda: all(r.status is Status.READY for r in engine.snapshot().resources), "all ready")
@@ -295,7 +327,7 @@ def test_recreated_container_gets_the_synced_files_again(tmp_path: Path) -> None
         run.wait_for(lambda: run.status("api") is Status.READY, "ready after the rebuild")
         target.recreate("api")
         run.wait_for(lambda: len(target.copies) >= 3, "the re-created container synced again")
-        time.sleep(0.3)  # and only once
+        run.settle()  # and only once
         assert len(target.copies) == 3
 
 
@@ -333,7 +365,7 @@ def test_failed_run_step_is_not_cleared_by_a_runtime_change(tmp_path: Path) -> N
         engine.post(FilesChanged(frozenset({image.context / "app" / "a.py"}), frozenset()))
         run.wait_for(lambda: run.status("api") is Status.FAILED, "the run step failing")
         target.recreate("api")  # a runtime change (new container) must not turn it green
-        time.sleep(0.3)
+        run.settle()
         assert run.status("api") is Status.FAILED, (sink.lines, sink.states[-4:])
         view = engine.snapshot().resource("api")
         assert view is not None and "`check` exited with 3" in view.reason
@@ -390,7 +422,7 @@ def test_resync_follows_the_built_reference_each_container_runs(tmp_path: Path) 
         target.recreate("two")
         target.recreate("one")
         run.wait_for(lambda: len(target.copies) == 3, "a re-sync")
-        time.sleep(0.3)
+        run.settle()
         assert [c[0].split("-")[0] for c in target.copies[2:]] == ["one"]
         assert not any("into two" in text for _, text in sink.lines)
 
@@ -417,7 +449,7 @@ def test_resync_goes_only_to_the_container_that_lost_the_files(tmp_path: Path) -
         target.recreate_replica("api", 1)
         run.wait_for(lambda: len(target.copies) == 4, "a re-sync")
         run.wait_for(lambda: run.status("api") is Status.READY, "ready after the re-sync")
-        time.sleep(0.3)
+        run.settle()
         assert len(target.copies) == 4, target.copies
         assert target.copies[3][0].endswith("-r1-1")
         assert len(target.restarts) == 4 and target.restarts[3].endswith("-r1-1")
@@ -476,7 +508,7 @@ def test_live_update_with_restart_is_ready_only_after_the_restart(tmp_path: Path
         engine.post(FilesChanged(frozenset({app / "main.py"}), frozenset()))
         run.wait_for(lambda: bool(target.restarts), "the restart")
         run.wait_for(lambda: run.status("api") is Status.STARTING, "api waiting for the restarted container")
-        time.sleep(0.2)  # several monitor rounds: still not ready while the container is not
+        run.settle()  # several monitor rounds: still not ready while the container is not
         assert run.status("api") is Status.STARTING
         with target.lock:
             target.phases["api"] = Phase.READY
@@ -497,7 +529,13 @@ def test_containers_with_live_updated_files_are_stale_on_the_next_deploy(tmp_pat
     target, builder = FakeTarget(), FakeBuilder()
     records = DiskRecords(tmp_path / "records")
     engine = Engine(
-        project, target, builder, RecordingSink(), EngineOptions(poll_interval=0.02, watch=False), records=records
+        project,
+        target,
+        builder,
+        RecordingSink(),
+        EngineOptions(poll_interval=0.02, watch=False),
+        records=records,
+        clock=FakeClock(),
     )
     ctx = project.config.images[0].context
     with Runner(engine) as run:

@@ -58,7 +58,8 @@ def test_a_failing_cmd_and_an_exiting_serve_fail_with_their_last_lines(tmp_path:
         (gone, "serve `echo bye; exit 7` exited with 7", ("bye",)),
     ):
         engine, _ = engine_for(local_project(tmp_path, spec), FakeTarget(), FakeBuilder(), mode="ci")
-        assert engine.run() == 1  # ci stops at the first failure
+        with Runner(engine) as run:
+            assert run.result() == 1  # ci stops at the first failure
         failed = engine.snapshot().resource(spec.name)
         assert failed is not None and failed.status is Status.FAILED
         assert (failed.reason, failed.last_lines) == (reason, lines)

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devloop.config.model import Project
+from devloop.engine.decide import BatchPlan, StepWindow
 from devloop.engine.state import UpdateRecord
 from devloop.targets.base import RuntimeStatus
 
@@ -63,6 +65,37 @@ class UpdateFinished:
     fell_back: bool = False  # a live update could not be done: build instead
     has_workload: bool = True
     restarted: bool = False  # a live update restarted the containers: ready only once they are ready again
+    warnings: tuple[str, ...] = ()  # the target's warnings of the deploy (told once)
+
+
+@dataclass(frozen=True)
+class ImageBuilt:
+    """A worker built (or found) an image and made it reachable by the target as ``deployed``."""
+
+    ref: str
+    deployed: str
+
+
+@dataclass(frozen=True)
+class FilesSynced:
+    """A worker copied (and deleted) the files of ``update`` into a container of ``reference``."""
+
+    reference: str
+    copies: tuple[tuple[str, str], ...]  # (local, container path)
+    deletes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContainerRestarting:
+    """A worker is about to restart a container (live update): its new start is not a re-creation."""
+
+    container: str
+
+
+@dataclass(frozen=True)
+class ForwardsOpened:
+    resource: str
+    urls: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -99,4 +132,31 @@ class Stop:
     reason: str = ""
 
 
-Event = FilesChanged | UpdateFinished | StageStarted | RuntimeChanged | Trigger | Tick | Stop | StopLocal
+@dataclass(frozen=True)
+class BatchRead:
+    """A file batch with what the loop read for it (file times, own steps' windows, the plan, a reloaded
+    project), ready for the pure reducer."""
+
+    batch: FileBatch
+    stamps: dict[Path, float | None]  # modification time of each path while own steps ran (None: gone)
+    windows: tuple[StepWindow, ...]  # when devloop's own steps ran
+    arrived: float = 0.0  # wall clock when the loop read the batch
+    plan: BatchPlan | None = None  # None for an overflow
+    reloaded: Project | str | None = None  # the project loaded again, or why it could not be
+
+
+Event = (
+    FilesChanged
+    | UpdateFinished
+    | StageStarted
+    | RuntimeChanged
+    | Trigger
+    | Tick
+    | Stop
+    | StopLocal
+    | ImageBuilt
+    | FilesSynced
+    | ContainerRestarting
+    | ForwardsOpened
+    | BatchRead
+)
