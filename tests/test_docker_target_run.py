@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,18 +49,6 @@ def _leftovers(client: Any, name: str) -> list[str]:
 def test_docker_available() -> None:
     assert docker_available() in (True, False)
     assert docker_available({"DOCKER_HOST": "tcp://127.0.0.1:1"}) is False
-
-
-def test_status_is_a_read_that_starts_no_thread(docker_client: Any, unique_name: str, busybox_image: str) -> None:
-    """Only deploys (and `up`'s prepare) start a project's supervisor; status reads what exists."""
-    t = DockerTarget(docker_client)
-    proj = project(unique_name, [deployment("idle", [{"name": "main", "image": busybox_image}])])
-    try:
-        before = {thread.ident for thread in threading.enumerate()}
-        assert t.status(proj, proj.resources[0]).phase is Phase.ABSENT
-        assert [th.name for th in threading.enumerate() if th.ident not in before] == []
-    finally:
-        t.close()
 
 
 def test_pod_localhost_init_order_config_and_secrets(

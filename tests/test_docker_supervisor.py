@@ -1,0 +1,255 @@
+"""The docker target's supervisor on the fake Docker API, stepped with a fake clock: restart policies, back-off
+growth and reset, crash loops, restart counting, Jobs, removal. (tests/test_docker_target_run.py runs the same
+runtime on the real engine.)"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from devloop.engine.clock import FakeClock
+from devloop.targets.base import Phase, RuntimeStatus
+from devloop.targets.docker import DockerTarget
+from devloop.targets.docker import labels as L
+from devloop.targets.docker.pods import plan_resource
+from devloop.targets.docker.restarts import BACKOFF_START, CRASH_WINDOW
+from devloop.targets.docker.runtime import ProjectRuntime
+from tests.support.docker_target import deployment, job, obj, project
+from tests.support.fake_docker import PAUSE, FakeDockerAPI, FakeDockerClient, Program
+
+IMAGE = "app:1"
+
+
+@dataclass
+class Rig:
+    api: FakeDockerAPI
+    clock: FakeClock
+    runtime: ProjectRuntime
+    kind: str = "Deployment"
+    resource: str = "web"
+    wanted: int = 1
+
+    def deploy(self, workload: Any) -> None:
+        self.resource = workload.name
+        plan = plan_resource(self.resource, workload, [workload])
+        self.kind, self.wanted = plan.kind, plan.replicas
+        for index in range(plan.replicas):
+            self.runtime.create_pod(plan, index, PAUSE, L.base_labels("p", self.resource))
+
+    def tick(self, advance: float = 0.0) -> RuntimeStatus:
+        self.clock.advance(advance)
+        self.runtime.tick()
+        return self.status()
+
+    def status(self) -> RuntimeStatus:
+        return self.runtime.status(self.resource, self.wanted, self.kind)
+
+    def app(self, pod: int = 0) -> Any:
+        (found,) = [c for c in self.api.by_label(**{L.ROLE: L.ROLE_APP}) if c.labels[L.POD_INDEX] == str(pod)]
+        return found
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    api = FakeDockerAPI()
+    api.add_image(IMAGE)
+    clock = FakeClock()
+    runtime = ProjectRuntime(api, "p", "net", clock=clock, sleep=clock.advance)
+    yield Rig(api, clock, runtime)
+    runtime.close()
+
+
+def crashing(code: int = 3) -> Program:
+    return Program(logs=("starting", "boom"), exit_code=code)
+
+
+def web(replicas: int = 1) -> Any:
+    return deployment("web", [{"name": "main", "image": IMAGE}], replicas=replicas)
+
+
+def bare_pod(policy: str) -> Any:
+    spec = {"restartPolicy": policy, "containers": [{"name": "main", "image": IMAGE}]}
+    return obj({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": spec})
+
+
+def test_a_pod_starts_and_runs(rig: Rig) -> None:
+    rig.deploy(web())
+    status = rig.tick()
+    assert status.phase is Phase.READY and status.restarts == 0
+    (ref,) = status.containers
+    assert ref.name.endswith("/main") and ref.image == IMAGE and rig.app().state == "running"
+
+
+def test_always_restarts_at_once_then_backs_off_and_detects_a_crash_loop(rig: Rig) -> None:
+    rig.deploy(web())
+    rig.tick()
+    rig.api.program(IMAGE, crashing())
+    rig.api.exit(rig.app().id, 3)
+    rig.tick()  # first exit: restarted at once (and it crashes again)
+    assert rig.app().starts == 2
+    status = rig.tick()  # second exit within the window: waits BACKOFF_START
+    assert rig.app().starts == 2 and status.phase is not Phase.FAILED and status.restarts == 1
+    rig.tick(BACKOFF_START / 2)
+    assert rig.app().starts == 2
+    rig.tick(BACKOFF_START / 2)
+    assert rig.app().starts == 3
+    third = rig.clock.monotonic()
+    status = rig.tick()  # the third exit within the window: a crash loop (its logs are read meanwhile)
+    assert status.phase is Phase.FAILED
+    pod = rig.app().labels[L.POD]
+    assert status.reason == f"crash loop: container {pod}/main exited with code 3 3 times within 60 s"
+    assert status.last_logs[-2:] == ("starting", "boom")
+    assert status.restarts == 2 and "exited with code 3" in status.last_exit
+    # still restarted, after a doubled back-off
+    rig.clock.set(third + 2 * BACKOFF_START - 0.01)
+    rig.tick()
+    assert rig.app().starts == 3
+    rig.clock.set(third + 2 * BACKOFF_START)
+    rig.tick()
+    assert rig.app().starts == 4
+
+
+def test_a_crash_loop_ends_after_running_for_a_window(rig: Rig) -> None:
+    rig.deploy(web())
+    rig.api.program(IMAGE, crashing())
+    for _ in range(8):
+        rig.tick(1.0)
+    assert rig.status().phase is Phase.FAILED
+    rig.api.program(IMAGE, Program())  # fixed: it keeps running
+    while rig.app().state != "running":
+        rig.tick(1.0)
+    rig.tick(CRASH_WINDOW / 2)
+    assert rig.status().phase is Phase.FAILED  # not yet a whole window
+    status = rig.tick(CRASH_WINDOW)
+    assert status.phase is Phase.READY and status.restarts >= 3
+    # the back-off starts over: the next exit restarts at once
+    starts = rig.app().starts
+    rig.api.exit(rig.app().id, 1)
+    rig.tick()
+    assert rig.app().starts == starts + 1
+
+
+def test_on_failure_restarts_failures_only(rig: Rig) -> None:
+    rig.deploy(bare_pod("OnFailure"))
+    rig.tick()
+    rig.api.exit(rig.app().id, 1)
+    assert rig.tick().restarts == 1 and rig.app().state == "running"
+    rig.api.exit(rig.app().id, 0)
+    status = rig.tick(10.0)
+    assert (status.phase, status.restarts, rig.app().state) == (Phase.COMPLETED, 1, "exited")
+    assert rig.tick(100.0).phase is Phase.COMPLETED and rig.app().starts == 2
+
+
+def test_never_leaves_a_failed_container_exited_and_fails(rig: Rig) -> None:
+    rig.deploy(bare_pod("Never"))
+    rig.tick()
+    rig.api.exit(rig.app().id, 2, "cannot open config")
+    status = rig.tick()
+    assert status.phase is Phase.FAILED
+    assert status.reason == f"container {rig.app().labels[L.POD]}/main exited with code 2"
+    assert status.last_logs == ("cannot open config",)
+    rig.tick(100.0)
+    assert rig.app().starts == 1 and rig.status().restarts == 0
+
+
+def test_restarts_are_counted_and_the_last_exit_told(rig: Rig) -> None:
+    rig.deploy(web(replicas=2))
+    rig.tick()
+    rig.api.exit(rig.app(0).id, 137)
+    rig.tick(1.0)
+    rig.api.exit(rig.app(1).id, 143)
+    status = rig.tick(1.0)
+    assert status.phase is Phase.READY and status.restarts == 2 and status.ready_replicas == 2
+    assert status.last_exit == f"container {rig.app(1).labels[L.POD]}/main exited with code 143 (terminated: SIGTERM)"
+    rig.api.exit(rig.app(0).id, 137)
+    status = rig.tick(CRASH_WINDOW + 1)  # a minute later: not a back-off, not a loop
+    assert status.restarts == 3 and rig.app(0).starts == 3
+    assert status.last_exit.endswith("exited with code 137 (killed: SIGKILL or out of memory)")
+
+
+def test_a_job_retries_until_its_backoff_limit(rig: Rig) -> None:
+    rig.api.program(IMAGE, Program(logs=("failing",), exit_code=4))
+    rig.deploy(job("migrate", [{"name": "main", "image": IMAGE}], backoffLimit=2))
+    for _ in range(10):
+        status = rig.tick(1.0)
+    assert status.phase is Phase.FAILED
+    assert "exited with code 4" in status.reason and "(backoffLimit 2 reached)" in status.reason
+    assert status.last_logs[-1] == "failing" and rig.app().starts == 3  # the first run and 2 retries
+
+
+def test_a_job_runs_its_pods_one_at_a_time_to_completion(rig: Rig) -> None:
+    rig.api.program(IMAGE, Program(exit_code=0))
+    rig.deploy(job("seed", [{"name": "main", "image": IMAGE}], completions=3, parallelism=1))
+    sandboxes = rig.api.by_label(**{L.ROLE: L.ROLE_SANDBOX})
+    assert sorted(c.state for c in sandboxes) == ["created", "created", "running"]
+    seen = []
+    for _ in range(10):
+        status = rig.tick(1.0)
+        seen.append(sum(1 for c in rig.api.by_label(**{L.ROLE: L.ROLE_APP}) if c.starts))
+    assert status.phase is Phase.COMPLETED and status.detail == "3/3 completed"
+    assert seen[0] == 1 and seen[-1] == 3 and seen == sorted(seen)
+
+
+def test_a_container_that_cannot_start_fails_its_pod(rig: Rig) -> None:
+    rig.api.program(IMAGE, Program(start_error='exec: "serve": executable file not found in $PATH'))
+    rig.deploy(web())
+    status = rig.tick()
+    assert status.phase is Phase.FAILED
+    assert status.reason == (
+        f"container {rig.app().labels[L.POD]}/main could not start: exec: \"serve\": executable file not found in $PATH"
+    )
+
+
+def test_a_pod_that_lost_its_sandbox_is_left_to_the_target(rig: Rig) -> None:
+    rig.deploy(web())
+    rig.tick()
+    sandbox = rig.api.by_label(**{L.ROLE: L.ROLE_SANDBOX})[0]
+    rig.api.remove_container(sandbox.id, force=True)
+    status = rig.tick()
+    assert status.phase is not Phase.READY  # DockerTarget re-creates such pods (after a supervisor pass)
+
+
+def test_after_an_engine_restart_the_sandbox_then_its_containers_start_again(rig: Rig) -> None:
+    rig.deploy(web())
+    rig.tick()
+    for c in rig.api.containers_by_id.values():
+        rig.api.exit(c.id, 255)  # the engine went down: restart policy "no" leaves them exited
+    status = rig.tick()
+    assert status.phase is Phase.READY
+    assert {c.state for c in rig.api.containers_by_id.values()} == {"running"}
+
+
+def test_remove_waits_for_sigterm_then_removes_pods_and_their_volumes(rig: Rig) -> None:
+    workload = deployment(
+        "web",
+        [{"name": "main", "image": IMAGE, "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
+        volumes=[{"name": "tmp", "emptyDir": {}}],
+        terminationGracePeriodSeconds=5,
+    )
+    rig.deploy(workload)
+    rig.tick()
+    assert len(rig.api.volumes_by_name) == 1
+    rig.api.program(IMAGE, Program(handles_sigterm=False))
+    start = rig.clock.monotonic()
+    removed = rig.runtime.remove(rig.api.containers(all=True))
+    assert rig.clock.monotonic() - start >= 5  # the whole grace period: SIGTERM did not stop it
+    assert rig.api.containers_by_id == {} and rig.api.volumes_by_name == {}
+    assert sorted(r.split()[0] for r in removed) == ["container", "container", "volume"]
+    assert rig.status().phase is Phase.ABSENT
+
+
+def test_status_reads_without_starting_a_thread() -> None:
+    fake = FakeDockerAPI()
+    fake.add_image(IMAGE)
+    target = DockerTarget(FakeDockerClient(fake))
+    proj = project("p", [web()])
+    try:
+        before = {thread.ident for thread in threading.enumerate()}
+        assert target.status(proj, proj.resources[0]).phase is Phase.ABSENT
+        assert [t.name for t in threading.enumerate() if t.ident not in before] == []
+    finally:
+        target.close()
