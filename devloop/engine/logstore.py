@@ -10,11 +10,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from devloop.engine.clock import MonotonicClock
 from devloop.engine.sink import Sink, describe_state
 from devloop.engine.state import ResourceView, Snapshot
 
@@ -28,9 +28,9 @@ class LogEntry:
 
 
 class LogStore:
-    def __init__(self, per_resource: int = 5000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, per_resource: int = 5000, clock: Callable[[], float] | None = None) -> None:
         self._per_resource = per_resource
-        self._clock = clock
+        self._clock = clock or MonotonicClock().wall  # wall clock: line times are shown to people
         self._cond = threading.Condition()
         self._lines: dict[str, deque[LogEntry]] = {}
         self._dropped: dict[str, int] = {}
