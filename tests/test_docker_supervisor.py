@@ -253,3 +253,20 @@ def test_status_reads_without_starting_a_thread() -> None:
         assert [t.name for t in threading.enumerate() if t.ident not in before] == []
     finally:
         target.close()
+
+
+def test_the_supervisor_thread_calls_its_hook_after_each_pass_and_survives_its_errors() -> None:
+    fake = FakeDockerAPI()
+    passes = threading.Semaphore(0)
+
+    def hook() -> None:
+        passes.release()
+        raise RuntimeError("the hook failed")
+
+    runtime = ProjectRuntime(fake, "p", "net", after_tick=hook)
+    runtime.start()
+    try:
+        assert all(passes.acquire(timeout=30) for _ in range(3)), "three supervisor passes"
+        assert runtime.last_error == ""  # the hook's error is not the engine's
+    finally:
+        runtime.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -57,6 +58,8 @@ from devloop.targets.docker.status import (
     pod_ready,
     runtime_status,
 )
+
+log = logging.getLogger("devloop.docker")
 
 TICK = 0.3  # seconds between two supervisor passes
 LOG_TAIL = 20
@@ -124,15 +127,23 @@ class ProjectRuntime:
         while not self._stop.is_set():
             try:
                 self.tick()
-                if self.after_tick is not None:
-                    self.after_tick()
                 self.last_error = ""
                 delay = TICK
             except Exception as exc:  # engine away: keep trying, slower
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 delay = min(max(delay * 2, 1.0), 5.0)
+            else:
+                self._after_tick()
             self._wake.wait(delay)
             self._wake.clear()
+
+    def _after_tick(self) -> None:
+        if self.after_tick is None:
+            return
+        try:
+            self.after_tick()
+        except Exception as exc:  # its own business: never slows supervision down
+            log.debug("after a supervisor pass of %s: %s", self.project, exc)
 
     # --- reading -----------------------------------------------------------------------------------
 

@@ -153,7 +153,8 @@ class DockerTarget:
         """``background``: a re-creation devloop decided on its own (see _reconcile_if_incomplete); it does not
         bring back a project whose network is gone (`devloop down` ran, or someone removed it all by hand)."""
         project, resource = request.project, request.resource
-        self._last_requests[(request.project.name, request.resource.name)] = request
+        with self._lock:
+            self._last_requests[(request.project.name, request.resource.name)] = request
         workload = _workload(request)
         warnings = ignored_objects(resource.name, request.objects)
         if workload is None:
@@ -207,7 +208,8 @@ class DockerTarget:
         return DeployResult(True, ", ".join(parts), tuple(warnings), replaced=gone)
 
     def delete(self, project: Project, resource_name: str) -> None:
-        self._last_requests.pop((project.name, resource_name), None)
+        with self._lock:
+            self._last_requests.pop((project.name, resource_name), None)
         rt = self._runtime(project)
         with engine_call(f"deleting resource {resource_name}"), rt.lock:
             existing = self.api.containers(all=True, filters={"label": L.container_filter(project.name, resource_name)})
@@ -432,8 +434,9 @@ class DockerTarget:
     def down(self, project_name: str, *, prune_images: bool = False, delete_namespaces: bool = False) -> list[str]:
         import docker.errors
 
-        for key in [k for k in self._last_requests if k[0] == project_name]:
-            self._last_requests.pop(key, None)
+        with self._lock:
+            for key in [k for k in self._last_requests if k[0] == project_name]:
+                self._last_requests.pop(key, None)
         with self._lock:
             rt = self._runtimes.pop(project_name, None)
         if rt is not None:
@@ -473,7 +476,8 @@ class DockerTarget:
 
     def close(self) -> None:
         self._closing.set()
-        self._last_requests.clear()
+        with self._lock:
+            self._last_requests.clear()
         self._join_reconcilers()
         with self._lock:
             runtimes = list(self._runtimes.values())
