@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devloop.config.model import Config, ImageSpec, Project
 from devloop.context import Environment
@@ -18,6 +19,8 @@ from devloop.engine.loop import Builder, Engine, EngineOptions
 from devloop.engine.sink import Sink
 from devloop.targets.base import Target
 
+if TYPE_CHECKING:
+    from devloop.engine.watcher import Watcher
 
 @dataclass
 class Session:
@@ -117,7 +120,6 @@ def build_engine(
     reload: Callable[[], Project] | None = None,
 ) -> Engine:
     from devloop.engine.ignore import IgnoreCache
-    from devloop.engine.watcher import Watcher
 
     if reload is not None and session.namespace is not None:
         # reloading renders helm again: for the same namespace as the first load
@@ -125,6 +127,8 @@ def build_engine(
     cache = IgnoreCache()
 
     def watcher_factory(project: Project, post: Callable[[FilesChanged], None]) -> Watcher:
+        from devloop.engine.watcher import Watcher  # watchdog: only `up` watches
+
         def ignored(path: Path, is_dir: bool = False) -> bool:
             return cache.rules(engine.project)(path, is_dir)
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 #: the docker CLI Debian ships; probed even when another `docker` comes first on PATH
 DEBIAN_CLI = "/usr/bin/docker"
@@ -77,8 +78,10 @@ def buildkit_cli(env: Mapping[str, str], candidates: Sequence[str] | None = None
         else:
             refusals: list[str] = []
             verdict = (None, "")
-            for candidate in names:
-                problem = probe_buildkit_cli(candidate, env)
+            # all candidates at once (each probe is a process start): the first one in order that works wins
+            with ThreadPoolExecutor(len(names), thread_name_prefix="devloop-probe-cli") as pool:
+                problems = list(pool.map(lambda candidate: probe_buildkit_cli(candidate, env), names))
+            for candidate, problem in zip(names, problems, strict=True):
                 if problem is None:
                     why = f"{candidate} runs BuildKit builds"
                     if refusals:

@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+#: seconds between two probes of a container that was never ready yet
+STARTUP_RETRY = 0.2
+
 
 @dataclass
 class ProbeState:
@@ -43,7 +46,7 @@ class ProbeState:
         period = float(probe.get("periodSeconds") or 10)
         # Until the container has been ready once, probe again soon: a dev loop should not wait a whole
         # period for a server that starts a few milliseconds after the first probe.
-        self.due = now + (period if self.ever_ready or ok else min(period, 0.2))
+        self.due = now + (period if self.ever_ready or ok else min(period, STARTUP_RETRY))
         self.ever_ready = self.ever_ready or self.ready
 
 

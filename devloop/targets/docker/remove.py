@@ -2,8 +2,8 @@
 
 Containers get SIGTERM and, after their pods' grace period (``terminationGracePeriodSeconds``),
 are removed by force (SIGKILL). A container whose PID 1 installed no SIGTERM handler ignores
-SIGTERM, so it is not waited for (:func:`.process.ignores_sigterm`). App containers go before
-sandboxes; what is gone already is fine.
+SIGTERM, so it is not waited for (:func:`.process.ignores_sigterm`); nor is a pod's sandbox, which has
+nothing to flush. App containers go before sandboxes; what is gone already is fine.
 """
 
 from __future__ import annotations
@@ -46,12 +46,14 @@ def stop_gracefully(
     clock: Clock,
     sleep: Callable[[float], object],
 ) -> None:
-    """SIGTERM to the running containers that can handle it, then wait until they stopped or ``grace`` passed."""
+    """SIGTERM to the running containers that can handle it, then wait until they stopped or ``grace`` passed.
+    A sandbox (the pause process) has nothing to flush: it goes with the forced removal after its apps."""
     import docker.errors
 
     if grace <= 0:
         return
-    running = [s for s in summaries if s.get("State") in _LIVE_STATES and not ignores_sigterm(api, s["Id"])]
+    running = [s for s in summaries if s.get("State") in _LIVE_STATES and labels_of(s).get(L.ROLE) != L.ROLE_SANDBOX]
+    running = [s for s in running if not ignores_sigterm(api, s["Id"])]
     for s in running:
         with contextlib.suppress(docker.errors.APIError):
             api.kill(s["Id"], "SIGTERM")

@@ -41,7 +41,7 @@ from devloop.targets.docker.observed import (
     pods_of,
 )
 from devloop.targets.docker.pods import PodPlan
-from devloop.targets.docker.probes import ProbeState, initial_due, run_probe
+from devloop.targets.docker.probes import STARTUP_RETRY, ProbeState, initial_due, run_probe
 from devloop.targets.docker.remove import (
     grace_of,
     remove_containers,
@@ -128,7 +128,7 @@ class ProjectRuntime:
             try:
                 self.tick()
                 self.last_error = ""
-                delay = TICK
+                delay = min(TICK, self._until_startup_probe())
             except Exception as exc:  # engine away: keep trying, slower
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 delay = min(max(delay * 2, 1.0), 5.0)
@@ -144,6 +144,14 @@ class ProjectRuntime:
             self.after_tick()
         except Exception as exc:  # its own business: never slows supervision down
             log.debug("after a supervisor pass of %s: %s", self.project, exc)
+
+    def _until_startup_probe(self) -> float:
+        """Seconds until the next probe of a container that was never ready is due (TICK when none is), so that
+        a server which starts a moment after its first probe is seen at the retry, not at the next pass."""
+        now = self.clock.monotonic()
+        with self._state_lock:
+            dues = [now + STARTUP_RETRY if p.in_flight else p.due for p in self._probes.values() if not p.ever_ready]
+        return max(0.0, min(dues) - now) if dues else TICK
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -346,9 +354,10 @@ class ProjectRuntime:
                 state.in_flight = True
 
             def work(cid: str = cid, probe: dict[str, Any] = probe, state: ProbeState = state) -> None:
+                started = self.clock.monotonic()  # the next probe is due a period after this one started
                 error = run_probe(self.api, cid, ip, probe, ports)
                 with self._state_lock:
-                    state.record(not error, probe, self.clock.monotonic(), error)
+                    state.record(not error, probe, started, error)
 
             try:
                 self._pool.submit(work)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import io
@@ -42,6 +43,7 @@ from devloop.targets.docker.logs import follow_logs
 from devloop.targets.docker.observed import group_pods, labels_of, pods_of
 from devloop.targets.docker.pause import ensure_pause_image
 from devloop.targets.docker.pods import ignored_objects, plan_resource, wanted_replicas
+from devloop.targets.docker.podspec.plans import PodPlan
 from devloop.targets.docker.process import ignores_sigterm, local_pid
 from devloop.targets.docker.restarts import JOB_KINDS
 from devloop.targets.docker.runtime import ProjectRuntime
@@ -187,12 +189,14 @@ class DockerTarget:
                     keep.add(index)
                 else:
                     doomed += pod.all()
-            removed = rt.remove(doomed)
-            created = 0
-            for index in range(plan.replicas):
-                if index not in keep:
-                    rt.create_pod(plan, index, pause, resource_labels)
-                    created += 1
+            fresh = [index for index in range(plan.replicas) if index not in keep]
+            at_once = _may_overlap(plan, workload, doomed, fresh)
+
+            def create(index: int) -> None:
+                rt.create_pod(plan, index, pause, resource_labels)
+
+            removed = _replace_pods(rt, doomed, fresh, create, at_once)
+            created = len(fresh)
             if created:
                 rt.tick()
         rt.wake()
@@ -496,6 +500,47 @@ class DockerTarget:
             threads = list(self._reconcilers)
         for thread in threads:
             thread.join(timeout=10)
+
+
+def _may_overlap(plan: PodPlan, workload: ManifestObject, doomed: list[dict[str, Any]], fresh: list[int]) -> bool:
+    """May the new pods start while the old ones are being removed? As a rolling update does, when they share
+    nothing: no name (a Deployment's pod names carry the spec hash, a StatefulSet's or a bare Pod's do not),
+    no claimed volume (two pods must not write one at once), and the workload does not ask for Recreate."""
+    if not doomed or not fresh or plan.claims or plan.claim_templates:
+        return False
+    strategy = (workload.body.get("spec") or {}).get("strategy") or {}
+    if isinstance(strategy, dict) and strategy.get("type") == "Recreate":
+        return False
+    return not {labels_of(s).get(L.POD) for s in doomed} & {plan.pod_name(index) for index in fresh}
+
+
+def _replace_pods(
+    rt: ProjectRuntime, doomed: list[dict[str, Any]], fresh: list[int], create: Callable[[int], None], at_once: bool
+) -> list[str]:
+    """Remove the ``doomed`` containers and create the pods of index ``fresh`` (``at_once``: the removal runs
+    in a thread meanwhile); returns what was removed. Both are done when it returns, so no status read
+    afterwards sees an old pod."""
+    if not at_once:
+        removed = rt.remove(doomed)
+        for index in fresh:
+            create(index)
+        return removed
+    removal: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
+
+    def remove() -> None:
+        try:
+            removal.set_result(rt.remove(doomed))
+        except BaseException as exc:  # raised in the deploying thread below
+            removal.set_exception(exc)
+
+    thread = threading.Thread(target=remove, name=f"devloop-remove-{rt.project}", daemon=True)
+    thread.start()
+    try:
+        for index in fresh:
+            create(index)
+    finally:
+        thread.join()
+    return removal.result()
 
 
 def _workload(request: DeployRequest) -> ManifestObject | None:
