@@ -165,3 +165,16 @@ def test_volumes(engine: Engine) -> None:
         with pytest.raises(docker.errors.NotFound) as caught:
             engine.api.remove_volume(name, force=force)
         assert status_of(caught.value) == 404
+
+
+def test_a_network_name_in_use_is_409(engine: Engine) -> None:
+    name = new_name()
+    engine.api.create_network(name, driver="bridge", labels=engine.labels, check_duplicate=True)
+    try:
+        assert [n["Name"] for n in engine.api.networks(names=[name])] == [name]
+        with pytest.raises(docker.errors.APIError) as caught:
+            engine.api.create_network(name, driver="bridge", labels=engine.labels, check_duplicate=True)
+        assert status_of(caught.value) == 409
+    finally:
+        if engine.fake is None:
+            engine.api.remove_network(name)

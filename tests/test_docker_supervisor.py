@@ -15,10 +15,11 @@ from devloop.engine.clock import FakeClock
 from devloop.targets.base import Phase, RuntimeStatus
 from devloop.targets.docker import DockerTarget
 from devloop.targets.docker import labels as L
+from devloop.targets.docker.pause import PAUSE_IMAGE
 from devloop.targets.docker.pods import plan_resource
 from devloop.targets.docker.restarts import BACKOFF_START, CRASH_WINDOW
 from devloop.targets.docker.runtime import ProjectRuntime
-from tests.support.docker_target import deployment, job, obj, project
+from tests.support.docker_target import deploy, deployment, job, obj, project, wait_for
 from tests.support.fake_docker import PAUSE, FakeDockerAPI, FakeDockerClient, Program
 
 IMAGE = "app:1"
@@ -270,3 +271,24 @@ def test_the_supervisor_thread_calls_its_hook_after_each_pass_and_survives_its_e
         assert runtime.last_error == ""  # the hook's error is not the engine's
     finally:
         runtime.close()
+
+
+def test_the_target_recreates_a_pod_that_lost_its_container_with_nobody_asking() -> None:
+    """As a ReplicaSet would: after its passes, the supervisor started by the deploy re-creates the pod (no status
+    call is needed any more)."""
+    fake = FakeDockerAPI(images=(PAUSE_IMAGE, IMAGE))
+    target = DockerTarget(FakeDockerClient(fake))
+    proj = project("p", [web()])
+    try:
+        assert deploy(target, proj, "web").changed
+        (lost,) = fake.by_label(**{L.ROLE: L.ROLE_APP})
+        wait_for(lambda: lost.state == "running", "the app container to run")
+        fake.remove_container(lost.id, force=True)
+
+        def recreated() -> list[Any] | None:
+            apps = [c for c in fake.by_label(**{L.ROLE: L.ROLE_APP}) if c.state == "running"]
+            return apps if apps and lost.id not in {c.id for c in apps} else None
+
+        wait_for(recreated, "a re-created pod", timeout=60)
+    finally:
+        target.close()

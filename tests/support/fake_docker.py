@@ -1,11 +1,12 @@
 """A strict in-memory stand-in for the Docker Engine API calls the docker target's runtime makes.
 
 Only the low-level ``docker.APIClient`` methods that :mod:`devloop.targets.docker.runtime`,
-``create`` and ``remove`` call exist, with the SDK's signatures (an unknown method or keyword fails),
-and they fail as the real engine does, with the SDK's exception classes: 404 ``NotFound`` for an
-unknown container or volume, ``ImageNotFound`` for an unknown image, 409 for a name in use, for
-killing a container that does not run, for removing a running one without ``force`` or a volume in
-use. ``tests/test_docker_fake_api.py`` runs the same contract against the real engine.
+``create``, ``remove`` and the deploy path of ``DockerTarget`` (its network) call exist, with the
+SDK's signatures (an unknown method or keyword fails), and they fail as the real engine does, with
+the SDK's exception classes: 404 ``NotFound`` for an unknown container or volume, ``ImageNotFound``
+for an unknown image, 409 for a name in use, for killing a container that does not run, for
+removing a running one without ``force`` or a volume in use. ``tests/test_docker_fake_api.py`` runs
+the same contract against the real engine.
 
 What a container does when started is its image's :class:`Program`: write some log lines, then run
 until stopped (``exit_code=None``) or exit at once with a code. Tests change a container's fate with
@@ -15,7 +16,10 @@ Nothing here sleeps or runs a thread: time is whatever the test's clock says.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,13 +101,33 @@ def _matches(labels: dict[str, str], wanted: str | list[str]) -> bool:
     return True
 
 
+def _serialised(cls: type[Any]) -> type[Any]:
+    """Every public method holds the engine's lock: a supervisor thread may call while a test looks."""
+
+    def locked(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(self, *args, **kwargs)
+
+        return call
+
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_"):
+            setattr(cls, name, locked(value))
+    return cls
+
+
+@_serialised
 class FakeDockerAPI:
-    """The engine: containers, images, volumes; see the module's docstring."""
+    """The engine: containers, images, volumes, networks; see the module's docstring."""
 
     def __init__(self, images: tuple[str, ...] = (PAUSE,), *, wall: float = 1_700_000_000.0) -> None:
         self.images: dict[str, Program] = {image: Program() for image in images}
         self.containers_by_id: dict[str, Container] = {}
         self.volumes_by_name: dict[str, dict[str, Any]] = {}
+        self.networks_by_name: dict[str, dict[str, Any]] = {}
+        self._lock = threading.RLock()
         self.calls: list[str] = []
         self._ids = itertools.count(1)
         self._ips = itertools.count(2)
@@ -368,6 +392,38 @@ class FakeDockerAPI:
         if users:
             raise api_error(409, f"remove {name}: volume is in use - [{', '.join(users)}]")
         del self.volumes_by_name[name]
+
+    # --- networks ------------------------------------------------------------------------------------
+
+    def networks(self, names: list[str] | None = None, ids: list[str] | None = None, filters: Any = None) -> list[Any]:
+        self.calls.append("networks")
+        wanted = (filters or {}).get("label") or []
+        return [
+            dict(n)
+            for n in self.networks_by_name.values()
+            if (names is None or n["Name"] in names) and _matches(n["Labels"], wanted)
+        ]
+
+    def create_network(
+        self,
+        name: str,
+        driver: str | None = None,
+        options: Any = None,
+        ipam: Any = None,
+        check_duplicate: bool | None = None,
+        internal: bool = False,
+        labels: dict[str, str] | None = None,
+        enable_ipv6: bool = False,
+        attachable: bool | None = None,
+        scope: str | None = None,
+        ingress: bool | None = None,
+    ) -> dict[str, Any]:
+        self.calls.append("create_network")
+        if check_duplicate and name in self.networks_by_name:
+            raise api_error(409, f"network with name {name} already exists")
+        network = {"Name": name, "Id": f"net{len(self.networks_by_name):061x}", "Labels": dict(labels or {})}
+        self.networks_by_name[name] = network
+        return {"Id": network["Id"], "Warning": ""}
 
     # --- inside --------------------------------------------------------------------------------------
 

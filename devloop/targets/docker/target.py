@@ -10,12 +10,12 @@ import logging
 import os
 import tarfile
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from devloop.config.model import ManifestObject, Project, Resource
 from devloop.dockerengine import connect, engine_call, is_connection_error
+from devloop.engine.clock import Clock, MonotonicClock
 from devloop.errors import DeployError
 from devloop.targets.archives import (
     UnsafePathError,
@@ -62,8 +62,11 @@ class DockerTarget:
 
     name = "docker"
 
-    def __init__(self, client: Any | None = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, client: Any | None = None, env: Mapping[str, str] | None = None, *, clock: Clock | None = None
+    ) -> None:
         self._client = client
+        self._clock: Clock = clock or MonotonicClock()
         self._own_client = client is None  # a client passed in is the caller's to close
         self._env = env
         self._lock = threading.RLock()
@@ -103,7 +106,11 @@ class DockerTarget:
             rt = self._runtimes.get(name)
             if rt is None:
                 rt = self._runtimes[name] = ProjectRuntime(
-                    self.api, name, project.config.docker_network, after_tick=lambda: self._reconcile(name)
+                    self.api,
+                    name,
+                    project.config.docker_network,
+                    clock=self._clock,
+                    after_tick=lambda: self._reconcile(name),
                 )
             if supervise and not self._closing.is_set():
                 rt.start()
@@ -258,7 +265,7 @@ class DockerTarget:
         resource = request.resource
         workload = resource.workload
         key = (request.project.name, resource.name)
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if workload is None or workload.kind in JOB_KINDS or now - self._reconciled.get(key, 0.0) < RECONCILE_EVERY:
             return
         wanted = wanted_replicas(workload)
