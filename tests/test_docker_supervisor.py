@@ -4,6 +4,9 @@ runtime on the real engine.)"""
 
 from __future__ import annotations
 
+import io
+import json
+import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +15,7 @@ from typing import Any
 import pytest
 
 from devloop.engine.clock import FakeClock
+from devloop.errors import DeployError
 from devloop.targets.base import Phase, RuntimeStatus
 from devloop.targets.docker import DockerTarget
 from devloop.targets.docker import labels as L
@@ -19,7 +23,7 @@ from devloop.targets.docker.pause import PAUSE_IMAGE
 from devloop.targets.docker.pods import plan_resource
 from devloop.targets.docker.restarts import BACKOFF_START, CRASH_WINDOW
 from devloop.targets.docker.runtime import ProjectRuntime
-from tests.support.docker_target import deploy, deployment, job, obj, project, wait_for
+from tests.support.docker_target import configmap, deploy, deployment, job, obj, project, wait_for
 from tests.support.fake_docker import PAUSE, FakeDockerAPI, FakeDockerClient, Program
 
 IMAGE = "app:1"
@@ -34,9 +38,9 @@ class Rig:
     resource: str = "web"
     wanted: int = 1
 
-    def deploy(self, workload: Any) -> None:
+    def deploy(self, workload: Any, *others: Any) -> None:
         self.resource = workload.name
-        plan = plan_resource(self.resource, workload, [workload])
+        plan = plan_resource(self.resource, workload, [workload, *others])
         self.kind, self.wanted = plan.kind, plan.replicas
         for index in range(plan.replicas):
             self.runtime.create_pod(plan, index, PAUSE, L.base_labels("p", self.resource))
@@ -83,6 +87,54 @@ def test_a_pod_starts_and_runs(rig: Rig) -> None:
     assert status.phase is Phase.READY and status.restarts == 0
     (ref,) = status.containers
     assert ref.name.endswith("/main") and ref.image == IMAGE and rig.app().state == "running"
+
+
+def test_containers_carry_their_user_probe_files_and_environment(rig: Rig) -> None:
+    container = {
+        "name": "main",
+        "image": IMAGE,
+        "env": [
+            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "A", "value": "b"},
+        ],
+        "securityContext": {"runAsUser": 1000},
+        "readinessProbe": {"exec": {"command": ["true"]}},
+        "volumeMounts": [{"name": "conf", "mountPath": "/etc/conf"}],
+    }
+    rig.deploy(
+        deployment("web", [container], volumes=[{"name": "conf", "configMap": {"name": "conf"}}]),
+        configmap("conf", {"app.ini": "x=1"}),
+    )
+    status = rig.tick()
+    app = rig.app()
+    assert json.loads(app.labels[L.PROBE]) == {"exec": {"command": ["true"]}}
+    assert status.containers[0].user == app.labels[L.RUN_AS] == "1000"
+    assert status.phase is Phase.RUNNING  # the probe has not passed yet (no probe ran: no supervisor thread)
+    assert app.environment == [f"POD={app.labels[L.POD]}", "A=b"]
+    ((path, data),) = app.files
+    assert path == "/"
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+        assert any(n.endswith("app.ini") for n in names), names
+
+
+def test_a_container_left_with_the_same_name_is_replaced(rig: Rig) -> None:
+    rig.deploy(web())
+    (old,) = rig.api.by_label(**{L.ROLE: L.ROLE_APP})
+    rig.api.containers_by_id.pop(rig.api.by_label(**{L.ROLE: L.ROLE_SANDBOX})[0].id)  # an interrupted earlier run
+    rig.api.containers_by_id.pop(old.id)
+    rig.api.create_container(IMAGE, name=old.name)  # ... left this one behind
+    rig.deploy(web())
+    assert rig.tick().phase is Phase.READY and rig.app().name == old.name
+
+
+def test_an_image_that_is_not_there_is_a_deploy_error(rig: Rig) -> None:
+    with pytest.raises(DeployError) as caught:
+        rig.deploy(deployment("web", [{"name": "main", "image": "nowhere:1"}]))
+    assert str(caught.value).startswith(
+        "resource web: image nowhere:1 of container main is not on the Docker engine and could not be pulled (pull "
+    )
+    assert str(caught.value).endswith("; build it, or fix the image name in the manifest.")
 
 
 def test_always_restarts_at_once_then_backs_off_and_detects_a_crash_loop(rig: Rig) -> None:

@@ -63,6 +63,7 @@ class Container:
     networks: dict[str, dict[str, Any]]
     hostname: str = ""
     user: str = ""
+    environment: list[str] = field(default_factory=list)
     state: str = "created"
     exit_code: int = 0
     started_at: str = "0001-01-01T00:00:00Z"
@@ -259,6 +260,7 @@ class FakeDockerAPI:
         self.containers_by_id[cid] = Container(
             cid, name, image, dict(labels or {}), host_config, networks, hostname or cid[:12], user or ""
         )
+        self.containers_by_id[cid].environment = list(environment or [])
         return {"Id": cid, "Warnings": []}
 
     def start(self, container: str, *args: Any, **kwargs: Any) -> None:
