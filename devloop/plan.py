@@ -228,78 +228,95 @@ def render_plan(project: Project, console_width: int = 100, target: TargetPrevie
     """The plan as plain, readable text (no colours), wrapped at ``console_width`` columns; ``target`` is where
     `up` would run it (devloop.yaml's ``target`` when not given)."""
     width = max(console_width, 40)
+    lines = _project_lines(project, width, target)
+    lines.append("")
+    lines += _resources_lines(project, width)
+    lines.append("")
+    lines += _images_lines(project, width)
+    if project.warnings:
+        lines.append("")
+        lines += _warnings_lines(project.warnings, width)
+    return "\n".join(lines) + "\n"
+
+
+def _project_lines(project: Project, width: int, target: TargetPreview | None) -> list[str]:
+    """The project's name and file, its profile, the target and where it deploys."""
     config = project.config
-    lines: list[str] = []
-    namespace = config.kubernetes.namespace or "the context's namespace"
-    lines.append(f"Project {project.name} ({config.path.name})")
+    lines = [f"Project {project.name} ({config.path.name})"]
     if config.profiles:
         chosen = f"{config.profile}" if config.profile else "none"
         lines.append(f"  profile: {chosen}   (profiles: {', '.join(config.profiles)})")
     where = target.text() if target else config.target
+    namespace = config.kubernetes.namespace or "the context's namespace"
     header = f"namespace: {namespace}   docker network: {config.docker_network}"
     for text in (f"target: {where}", header):
         lines.extend(
             textwrap.wrap(text, width=width, initial_indent="  ", subsequent_indent="    ", break_long_words=False)
         )
-    lines.append("")
+    return lines
 
-    workloads = [r for r in project.resources if r.name != UNCATEGORIZED]
-    lines.append(f"Resources, in deploy order ({len(project.resources)}):")
+
+def _resources_lines(project: Project, width: int) -> list[str]:
+    """Every resource in deploy order: a numbered head line, then its fields."""
+    lines = [f"Resources, in deploy order ({len(project.resources)}):"]
     if not project.resources:
         lines.append("  (none: the manifests have no objects)")
     for number, resource in enumerate(project.resources, start=1):
-        kind = resource.kind or "objects without a workload, deployed first"
-        if resource.local is not None:
-            kind = f"local: runs on this machine, {resource.local.source}"
-        head = f"  {number}. {resource.name}  ({kind})"
-        generated = {w.name: w for w in config.workloads}.get(resource.name)
-        if generated is not None and resource.workload is not None and resource.workload.source == generated.source:
-            head += f"  [workloads.{generated.name}: {generated.type}, no Kubernetes YAML]"
-        if resource.settings.trigger == "manual":
-            head += "  [manual trigger]"
-        lines.append(head)
-        fields: list[tuple[str, str]] = []
-        if resource.images:
-            fields.append(("images", ", ".join(resource.images)))
-        if resource.local is not None:
-            fields.extend(_local_fields(resource.local, config.root))
-        else:
-            fields.append(("objects", ", ".join(_object_label(obj) for obj in resource.objects)))
-        if resource.settings.port_forwards:
-            forwards = ", ".join(
-                f"{pf.host}:{pf.local} -> {pf.container}" + (f" ({pf.port_name})" if pf.port_name else "")
-                for pf in resource.settings.port_forwards
-            )
-            fields.append(("port forwards", forwards))
-        if resource.settings.depends_on:
-            fields.append(("depends on", ", ".join(resource.settings.depends_on)))
-        if resource.settings.labels:
-            fields.append(("labels", ", ".join(resource.settings.labels)))
-        for name, value in fields:
+        lines.append(_resource_head(project, number, resource))
+        for name, value in _resource_fields(project, resource):
             lines.extend(_field(name, value, width))
+    workloads = [r for r in project.resources if r.name != UNCATEGORIZED]
     if not workloads and project.resources:
         lines.append("  (no workloads: nothing will run)")
-    lines.append("")
+    return lines
 
-    lines.append(f"Images ({len(config.images)}):")
+
+def _resource_head(project: Project, number: int, resource: Resource) -> str:
+    kind = resource.kind or "objects without a workload, deployed first"
+    if resource.local is not None:
+        kind = f"local: runs on this machine, {resource.local.source}"
+    head = f"  {number}. {resource.name}  ({kind})"
+    generated = {w.name: w for w in project.config.workloads}.get(resource.name)
+    if generated is not None and resource.workload is not None and resource.workload.source == generated.source:
+        head += f"  [workloads.{generated.name}: {generated.type}, no Kubernetes YAML]"
+    if resource.settings.trigger == "manual":
+        head += "  [manual trigger]"
+    return head
+
+
+def _resource_fields(project: Project, resource: Resource) -> list[tuple[str, str]]:
+    fields: list[tuple[str, str]] = []
+    if resource.images:
+        fields.append(("images", ", ".join(resource.images)))
+    if resource.local is not None:
+        fields.extend(_local_fields(resource.local, project.config.root))
+    else:
+        fields.append(("objects", ", ".join(_object_label(obj) for obj in resource.objects)))
+    settings = resource.settings
+    if settings.port_forwards:
+        fields.append(("port forwards", ", ".join(_forward_text(pf) for pf in settings.port_forwards)))
+    if settings.depends_on:
+        fields.append(("depends on", ", ".join(settings.depends_on)))
+    if settings.labels:
+        fields.append(("labels", ", ".join(settings.labels)))
+    return fields
+
+
+def _forward_text(pf: PortForward) -> str:
+    return f"{pf.host}:{pf.local} -> {pf.container}" + (f" ({pf.port_name})" if pf.port_name else "")
+
+
+def _images_lines(project: Project, width: int) -> list[str]:
+    """Every image: how it is built and tested, its live update, which resources use it, a recipe's
+    Dockerfile."""
+    config = project.config
+    lines = [f"Images ({len(config.images)}):"]
     if not config.images:
         lines.append("  (none: every container runs an image as written in the manifests)")
     for image in config.images:
         lines.append(f"  {image.ref}")
         used = [r.name for r in project.resources if image.ref in r.images]
-        how = (
-            f"{image.recipe} recipe, Dockerfile below"
-            if image.recipe
-            else f"dockerfile {_relpath(image.dockerfile, image.context)}"
-        )
-        build = f"context {_relpath(image.context, config.root)}, {how}"
-        if image.implicit:
-            build = f"{image.origin}.build: {build}"
-        if image.target:
-            build += f", target {image.target}"
-        if image.args:
-            build += ", args " + " ".join(f"{k}={v}" for k, v in image.args)
-        lines.extend(_field("build", build, width))
+        lines.extend(_field("build", _build_text(image, config.root), width))
         if image.test:
             lines.extend(_field("test", image.test.cmd, width))
         lines.extend(_field("live update", live_update_summary(image.live_update), width))
@@ -310,21 +327,40 @@ def render_plan(project: Project, console_width: int = 100, target: TargetPrevie
         if image.dockerfile_text:
             lines.append("       Dockerfile:")
             lines.extend(f"         {line}" for line in image.dockerfile_text.splitlines())
-    if project.warnings:
-        lines.append("")
-        lines.append(f"Warnings ({len(project.warnings)}):")
-        for warning in project.warnings:
-            lines.extend(
-                textwrap.wrap(
-                    warning,
-                    width=width,
-                    initial_indent="  ! ",
-                    subsequent_indent="    ",
-                    break_long_words=False,
-                    break_on_hyphens=False,
-                )
+    return lines
+
+
+def _build_text(image: ImageSpec, root: Path) -> str:
+    """``context app, dockerfile Dockerfile, target dev, args A=1``."""
+    how = (
+        f"{image.recipe} recipe, Dockerfile below"
+        if image.recipe
+        else f"dockerfile {_relpath(image.dockerfile, image.context)}"
+    )
+    build = f"context {_relpath(image.context, root)}, {how}"
+    if image.implicit:
+        build = f"{image.origin}.build: {build}"
+    if image.target:
+        build += f", target {image.target}"
+    if image.args:
+        build += ", args " + " ".join(f"{k}={v}" for k, v in image.args)
+    return build
+
+
+def _warnings_lines(warnings: tuple[str, ...], width: int) -> list[str]:
+    lines = [f"Warnings ({len(warnings)}):"]
+    for warning in warnings:
+        lines.extend(
+            textwrap.wrap(
+                warning,
+                width=width,
+                initial_indent="  ! ",
+                subsequent_indent="    ",
+                break_long_words=False,
+                break_on_hyphens=False,
             )
-    return "\n".join(lines) + "\n"
+        )
+    return lines
 
 
 def _field(name: str, value: str, width: int) -> list[str]:

@@ -95,35 +95,44 @@ class _Found:
     @classmethod
     def collect(cls, root: Path) -> _Found:
         found = cls()
-        claimed: list[Path] = []  # chart and kustomize folders: their YAML is not read as manifests
         folders = list(_walk(root))
         for folder, files in folders:
             if "Chart.yaml" in files:
                 found.charts.append(folder)
-                claimed.append(folder)
             elif any(k in files for k in KUSTOMIZATION_FILES):
                 found.kustomizations.append(folder)
-                claimed.append(folder)
+        claimed = [*found.charts, *found.kustomizations]  # their YAML is not read as manifests
         for folder, files in folders:
             if folder == root:
                 found.compose = next((root / c for c in COMPOSE_FILES if c in files), None)
-            if "Dockerfile" in files:
-                found.dockerfiles.append(folder)
-            else:
-                with contextlib.suppress(RecipeError):
-                    found.recipes.append((folder, detect(folder)))
-            if any(folder == c or c in folder.parents for c in claimed):
-                if any(folder == k or k in folder.parents for k in found.kustomizations):
-                    for name in sorted(files):
-                        if name.endswith((".yaml", ".yml")) and name not in KUSTOMIZATION_FILES:
-                            found.kustomized.extend(_kubernetes_objects(folder / name))
+            found._note_build(folder, files)
+            if _within(folder, claimed):
+                if _within(folder, found.kustomizations):
+                    for path in _yaml_files(folder, files, KUSTOMIZATION_FILES):
+                        found.kustomized.extend(_kubernetes_objects(path))
                 continue
-            for name in sorted(files):
-                if name.endswith((".yaml", ".yml")) and name not in COMPOSE_FILES and name != "devloop.yaml":
-                    objects = _kubernetes_objects(folder / name)
-                    if objects:
-                        found.manifest_files.append((folder / name, objects))
+            for path in _yaml_files(folder, files, (*COMPOSE_FILES, "devloop.yaml")):
+                objects = _kubernetes_objects(path)
+                if objects:
+                    found.manifest_files.append((path, objects))
         return found
+
+    def _note_build(self, folder: Path, files: list[str]) -> None:
+        """A folder with a Dockerfile, or one a recipe can build."""
+        if "Dockerfile" in files:
+            self.dockerfiles.append(folder)
+        else:
+            with contextlib.suppress(RecipeError):
+                self.recipes.append((folder, detect(folder)))
+
+
+def _within(folder: Path, tops: list[Path]) -> bool:
+    return any(folder == top or top in folder.parents for top in tops)
+
+
+def _yaml_files(folder: Path, files: list[str], skip: tuple[str, ...]) -> list[Path]:
+    """The YAML files of ``folder`` in name order, but for the names in ``skip``."""
+    return [folder / name for name in sorted(files) if name.endswith((".yaml", ".yml")) and name not in skip]
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, list[str]]]:
@@ -237,13 +246,7 @@ def _workload_name(text: str) -> str:
 
 def _from_compose(root: Path, name: str, path: Path, scaffold: Scaffold) -> None:
     config, notes = scaffold.config, scaffold.assumptions
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise NothingFound(f"{path.name} cannot be read as YAML ({exc})") from None
-    services = data.get("services") if isinstance(data, dict) else None
-    if not isinstance(services, dict) or not services:
-        raise NothingFound(f"{path.name} has no services")
+    services = _compose_services(path)
     workloads: dict[str, Any] = {}
     images: list[dict[str, Any]] = []
     resources: dict[str, Any] = {}
@@ -251,42 +254,18 @@ def _from_compose(root: Path, name: str, path: Path, scaffold: Scaffold) -> None
     for service, spec in services.items():
         spec = spec if isinstance(spec, dict) else {}
         workload_name = names[service]
-        workload: dict[str, Any] = {}
         port, forwards = _compose_ports(spec.get("ports"))
-        workload["type"] = "web" if port else "worker"
-        build = spec.get("build")
-        if build is not None:
-            context = build if isinstance(build, str) else str((build or {}).get("context", "."))
-            context = os.path.normpath(context).replace(os.sep, "/")
-            extra = {k: build[k] for k in ("dockerfile", "target", "args") if isinstance(build, dict) and k in build}
-            if extra or not (root / context / "Dockerfile").is_file():
-                ref = f"{name}/{workload_name}"
-                images.append({"ref": ref, "context": context, **extra})
-                workload["image"] = ref
-            else:
-                workload["build"] = context
-        elif spec.get("image"):
-            workload["image"] = str(spec["image"])
-        else:
+        workload: dict[str, Any] = {"type": "web" if port else "worker"}
+        source, image = _compose_source(root, f"{name}/{workload_name}", spec)
+        if not source:
             notes.append(f"compose service {service} has neither build nor image: it is left out")
             continue
-        if port:
-            workload["port"] = port
-        command = spec.get("command")
-        if isinstance(command, str | list) and command:
-            workload["command"] = command if isinstance(command, str) else [str(c) for c in command]
-        env = _compose_env(spec.get("environment"))
-        if env:
-            workload["env"] = env
+        workload.update(source)
+        if image is not None:
+            images.append(image)
+        workload.update(_compose_run(spec, port))
         workloads[workload_name] = workload
-        settings: dict[str, Any] = {}
-        if forwards:
-            settings["port_forwards"] = forwards
-        depends = spec.get("depends_on")
-        depends_names = list(depends) if isinstance(depends, dict | list) else []
-        known = [names[str(d)] for d in depends_names if str(d) in names and names[str(d)] != workload_name]
-        if known:
-            settings["depends_on"] = known
+        settings = _compose_settings(spec, forwards, names, workload_name)
         if settings:
             resources[workload_name] = settings
         kind = f"web on port {port}" if port else "worker (it publishes no port)"
@@ -298,6 +277,60 @@ def _from_compose(root: Path, name: str, path: Path, scaffold: Scaffold) -> None
     config["workloads"] = workloads
     if resources:
         config["resources"] = resources
+
+
+def _compose_services(path: Path) -> dict[Any, Any]:
+    """The ``services`` of a compose file; NothingFound when it cannot be read or has none."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise NothingFound(f"{path.name} cannot be read as YAML ({exc})") from None
+    services = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(services, dict) or not services:
+        raise NothingFound(f"{path.name} has no services")
+    return services
+
+
+def _compose_source(root: Path, ref: str, spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Where a compose service's image comes from, as workload fields (``build`` or ``image``), plus an
+    ``images`` entry named ``ref`` when the build needs more than a folder with a Dockerfile; nothing when the
+    service has neither build nor image."""
+    build = spec.get("build")
+    if build is None:
+        return ({"image": str(spec["image"])} if spec.get("image") else {}), None
+    context = build if isinstance(build, str) else str((build or {}).get("context", "."))
+    context = os.path.normpath(context).replace(os.sep, "/")
+    extra = {k: build[k] for k in ("dockerfile", "target", "args") if isinstance(build, dict) and k in build}
+    if extra or not (root / context / "Dockerfile").is_file():
+        return {"image": ref}, {"ref": ref, "context": context, **extra}
+    return {"build": context}, None
+
+
+def _compose_run(spec: dict[str, Any], port: int | None) -> dict[str, Any]:
+    """The workload fields for how a compose service runs: port, command, env."""
+    fields: dict[str, Any] = {}
+    if port:
+        fields["port"] = port
+    command = spec.get("command")
+    if isinstance(command, str | list) and command:
+        fields["command"] = command if isinstance(command, str) else [str(c) for c in command]
+    env = _compose_env(spec.get("environment"))
+    if env:
+        fields["env"] = env
+    return fields
+
+
+def _compose_settings(spec: dict[str, Any], forwards: list[str], names: dict[Any, str], own: str) -> dict[str, Any]:
+    """``resources.NAME`` of a compose service: its port forwards and the services it depends on."""
+    settings: dict[str, Any] = {}
+    if forwards:
+        settings["port_forwards"] = forwards
+    depends = spec.get("depends_on")
+    depends_names = list(depends) if isinstance(depends, dict | list) else []
+    known = [names[str(d)] for d in depends_names if str(d) in names and names[str(d)] != own]
+    if known:
+        settings["depends_on"] = known
+    return settings
 
 
 def _compose_ports(ports: Any) -> tuple[int | None, list[str]]:
