@@ -37,7 +37,9 @@ from devloop.config.model import (
     UNCATEGORIZED,
     Config,
     ImageSpec,
+    LocalSpec,
     ManifestObject,
+    ObjectSelector,
     Project,
     Resource,
     ResourceSettings,
@@ -292,33 +294,48 @@ def assemble(config: Config, objects: Sequence[ManifestObject]) -> Project:
 
     _check_resource_keys(config, names)
     order = _deploy_order(config, names)
-    position = {name: i for i, name in enumerate(order)}
 
     owner: dict[int, str] = {}  # manifest position -> resource name
-    warnings: list[str] = []
+    _attach_listed(config, objects, owner)
+    warnings = _attach_services(objects, workloads, namespace, owner)
+    _attach_referenced(objects, workloads, order, namespace, owner)
 
-    # 1. resources.X.objects
+    attached: dict[str, list[int]] = {}
+    for i in range(len(objects)):
+        if not objects[i].is_workload:
+            attached.setdefault(owner.get(i, UNCATEGORIZED), []).append(i)
+    resources: list[Resource] = []
+    if attached.get(UNCATEGORIZED):
+        resources.append(
+            Resource(
+                name=UNCATEGORIZED,
+                kind="",
+                objects=tuple(add_labels(objects[i], config.name, UNCATEGORIZED) for i in attached[UNCATEGORIZED]),
+                images=(),
+                settings=_resolve_port_names(config, UNCATEGORIZED, None),
+            )
+        )
+    for name in order:
+        if name in local:
+            resources.append(_local_resource(config, local[name]))
+        else:
+            members = [objects[i] for i in attached.get(name, [])]
+            resources.append(_workload_resource(config, name, by_name[name].obj, members))
+
+    warnings.extend(_unused_image_warnings(config, objects))
+    return Project(config=config, resources=tuple(resources), warnings=tuple(warnings))
+
+
+def _attach_listed(config: Config, objects: Sequence[ManifestObject], owner: dict[int, str]) -> None:
+    """1. ``resources.X.objects``: the objects each selector names go to X (a workload cannot be attached, an
+    object only to one resource)."""
     for key, settings in config.resources:
         for j, selector in enumerate(settings.objects):
             where = f"resources.{key}.objects[{j}]"
             matches = [i for i, obj in enumerate(objects) if selector.matches(obj.name, obj.kind)]
             candidates = [i for i in matches if not objects[i].is_workload]
             if not candidates:
-                if matches:
-                    hit = objects[matches[0]]
-                    raise ConfigError(
-                        f"{selector} names the {hit.kind} {hit.name}, which is a resource of its own; "
-                        "only objects that are not workloads can be attached",
-                        location=config.location(where),
-                        key=where,
-                    )
-                known = sorted({f"{o.name}:{o.kind.lower()}" for o in objects if not o.is_workload})
-                raise ConfigError(
-                    f"no object in the manifests is named {selector}{_did_you_mean(str(selector), known)}; "
-                    "write NAME or NAME:KIND of an object in the manifests",
-                    location=config.location(where),
-                    key=where,
-                )
+                raise _unattachable(config, objects, selector, matches, where)
             for i in candidates:
                 if i in owner and owner[i] != key:
                     raise ConfigError(
@@ -329,7 +346,37 @@ def assemble(config: Config, objects: Sequence[ManifestObject]) -> Project:
                     )
                 owner[i] = key
 
-    # 2. Services by selector (first matching workload in manifest order)
+
+def _unattachable(
+    config: Config, objects: Sequence[ManifestObject], selector: ObjectSelector, matches: list[int], where: str
+) -> ConfigError:
+    """The error for a selector of ``resources.X.objects`` that names no object but workloads, or nothing."""
+    if matches:
+        hit = objects[matches[0]]
+        return ConfigError(
+            f"{selector} names the {hit.kind} {hit.name}, which is a resource of its own; "
+            "only objects that are not workloads can be attached",
+            location=config.location(where),
+            key=where,
+        )
+    known = sorted({f"{o.name}:{o.kind.lower()}" for o in objects if not o.is_workload})
+    return ConfigError(
+        f"no object in the manifests is named {selector}{_did_you_mean(str(selector), known)}; "
+        "write NAME or NAME:KIND of an object in the manifests",
+        location=config.location(where),
+        key=where,
+    )
+
+
+def _attach_services(
+    objects: Sequence[ManifestObject],
+    workloads: list[_Workload],
+    namespace: Callable[[ManifestObject], str],
+    owner: dict[int, str],
+) -> list[str]:
+    """2. Services not attached yet go to the first workload (in manifest order) whose pods they select; the
+    warnings for Services that select the pods of several."""
+    warnings: list[str] = []
     by_label: dict[tuple[str, str, str], list[tuple[_Workload, Any]]] = {}  # (ns, key, value) -> workloads
     for w in workloads:
         labels = pod_labels(w.obj)
@@ -355,8 +402,19 @@ def assemble(config: Config, objects: Sequence[ManifestObject]) -> Project:
                 f"({matching[0].name}, {others}); it is attached to {matching[0].name}. "
                 f"Use resources.<name>.objects to attach it elsewhere."
             )
+    return warnings
 
-    # 3. objects referenced by pod templates (first referencing workload in deploy order)
+
+def _attach_referenced(
+    objects: Sequence[ManifestObject],
+    workloads: list[_Workload],
+    order: list[str],
+    namespace: Callable[[ManifestObject], str],
+    owner: dict[int, str],
+) -> None:
+    """3. Objects referenced by pod templates (ConfigMaps, Secrets, claims...) not attached yet go to the first
+    workload in deploy order that references them."""
+    position = {name: i for i, name in enumerate(order)}
     index_of = {(obj.kind, namespace(obj), obj.name): i for i, obj in enumerate(objects)}
     for workload in sorted(workloads, key=lambda w: position[w.name]):
         for kind, name in referenced_objects(workload.obj):
@@ -364,51 +422,27 @@ def assemble(config: Config, objects: Sequence[ManifestObject]) -> Project:
             if found is not None and found not in owner:
                 owner[found] = workload.name
 
-    # 4. build the resources
-    attached: dict[str, list[int]] = {}
-    for i in range(len(objects)):
-        if objects[i].is_workload:
-            continue
-        attached.setdefault(owner.get(i, UNCATEGORIZED), []).append(i)
 
-    resources: list[Resource] = []
-    if attached.get(UNCATEGORIZED):
-        resources.append(
-            Resource(
-                name=UNCATEGORIZED,
-                kind="",
-                objects=tuple(add_labels(objects[i], config.name, UNCATEGORIZED) for i in attached[UNCATEGORIZED]),
-                images=(),
-                settings=_resolve_port_names(config, UNCATEGORIZED, None),
-            )
-        )
-    for name in order:
-        if name in local:
-            resources.append(
-                Resource(
-                    name=name,
-                    kind="local",
-                    objects=(),
-                    images=(),
-                    settings=config.resource_settings(name),
-                    local=local[name],
-                )
-            )
-            continue
-        workload = by_name[name]
-        members = [workload.obj] + [objects[i] for i in attached.get(name, [])]
-        resources.append(
-            Resource(
-                name=name,
-                kind=workload.obj.kind,
-                objects=tuple(add_labels(obj, config.name, name) for obj in members),
-                images=tuple(image_refs(workload.obj, config.images)),
-                settings=_resolve_port_names(config, name, workload.obj),
-            )
-        )
+def _local_resource(config: Config, spec: LocalSpec) -> Resource:
+    return Resource(
+        name=spec.name,
+        kind="local",
+        objects=(),
+        images=(),
+        settings=config.resource_settings(spec.name),
+        local=spec,
+    )
 
-    warnings.extend(_unused_image_warnings(config, objects))
-    return Project(config=config, resources=tuple(resources), warnings=tuple(warnings))
+
+def _workload_resource(config: Config, name: str, workload: ManifestObject, attached: list[ManifestObject]) -> Resource:
+    """The resource of one workload: the workload first, then the objects attached to it, all labelled."""
+    return Resource(
+        name=name,
+        kind=workload.kind,
+        objects=tuple(add_labels(obj, config.name, name) for obj in [workload, *attached]),
+        images=tuple(image_refs(workload, config.images)),
+        settings=_resolve_port_names(config, name, workload),
+    )
 
 
 def deploy_order(project: Project, names: Iterable[str] | None = None) -> list[str]:
