@@ -124,6 +124,17 @@ class _Building:
         self.start = start
 
 
+@dataclass
+class _Doc:
+    """What :meth:`_Builder.document` keeps while it reads one document."""
+
+    anchors: dict[str, tuple[Any, int] | _Building] = field(default_factory=dict)  # value and size, or unfinished
+    marks: dict[int, Any] = field(default_factory=dict)  # id(collection) -> the marks of its items
+    stack: list[_Frame] = field(default_factory=list)  # the collections being read, innermost last
+    root: list[tuple[Any, Any]] = field(default_factory=list)  # (value, start mark)
+    aliased: int = 0  # values repeated by aliases so far
+
+
 _MERGE_KEY = object()
 
 
@@ -157,76 +168,88 @@ class _Builder:
             self.loader.dispose()
 
     def document(self) -> Document:
-        anchors: dict[str, tuple[Any, int] | _Building] = {}
-        marks: dict[int, Any] = {}
-        stack: list[_Frame] = []
-        root: list[tuple[Any, Any]] = []  # (value, start mark)
-        aliased = 0
+        doc = _Doc()
         while True:
             event: Any = self.loader.get_event()
-            size = 1
-            if isinstance(event, yaml.ScalarEvent):
-                value: Any = self.scalar(event, key=bool(stack) and stack[-1].mapping and stack[-1].key is None)
-                if event.anchor is not None:
-                    anchors[event.anchor] = (value, 1)
-            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
-                mapping = isinstance(event, yaml.MappingStartEvent)
-                self.check_collection_tag(event, mapping)
-                if len(stack) >= MAX_DEPTH:
-                    self.fail(
-                        event.start_mark,
-                        f"manifest is nested too deeply (more than {MAX_DEPTH} levels); simplify it",
-                    )
-                frame = _Frame({} if mapping else [], event.start_mark, event.anchor, mapping)
-                if event.anchor is not None:
-                    anchors[event.anchor] = _Building(event.start_mark)
-                stack.append(frame)
+            if isinstance(event, yaml.DocumentEndEvent):
+                end: Any = event.start_mark
+                value, start = doc.root[0] if doc.root else (None, end)
+                return Document(value, *mark_position(start), doc.marks)
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                self.open(doc, event)
                 continue
-            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-                frame = stack.pop()
-                value = self.finish(frame)
-                marks[id(value)] = frame.marks
-                size = frame.size
-                if frame.anchor is not None:
-                    anchors[frame.anchor] = (value, size)
-                event = frame  # its start mark is the value's position
-            elif isinstance(event, yaml.AliasEvent):
-                alias: Any = event
-                target = anchors.get(alias.anchor)
-                if target is None:
-                    self.fail(
-                        alias.start_mark,
-                        f"manifest is not valid YAML: found undefined alias {shown(repr(alias.anchor))}; "
-                        "define the anchor (&name) before using the alias (*name)",
-                    )
-                if isinstance(target, _Building):
-                    self.fail(
-                        target.start,
-                        "an alias refers to a node that contains it (a recursive structure, alias at line "
-                        f"{mark_position(alias.start_mark)[0]}); Kubernetes objects cannot be recursive, "
-                        "remove the alias",
-                    )
-                value, size = target
-                aliased += size
-                if aliased > MAX_ALIAS_VALUES:
-                    self.fail(
-                        alias.start_mark,
-                        f"aliases expand this document to more than {MAX_ALIAS_VALUES:,} extra values "
-                        "(an alias bomb?); write the values out or use fewer aliases",
-                    )
-            elif isinstance(event, yaml.DocumentEndEvent):
-                end: Any = event
-                value, start = root[0] if root else (None, end.start_mark)
-                return Document(value, *mark_position(start), marks)
-            else:  # pragma: no cover - the parser sends nothing else inside a document
+            node = self.node(doc, event)
+            if node is None:  # pragma: no cover - the parser sends nothing else inside a document
                 continue
-            start = event.start if isinstance(event, _Frame) else event.start_mark
-            if stack and stack[-1].key is not None and isinstance(event, yaml.ScalarEvent) and event.value == "":
-                start = stack[-1].key_mark  # an empty value is where its key is (the parsers place it differently)
-            if not stack:
-                root.append((value, start))
+            value, size, start = node
+            if not doc.stack:
+                doc.root.append((value, start))
             else:
-                self.add(stack[-1], value, size, start, marks)
+                self.add(doc.stack[-1], value, size, start, doc.marks)
+
+    def open(self, doc: _Doc, event: Any) -> None:
+        """A mapping or a list starts: a frame collects its values until it ends."""
+        mapping = isinstance(event, yaml.MappingStartEvent)
+        self.check_collection_tag(event, mapping)
+        if len(doc.stack) >= MAX_DEPTH:
+            self.fail(
+                event.start_mark,
+                f"manifest is nested too deeply (more than {MAX_DEPTH} levels); simplify it",
+            )
+        frame = _Frame({} if mapping else [], event.start_mark, event.anchor, mapping)
+        if event.anchor is not None:
+            doc.anchors[event.anchor] = _Building(event.start_mark)
+        doc.stack.append(frame)
+
+    def node(self, doc: _Doc, event: Any) -> tuple[Any, int, Any] | None:
+        """The value a scalar, the end of a collection or an alias completes: (value, how many values it
+        holds, its start mark); None for any other event."""
+        if isinstance(event, yaml.ScalarEvent):
+            parent = doc.stack[-1] if doc.stack else None
+            value = self.scalar(event, key=parent is not None and parent.mapping and parent.key is None)
+            if event.anchor is not None:
+                doc.anchors[event.anchor] = (value, 1)
+            if parent is not None and parent.key is not None and event.value == "":
+                return value, 1, parent.key_mark  # an empty value is where its key is (the parsers differ)
+            return value, 1, event.start_mark
+        if isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            frame = doc.stack.pop()
+            value = self.finish(frame)
+            doc.marks[id(value)] = frame.marks
+            if frame.anchor is not None:
+                doc.anchors[frame.anchor] = (value, frame.size)
+            return value, frame.size, frame.start  # the frame's start mark is the value's position
+        if isinstance(event, yaml.AliasEvent):
+            value, size = self.alias(doc, event)
+            return value, size, event.start_mark
+        return None  # pragma: no cover - the parser sends nothing else inside a document
+
+    def alias(self, doc: _Doc, alias: Any) -> tuple[Any, int]:
+        """The value an alias repeats and its size; an undefined or recursive alias, or too many repeated
+        values (an alias bomb), is an error."""
+        target = doc.anchors.get(alias.anchor)
+        if target is None:
+            self.fail(
+                alias.start_mark,
+                f"manifest is not valid YAML: found undefined alias {shown(repr(alias.anchor))}; "
+                "define the anchor (&name) before using the alias (*name)",
+            )
+        if isinstance(target, _Building):
+            self.fail(
+                target.start,
+                "an alias refers to a node that contains it (a recursive structure, alias at line "
+                f"{mark_position(alias.start_mark)[0]}); Kubernetes objects cannot be recursive, "
+                "remove the alias",
+            )
+        value, size = target
+        doc.aliased += size
+        if doc.aliased > MAX_ALIAS_VALUES:
+            self.fail(
+                alias.start_mark,
+                f"aliases expand this document to more than {MAX_ALIAS_VALUES:,} extra values "
+                "(an alias bomb?); write the values out or use fewer aliases",
+            )
+        return value, size
 
     def add(self, frame: _Frame, value: Any, size: int, start: Any, marks: dict[int, Any]) -> None:
         frame.size += size
@@ -301,35 +324,41 @@ class _Builder:
         if tag == _NULL:
             return None
         if tag in (_BOOL, _INT, _FLOAT, _TIMESTAMP):
-            node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark)
-            try:
-                if tag == _BOOL:
-                    return _CONSTRUCTOR.construct_yaml_bool(node)
-                if tag == _INT:
-                    return _CONSTRUCTOR.construct_yaml_int(node)
-                if tag == _TIMESTAMP:
-                    _CONSTRUCTOR.construct_yaml_timestamp(node)
-                    return value
-                number = _CONSTRUCTOR.construct_yaml_float(node)
-            except (ValueError, KeyError, TypeError, AttributeError, OverflowError, yaml.YAMLError):
-                self.fail(
-                    event.start_mark,
-                    f"{shown(json_text(value))} is not a valid {_shown_tag(tag)} value; "
-                    "fix the value, or remove the tag (or quote it) to make it text",
-                )
-            if not math.isfinite(number):
-                self.fail(
-                    event.start_mark,
-                    f"{shown(json_text(value))} is not a number Kubernetes can hold (infinite or NaN); quote it "
-                    "to make it text",
-                )
-            return number
+            return self.typed_scalar(event, tag)
         self.fail(
             event.start_mark,
             f"the value is tagged {shown(_shown_tag(tag))}, which a Kubernetes object cannot hold (only text, "
             "numbers, booleans, null, lists and mappings); remove the tag"
             + (" and write base64 text (a Secret's data, a ConfigMap's binaryData)" if tag == _TAG + "binary" else ""),
         )
+
+    def typed_scalar(self, event: Any, tag: str) -> Any:
+        """A boolean, an integer, a float (finite) or a timestamp (kept as text), checked like the parser's
+        constructor does."""
+        value: str = event.value
+        node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark)
+        try:
+            if tag == _BOOL:
+                return _CONSTRUCTOR.construct_yaml_bool(node)
+            if tag == _INT:
+                return _CONSTRUCTOR.construct_yaml_int(node)
+            if tag == _TIMESTAMP:
+                _CONSTRUCTOR.construct_yaml_timestamp(node)
+                return value
+            number = _CONSTRUCTOR.construct_yaml_float(node)
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, yaml.YAMLError):
+            self.fail(
+                event.start_mark,
+                f"{shown(json_text(value))} is not a valid {_shown_tag(tag)} value; "
+                "fix the value, or remove the tag (or quote it) to make it text",
+            )
+        if not math.isfinite(number):
+            self.fail(
+                event.start_mark,
+                f"{shown(json_text(value))} is not a number Kubernetes can hold (infinite or NaN); quote it "
+                "to make it text",
+            )
+        return number
 
 
 def _key_text(value: Any) -> str:
