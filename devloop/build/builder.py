@@ -235,12 +235,7 @@ class ImageBuilder:
         rules = IgnoreRules.for_image(image)
         api = self._api()
         parser = _ClassicOutput()
-        pending = ""
-
-        def emit(text: str) -> None:
-            parser.feed(text)
-            on_line(text)
-
+        output = _SdkStream(parser, on_line)
         with tempfile.TemporaryFile(prefix="devloop-context-") as context_tar:
             dockerfile_name = _write_context_tar(image, rules, context_tar)
             context_tar.seek(0)
@@ -262,26 +257,8 @@ class ImageBuilder:
                     if self._cancelled.is_set():
                         self.close()
                         raise InterruptedByUser()
-                    if not isinstance(chunk, dict):
-                        continue
-                    text = chunk.get("stream")
-                    if text is None and chunk.get("status"):
-                        text = str(chunk["status"]) + (f" {chunk['progress']}" if chunk.get("progress") else "")
-                        text += "\n"
-                    if text:
-                        pending += text
-                        *complete, pending = pending.split("\n")
-                        for piece in complete:
-                            emit(piece.rstrip("\r"))
-                    error = chunk.get("error") or (chunk.get("errorDetail") or {}).get("message")
-                    if error:
-                        if pending:
-                            emit(pending)
-                            pending = ""
-                        emit(str(error).rstrip())
-                        parser.error = str(error).strip()
-                if pending:
-                    emit(pending)
+                    output.feed(chunk)
+                output.flush()
             except KeyboardInterrupt:
                 self.close()  # drops the connection: the engine cancels the build
                 raise
@@ -289,7 +266,7 @@ class ImageBuilder:
                 if dockerengine.is_connection_error(exc):
                     raise dockerengine.unavailable(self.env, exc) from exc
                 message = getattr(exc, "explanation", None) or str(exc)
-                emit(str(message))
+                output.emit(str(message))
                 parser.error = str(message)
             except Exception as exc:
                 if dockerengine.is_connection_error(exc):
@@ -477,6 +454,42 @@ def base_image_reason(step: str | None, error: str) -> str | None:
         f"the base image {image} is not in the local Docker engine and could not be pulled ({why}); "
         f"pull or build it first, or change the FROM line"
     )
+
+
+class _SdkStream:
+    """The SDK builder's stream of JSON chunks as whole lines, for ``on_line`` and the classic-output parser;
+    an error chunk sets the parser's error."""
+
+    def __init__(self, parser: _ClassicOutput, on_line: OnLine) -> None:
+        self.parser = parser
+        self.on_line = on_line
+        self.pending = ""  # the start of a line whose end has not come yet
+
+    def emit(self, text: str) -> None:
+        self.parser.feed(text)
+        self.on_line(text)
+
+    def feed(self, chunk: Any) -> None:
+        if not isinstance(chunk, dict):
+            return
+        text = chunk.get("stream")
+        if text is None and chunk.get("status"):
+            text = str(chunk["status"]) + (f" {chunk['progress']}" if chunk.get("progress") else "") + "\n"
+        if text:
+            self.pending += text
+            *complete, self.pending = self.pending.split("\n")
+            for piece in complete:
+                self.emit(piece.rstrip("\r"))
+        error = chunk.get("error") or (chunk.get("errorDetail") or {}).get("message")
+        if error:
+            self.flush()
+            self.emit(str(error).rstrip())
+            self.parser.error = str(error).strip()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.emit(self.pending)
+            self.pending = ""
 
 
 class _ClassicOutput(_Tail):

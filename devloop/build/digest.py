@@ -113,52 +113,19 @@ def compute(image: ImageSpec, *, use_cache: bool = True) -> Digest:
     fresh: CacheEntries = {}
 
     hasher = hashlib.sha256(_FORMAT + b"\0")
-    hasher.update(b"dockerfile\0" + _dockerfile_hash(image).encode() + b"\0")
-    hasher.update(b"target\0" + (image.target or "").encode() + b"\0")
-    for key, value in sorted(image.args):
-        hasher.update(b"arg\0" + key.encode() + b"\0" + value.encode() + b"\0")
-
-    # content hashes: from the cache, else read in worker threads (reads and hashlib release the GIL)
-    contents: dict[str, str] = {}
-    todo: list[Entry] = []
-    for entry in entries:
-        st = entry.st
-        if not stat.S_ISREG(st.st_mode):
-            continue
-        hit = known.get(entry.relpath)
-        if hit is not None and hit[:5] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode):
-            contents[entry.relpath] = hit[5]
-            fresh[entry.relpath] = hit
-        else:
-            todo.append(entry)
-    hashed = len(todo)
-    if todo:
-        for entry, content_hash in zip(todo, _hash_files(image, todo), strict=True):
-            contents[entry.relpath] = content_hash
-
+    hasher.update(_inputs_record(image))
+    contents, hashed = _content_hashes(image, entries, known, fresh)
     files: list[str] = []
     racy_before = started_ns - _RACY_NS
     for entry in entries:
+        hasher.update(_entry_record(image, entry, contents))
         st = entry.st
-        mode = st.st_mode
-        rel = entry.relpath.encode("utf-8", "surrogateescape")
-        if stat.S_ISDIR(mode):
-            hasher.update(b"d\0" + rel + b"\0%o\n" % stat.S_IMODE(mode))
+        if stat.S_ISDIR(st.st_mode):
             continue
         files.append(entry.relpath)
-        if stat.S_ISREG(mode):
+        if entry.relpath in contents and entry.relpath not in fresh and st.st_mtime_ns < racy_before:
             digest = contents[entry.relpath]
-            hasher.update(b"f\0" + rel + b"\0%o\0" % stat.S_IMODE(mode) + digest.encode() + b"\n")
-            if entry.relpath not in fresh and st.st_mtime_ns < racy_before:
-                fresh[entry.relpath] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, mode, digest)
-        elif stat.S_ISLNK(mode):
-            try:
-                target = os.readlink(entry.path)
-            except OSError as exc:
-                raise _context_error(image, exc) from exc
-            hasher.update(b"l\0" + rel + b"\0" + target.encode("utf-8", "surrogateescape") + b"\n")
-        else:  # fifo, socket, device: only its kind and mode matter
-            hasher.update(b"o\0" + rel + b"\0%o\n" % mode)
+            fresh[entry.relpath] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode, digest)
 
     if cache is not None:
         cache.update(fresh)
@@ -175,6 +142,57 @@ def compute(image: ImageSpec, *, use_cache: bool = True) -> Digest:
 
 
 # -- hashing --------------------------------------------------------------------------------------------
+
+
+def _inputs_record(image: ImageSpec) -> bytes:
+    """What the digest covers besides the files: the Dockerfile, the target and the build args."""
+    record = b"dockerfile\0" + _dockerfile_hash(image).encode() + b"\0"
+    record += b"target\0" + (image.target or "").encode() + b"\0"
+    for key, value in sorted(image.args):
+        record += b"arg\0" + key.encode() + b"\0" + value.encode() + b"\0"
+    return record
+
+
+def _content_hashes(
+    image: ImageSpec, entries: list[Entry], known: CacheEntries, fresh: CacheEntries
+) -> tuple[dict[str, str], int]:
+    """The content hash of every regular file (relpath -> hex) and how many files were read for it: from the
+    cache when the file's stat matches the cached one (kept in ``fresh``), else read in worker threads (reads
+    and hashlib release the GIL)."""
+    contents: dict[str, str] = {}
+    todo: list[Entry] = []
+    for entry in entries:
+        st = entry.st
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        hit = known.get(entry.relpath)
+        if hit is not None and hit[:5] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode):
+            contents[entry.relpath] = hit[5]
+            fresh[entry.relpath] = hit
+        else:
+            todo.append(entry)
+    if todo:
+        for entry, content_hash in zip(todo, _hash_files(image, todo), strict=True):
+            contents[entry.relpath] = content_hash
+    return contents, len(todo)
+
+
+def _entry_record(image: ImageSpec, entry: Entry, contents: dict[str, str]) -> bytes:
+    """One entry of the context as the digest covers it: a folder's mode, a file's mode and content hash, a
+    link's target, another kind's mode."""
+    mode = entry.st.st_mode
+    rel = entry.relpath.encode("utf-8", "surrogateescape")
+    if stat.S_ISDIR(mode):
+        return b"d\0" + rel + b"\0%o\n" % stat.S_IMODE(mode)
+    if stat.S_ISREG(mode):
+        return b"f\0" + rel + b"\0%o\0" % stat.S_IMODE(mode) + contents[entry.relpath].encode() + b"\n"
+    if stat.S_ISLNK(mode):
+        try:
+            target = os.readlink(entry.path)
+        except OSError as exc:
+            raise _context_error(image, exc) from exc
+        return b"l\0" + rel + b"\0" + target.encode("utf-8", "surrogateescape") + b"\n"
+    return b"o\0" + rel + b"\0%o\n" % mode  # fifo, socket, device: only its kind and mode matter
 
 
 def _hash_files(image: ImageSpec, todo: list[Entry]) -> list[str]:

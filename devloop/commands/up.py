@@ -10,7 +10,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from typing import TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
 from devloop.context import Environment
 from devloop.engine.logstore import LogSink, LogStore, TeeSink
@@ -18,6 +18,11 @@ from devloop.engine.loop import EngineOptions, select_resources
 from devloop.engine.sink import PlainSink, Sink
 from devloop.exit_status import ExitStatus
 from devloop.session import build_engine, open_session
+
+if TYPE_CHECKING:
+    from devloop.engine.loop import Engine
+    from devloop.ui.dashboard import Dashboard
+    from devloop.ui.web.server import WebServer
 
 
 def use_dashboard(env: Environment, tui: bool | None) -> bool:
@@ -114,19 +119,13 @@ def run(
         options = EngineOptions(mode="up", watch=watch, parallel=parallel, only=resources)
         engine = build_engine(env, session, sink, options, reload=session.reload)
         control = serve_control(project.name, session.config_path, engine, store, env=env.env)
-        web = None
-        if web_port is not None:
-            from devloop.ui.web.server import WebError, serve_web
-
-            try:
-                web = serve_web(engine.snapshot, store, engine.trigger, port=web_port)
-            except WebError as exc:  # the web UI is an extra: say why it is missing and go on
-                sink.message(f"warning: {exc}")
-            except BaseException:
-                control.close()
-                raise
-            else:
-                control.web_url = web.url
+        try:
+            web = _start_web(web_port, engine, store, sink)
+        except BaseException:
+            control.close()
+            raise
+        if web is not None:
+            control.web_url = web.url
         where = session.target.describe()
         what = "watching for changes" if watch else "not watching (--no-watch)"
         sink.message(f"{project.name} on {where}: {what}; Ctrl-C stops devloop and leaves the workloads running")
@@ -138,21 +137,7 @@ def run(
         with contextlib.ExitStack() as diverted:
             try:
                 if dashboard_on:
-                    from rich.console import Console
-
-                    from devloop.ui.dashboard import Dashboard
-
-                    console = Console(file=env.stdout, no_color=env.no_color or None)
-                    dashboard = Dashboard(
-                        engine.snapshot,
-                        store,
-                        engine.trigger,
-                        engine.stop,
-                        console,
-                        sys.stdin,
-                        web_url=web.url if web is not None else "",
-                    )
-                    dashboard.start()
+                    dashboard = _start_dashboard(env, engine, store, web.url if web is not None else "")
                     diverted.enter_context(stderr_to_dashboard(env, sink.message))
                 code = engine.run()
             except KeyboardInterrupt:
@@ -165,14 +150,44 @@ def run(
                     if web is not None:
                         web.close()
                     control.close()
-        if dashboard is not None and dashboard.errors:  # swallowed so that devloop kept running: say so now
-            error = dashboard.errors[0]
-            env.err(
-                f"devloop: the dashboard failed to draw or read a key {len(dashboard.errors)} time(s), first: "
-                f"{type(error).__name__}: {error}; `devloop up --no-tui` prints plain lines. Please report it."
-            )
-        if code == ExitStatus.INTERRUPTED:
-            env.out("devloop: stopped; the workloads keep running (`devloop down` removes them)")
-        elif dashboard_on:
-            env.out("devloop: quit; the workloads keep running (`devloop down` removes them)")
+        _say_how_it_ended(env, code, dashboard_on, dashboard)
         return code
+
+
+def _start_web(web_port: int | None, engine: Engine, store: LogStore, sink: Sink) -> WebServer | None:
+    """The web UI on ``web_port`` (None: not wanted); it is an extra, so when it cannot start the sink says
+    why and devloop goes on without it."""
+    if web_port is None:
+        return None
+    from devloop.ui.web.server import WebError, serve_web
+
+    try:
+        return serve_web(engine.snapshot, store, engine.trigger, port=web_port)
+    except WebError as exc:
+        sink.message(f"warning: {exc}")
+        return None
+
+
+def _start_dashboard(env: Environment, engine: Engine, store: LogStore, web_url: str) -> Dashboard:
+    from rich.console import Console
+
+    from devloop.ui.dashboard import Dashboard
+
+    console = Console(file=env.stdout, no_color=env.no_color or None)
+    dashboard = Dashboard(engine.snapshot, store, engine.trigger, engine.stop, console, sys.stdin, web_url=web_url)
+    dashboard.start()
+    return dashboard
+
+
+def _say_how_it_ended(env: Environment, code: int, dashboard_on: bool, dashboard: Dashboard | None) -> None:
+    """The dashboard's swallowed errors, if any, then that the workloads keep running."""
+    if dashboard is not None and dashboard.errors:  # swallowed so that devloop kept running: say so now
+        error = dashboard.errors[0]
+        env.err(
+            f"devloop: the dashboard failed to draw or read a key {len(dashboard.errors)} time(s), first: "
+            f"{type(error).__name__}: {error}; `devloop up --no-tui` prints plain lines. Please report it."
+        )
+    if code == ExitStatus.INTERRUPTED:
+        env.out("devloop: stopped; the workloads keep running (`devloop down` removes them)")
+    elif dashboard_on:
+        env.out("devloop: quit; the workloads keep running (`devloop down` removes them)")

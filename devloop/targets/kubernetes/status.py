@@ -389,32 +389,9 @@ def runtime_status(
     mine = current_pods(kind, workload, pods, replicasets)
     restarts = restarts_of(mine)
     refs = tuple(ref for pod in mine for ref in container_refs(pod))
-    if kind == "Job":
-        done = job_condition(workload)
-        if done is not None and done[0] == "Complete":
-            return RuntimeStatus(Phase.COMPLETED, wanted_replicas=1, restarts=restarts, detail="completed"), None
-        if done is not None:
-            failure = None
-            for pod in mine:
-                failure = pod_failure(pod, now)
-                if failure is not None:
-                    break
-            name = _meta(workload).get("name")
-            reason = f"Job {name} failed: {done[1]}".rstrip(": ")
-            if failure is not None:
-                reason += f" ({failure.reason})"
-                failure = Failure(reason, failure.pod, failure.container, failure.previous)
-            else:
-                failed_pod = next((p for p in mine if _d(p.get("status")).get("phase") == "Failed"), None)
-                container = ""
-                if failed_pod is not None:
-                    statuses = _l(_d(failed_pod.get("status")).get("containerStatuses"))
-                    container = str(_d(statuses[0]).get("name") or "") if statuses else ""
-                failure = Failure(reason, str(_meta(failed_pod or {}).get("name") or ""), container)
-            return (
-                RuntimeStatus(Phase.FAILED, reason=reason, wanted_replicas=1, restarts=restarts, detail="failed"),
-                failure,
-            )
+    done = job_condition(workload) if kind == "Job" else None
+    if done is not None:
+        return _finished_job(workload, done, mine, restarts, now)
     failure = next((f for p in mine if (f := pod_failure(p, now, restart_never_ok=kind == "Job")) is not None), None)
     if failure is None:
         failure = no_pod_failure(kind, workload, replicasets, mine, events, now)
@@ -430,36 +407,63 @@ def runtime_status(
             ),
             failure,
         )
-    if kind == "Pod" and mine and _d(mine[0].get("status")).get("phase") == "Succeeded":
+    return _running_status(kind, workload, pods, mine, wanted, restarts, refs), None
+
+
+def _finished_job(
+    workload: dict[str, Any], done: tuple[str, str], mine: list[dict[str, Any]], restarts: int, now: datetime
+) -> tuple[RuntimeStatus, Failure | None]:
+    """A Job with a Complete or Failed condition: COMPLETED, or FAILED with the reason of its first failed pod
+    (or the condition's message alone)."""
+    if done[0] == "Complete":
         return RuntimeStatus(Phase.COMPLETED, wanted_replicas=1, restarts=restarts, detail="completed"), None
+    failure = next((f for pod in mine if (f := pod_failure(pod, now)) is not None), None)
+    name = _meta(workload).get("name")
+    reason = f"Job {name} failed: {done[1]}".rstrip(": ")
+    if failure is not None:
+        reason += f" ({failure.reason})"
+        failure = Failure(reason, failure.pod, failure.container, failure.previous)
+    else:
+        failed_pod = next((p for p in mine if _d(p.get("status")).get("phase") == "Failed"), None)
+        container = ""
+        if failed_pod is not None:
+            statuses = _l(_d(failed_pod.get("status")).get("containerStatuses"))
+            container = str(_d(statuses[0]).get("name") or "") if statuses else ""
+        failure = Failure(reason, str(_meta(failed_pod or {}).get("name") or ""), container)
+    return (
+        RuntimeStatus(Phase.FAILED, reason=reason, wanted_replicas=1, restarts=restarts, detail="failed"),
+        failure,
+    )
+
+
+def _running_status(
+    kind: str,
+    workload: dict[str, Any],
+    pods: Sequence[dict[str, Any]],
+    mine: list[dict[str, Any]],
+    wanted: int,
+    restarts: int,
+    refs: tuple[ContainerRef, ...],
+) -> RuntimeStatus:
+    """The status of a resource none of whose pods failed: COMPLETED (a Pod that succeeded), READY when the
+    rollout is observed and every wanted pod is ready, else RUNNING or PENDING with how many are ready."""
+    if kind == "Pod" and mine and _d(mine[0].get("status")).get("phase") == "Succeeded":
+        return RuntimeStatus(Phase.COMPLETED, wanted_replicas=1, restarts=restarts, detail="completed")
     ready = sum(1 for p in mine if pod_ready(p))
     running = sum(1 for p in mine if _d(p.get("status")).get("phase") == "Running")
     detail = f"{ready}/{wanted} ready"
-    observed = rollout_observed(workload, kind)
+    phase = Phase.RUNNING if running else Phase.PENDING
     if kind == "Job":
-        phase = Phase.RUNNING if running else Phase.PENDING
         return RuntimeStatus(
             phase, wanted_replicas=1, ready_replicas=ready, restarts=restarts, containers=refs, detail=detail
-        ), None
-    extra = [p for p in pods if p not in mine and not _meta(p).get("deletionTimestamp")]
-    if observed and ready == wanted and len(mine) == wanted:
-        return (
-            RuntimeStatus(
-                Phase.READY,
-                ready_replicas=ready,
-                wanted_replicas=wanted,
-                restarts=restarts,
-                containers=refs,
-                detail=detail,
-            ),
-            None,
         )
-    phase = Phase.RUNNING if running else Phase.PENDING
+    if rollout_observed(workload, kind) and ready == wanted and len(mine) == wanted:
+        return RuntimeStatus(
+            Phase.READY, ready_replicas=ready, wanted_replicas=wanted, restarts=restarts, containers=refs, detail=detail
+        )
+    extra = [p for p in pods if p not in mine and not _meta(p).get("deletionTimestamp")]
     if extra and ready == wanted:
         detail += f", {len(extra)} old pod(s) stopping"
-    return (
-        RuntimeStatus(
-            phase, ready_replicas=ready, wanted_replicas=wanted, restarts=restarts, containers=refs, detail=detail
-        ),
-        None,
+    return RuntimeStatus(
+        phase, ready_replicas=ready, wanted_replicas=wanted, restarts=restarts, containers=refs, detail=detail
     )
