@@ -16,6 +16,7 @@ from devloop.targets.docker.status import (
     pod_ready,
     runtime_status,
 )
+from devloop.timestamps import epoch_seconds
 
 
 def summary(pod: str, role: str, state: str, *, name: str = "main", code: int | None = None, **labels: str) -> Any:
@@ -124,7 +125,7 @@ def test_container_ref_user_and_start() -> None:
     attrs = {"Config": {"User": "1000"}, "State": {"StartedAt": "2024-01-01T00:00:00Z"}}
     ref = container_ref(app, attrs, "a-0")
     assert (ref.id, ref.name, ref.pod, ref.user) == (app["Id"], "a-0/main", "a-0", "1000")
-    assert ref.started_at == "2024-01-01T00:00:00Z"
+    assert ref.started_at == epoch_seconds("2024-01-01T00:00:00Z")
     app["Labels"][L.RUN_AS] = "5:5"
     assert container_ref(app, {}, "a-0").user == "5:5"
 

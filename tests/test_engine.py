@@ -286,7 +286,11 @@ def test_config_reload_rebuilds_a_resource_whose_image_settings_changed(tmp_path
 def test_container_age_parses_docker_timestamps() -> None:
     from datetime import datetime
 
-    from devloop.engine.loop import container_age
+    from devloop.engine.loop import container_age as age_of
+    from devloop.timestamps import epoch_seconds
+
+    def container_age(started_at: str, now: float) -> float | None:  # a target's ContainerRef.started_at
+        return age_of(epoch_seconds(started_at) or 0.0, now)
 
     now = datetime(2026, 1, 2, 3, 4, 10, tzinfo=UTC).timestamp()
     assert container_age("2026-01-02T03:04:05.123456789Z", now) == pytest.approx(4.876543, abs=1e-5)

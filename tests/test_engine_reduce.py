@@ -76,14 +76,14 @@ def test_a_recreated_container_is_resynced_but_a_restart_by_live_update_is_not(t
     ctx = state.project.config.images[0].context
     reduce(state, ImageBuilt("shop/api", "shop/api:1"), T0)
     deployed(state, "api")
-    first = ContainerRef(id="c1", name="api-1", image="shop/api:1", started_at="a")
+    first = ContainerRef(id="c1", name="api-1", image="shop/api:1", started_at=1.0)
     reduce(state, RuntimeChanged("api", RuntimeStatus(Phase.READY, containers=(first,)), 1), T0)
     reduce(state, FilesSynced("shop/api:1", ((str(ctx / "app" / "a.py"), "/srv/app/a.py"),), ()), T0)
-    restarted = ContainerRef(id="c1", name="api-1", image="shop/api:1", started_at="b")
+    restarted = ContainerRef(id="c1", name="api-1", image="shop/api:1", started_at=2.0)
     reduce(state, ContainerRestarting("c1"), T0)
     reduce(state, RuntimeChanged("api", RuntimeStatus(Phase.READY, containers=(restarted,)), 1), T0)
     assert not state.resources["api"].pending_live and state.resources["api"].status is Status.READY
-    recreated = ContainerRef(id="c2", name="api-2", image="shop/api:1", started_at="c")
+    recreated = ContainerRef(id="c2", name="api-2", image="shop/api:1", started_at=3.0)
     effects = reduce(state, RuntimeChanged("api", RuntimeStatus(Phase.READY, containers=(recreated,)), 1), T0)
     (update,) = state.resources["api"].pending_live
     assert update.containers == ("c2",) and update.copies == ((str(ctx / "app" / "a.py"), "/srv/app/a.py"),)

@@ -36,6 +36,7 @@ from devloop.targets.kubernetes.delivery import (
 )
 from devloop.targets.kubernetes.logs import split_timestamp
 from devloop.targets.kubernetes.status import runtime_status
+from devloop.timestamps import epoch_seconds
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -282,7 +283,9 @@ def test_ready_counts_only_pods_of_the_newest_replicaset() -> None:
     assert status.phase is Phase.READY
     (ref,) = status.containers
     assert (
-        ref.id == "dev/api-new/app" and ref.image == "shop/api:devloop-1" and ref.started_at == "2025-01-01T11:59:00Z"
+        ref.id == "dev/api-new/app"
+        and ref.image == "shop/api:devloop-1"
+        and ref.started_at == epoch_seconds("2025-01-01T11:59:00Z")
     )
 
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from devloop.config.model import Project
@@ -622,15 +620,6 @@ def restart_line(last_exit: str, restarts: int) -> str:
     return f"{last_exit}; restarted ({restarts} restart{'s' if restarts != 1 else ''} so far)"
 
 
-def container_age(started_at: str, now: float) -> float | None:
-    """Seconds since an RFC 3339 start time (Docker's nanosecond `StartedAt`), or None if unknown."""
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", started_at.strip())
-    if not match or started_at.startswith("0001-"):
-        return None
-    fraction = (match.group(2) or ".0")[:7]
-    zone = match.group(3) or "Z"
-    try:
-        moment = datetime.fromisoformat(match.group(1) + fraction + ("+00:00" if zone == "Z" else zone))
-    except ValueError:
-        return None
-    return now - moment.timestamp()
+def container_age(started_at: float, now: float) -> float | None:
+    """Seconds since a container started (``ContainerRef.started_at``, epoch seconds), or None if unknown."""
+    return now - started_at if started_at > 0 else None

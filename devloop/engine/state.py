@@ -165,7 +165,7 @@ class EngineState:
     refs: dict[str, str] = field(default_factory=dict)  # image ref -> deployed reference
     ref_of: dict[str, str] = field(default_factory=dict)  # deployed reference -> image ref
     synced: dict[str, dict[str, str | None]] = field(default_factory=dict)
-    containers_seen: dict[str, dict[str, str]] = field(default_factory=dict)
+    containers_seen: dict[str, dict[str, float]] = field(default_factory=dict)
     restarted_by_us: set[str] = field(default_factory=set)  # container ids a live update restarts
     ready_seen: dict[str, tuple[float, int]] = field(default_factory=dict)  # ci: (first seen ready, restarts then)
     warned: set[str] = field(default_factory=set)  # warnings and notes told once

@@ -30,12 +30,12 @@ class Phase(StrEnum):
 class ContainerRef:
     """One running container of a resource that live update can reach."""
 
-    id: str  # docker container id, or "namespace/pod/container" on kubernetes
+    id: str  # opaque: only the target that made it reads it; others compare it and use it as a key
     name: str  # human name for logs
     image: str  # the image reference it runs
     pod: str = ""  # pod (group) name
     user: str | None = None  # uid[:gid] files should be owned by (runAsUser / image USER), when known
-    started_at: str = ""  # changes when the container is (re)created or restarted
+    started_at: float = 0.0  # epoch seconds; changes when the container is (re)created or restarted; 0: unknown
 
 
 @dataclass(frozen=True)

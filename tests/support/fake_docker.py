@@ -21,6 +21,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import docker.errors
@@ -446,8 +447,8 @@ class FakeDockerAPI:
     def _run(self, c: Container) -> None:
         program = self.images.get(c.image, Program())
         c.starts += 1
-        self._wall += 1.0
-        c.started_at = f"fake-start-{c.starts}-{self._wall:.0f}"
+        self._wall += 1.0  # StartedAt as Docker writes it (RFC 3339, nanoseconds)
+        c.started_at = datetime.fromtimestamp(self._wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
         for net in c.networks.values():
             net["IPAddress"] = net["IPAddress"] or f"172.30.0.{next(self._ips)}"
         c.logs.extend(program.logs)

@@ -25,6 +25,7 @@ from devloop.targets.docker import labels as L
 from devloop.targets.docker.observed import Pod, container_label, exit_code, labels_of
 from devloop.targets.docker.probes import ProbeState
 from devloop.targets.docker.restarts import ALWAYS, CRASH_WINDOW, JOB_KINDS, ExitRecord
+from devloop.timestamps import epoch_seconds
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def container_ref(app: dict[str, Any], attrs: Mapping[str, Any], pod: str) -> Co
         image=str(app.get("Image", "")),
         pod=pod,
         user=user,
-        started_at=str((attrs.get("State") or {}).get("StartedAt", "")),
+        started_at=epoch_seconds(str((attrs.get("State") or {}).get("StartedAt", ""))) or 0.0,
     )
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devloop.targets.base import ContainerRef, Phase, RuntimeStatus
+from devloop.timestamps import epoch_seconds
 
 UNSCHEDULABLE_GRACE = 60.0
 PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable")
@@ -310,13 +311,15 @@ def container_refs(pod: dict[str, Any]) -> list[ContainerRef]:
                 image=str(container.get("image") or (cs or {}).get("image") or ""),
                 pod=str(meta.get("name") or ""),
                 user=user,
-                started_at=str(running.get("startedAt") or ""),
+                started_at=epoch_seconds(str(running.get("startedAt") or "")) or 0.0,
             )
         )
     return refs
 
 
-def in_place_restarts(refs: Sequence[ContainerRef], record: dict[str, tuple[str, str]]) -> tuple[ContainerRef, ...]:
+def in_place_restarts(
+    refs: Sequence[ContainerRef], record: dict[str, tuple[float, float]]
+) -> tuple[ContainerRef, ...]:
     """``refs`` with ``started_at`` moved to the time devloop restarted the process in place (``record``:
     container id -> (the kubelet's startedAt then, the restart's time)). An in-place restart keeps the
     kubelet's startedAt, so without this a live update's restart would look like no restart and the next

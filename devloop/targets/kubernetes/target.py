@@ -48,6 +48,7 @@ from devloop.targets.kubernetes.forward import KubePortForward, open_portforward
 from devloop.targets.kubernetes.logs import LogFollower
 from devloop.targets.kubernetes.rest import Kube, KubeError, ResourceInfo, is_connection_error, make_api_client
 from devloop.targets.kubernetes.status import Failure, current_pods, in_place_restarts, pod_ready, runtime_status
+from devloop.timestamps import epoch_seconds
 
 DOWN_WAIT = 60.0
 NAMESPACE_WAIT = 180.0  # a terminating namespace may take this long to go before deploying into it fails
@@ -91,7 +92,7 @@ class KubernetesTarget:
         self._closing = threading.Event()
         self._log_cache: dict[tuple[str, str, str, bool], tuple[str, ...]] = {}
         # container id -> (the kubelet's startedAt, when devloop restarted its process in place): see in_place_restarts
-        self._in_place: dict[str, tuple[str, str]] = {}
+        self._in_place: dict[str, tuple[float, float]] = {}
         self._on_message: Callable[[str], None] = lambda text: None
         self._events: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # namespace -> (when listed, events)
 
@@ -526,13 +527,15 @@ class KubernetesTarget:
         if name not in supervised:  # deployed before restart: true was set: redeploy with the supervisor
             raise ContainerGoneError(f"container {container.name} does not run under devloop's restart supervisor")
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
-        started = next(
-            (
-                str(((cs.get("state") or {}).get("running") or {}).get("startedAt") or "")
-                for cs in statuses
-                if isinstance(cs, dict) and cs.get("name") == name
-            ),
-            "",
+        started = epoch_seconds(
+            next(
+                (
+                    str(((cs.get("state") or {}).get("running") or {}).get("startedAt") or "")
+                    for cs in statuses
+                    if isinstance(cs, dict) and cs.get("name") == name
+                ),
+                "",
+            )
         )
         out: list[str] = []
         code, message = self._exec(container, live.RESTART_ARGV, out.append)
@@ -543,7 +546,7 @@ class KubernetesTarget:
         with self._lock:
             if len(self._in_place) > 1000:
                 self._in_place.clear()
-            self._in_place[container.id] = (started, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+            self._in_place[container.id] = (started or 0.0, time.time())
 
     # --- port forwards ------------------------------------------------------------------------------
 
