@@ -306,7 +306,7 @@ def container_refs(pod: dict[str, Any]) -> list[ContainerRef]:
             user = f"{uid}:{gid}" if gid is not None else str(uid)
         refs.append(
             ContainerRef(
-                id=f"{meta.get('namespace') or 'default'}/{meta.get('name')}/{name}",
+                id=container_id(str(meta.get("namespace") or "default"), str(meta.get("name")), name),
                 name=f"{meta.get('name')}/{name}",
                 image=str(container.get("image") or (cs or {}).get("image") or ""),
                 pod=str(meta.get("name") or ""),
@@ -315,6 +315,17 @@ def container_refs(pod: dict[str, Any]) -> list[ContainerRef]:
             )
         )
     return refs
+
+
+def container_id(namespace: str, pod: str, container: str) -> str:
+    """The kubernetes target's ``ContainerRef.id``, opaque to others (read back by :func:`split_container_id`)."""
+    return f"{namespace}/{pod}/{container}"
+
+
+def split_container_id(value: str) -> tuple[str, str, str] | None:
+    """(namespace, pod, container) of an id :func:`container_id` made, or None."""
+    parts = value.split("/", 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
 
 
 def in_place_restarts(

@@ -47,7 +47,14 @@ from devloop.targets.kubernetes.delivery import (
 from devloop.targets.kubernetes.forward import KubePortForward, open_portforward
 from devloop.targets.kubernetes.logs import LogFollower
 from devloop.targets.kubernetes.rest import Kube, KubeError, ResourceInfo, is_connection_error, make_api_client
-from devloop.targets.kubernetes.status import Failure, current_pods, in_place_restarts, pod_ready, runtime_status
+from devloop.targets.kubernetes.status import (
+    Failure,
+    current_pods,
+    in_place_restarts,
+    pod_ready,
+    runtime_status,
+    split_container_id,
+)
 from devloop.timestamps import epoch_seconds
 
 DOWN_WAIT = 60.0
@@ -449,10 +456,10 @@ class KubernetesTarget:
 
     @staticmethod
     def _split(container: ContainerRef) -> tuple[str, str, str]:
-        parts = container.id.split("/", 2)
-        if len(parts) != 3:
+        parts = split_container_id(container.id)
+        if parts is None:
             raise ContainerGoneError(f"container id {container.id!r} is not namespace/pod/container")
-        return parts[0], parts[1], parts[2]
+        return parts
 
     def _exec(
         self, container: ContainerRef, argv: Sequence[str], on_line: Callable[[str], None], stdin: bytes | None = None
