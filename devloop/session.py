@@ -81,7 +81,9 @@ def load_with_target(env: Environment) -> tuple[Project, Target]:
 def make_builder(env: Environment, project: Project) -> Builder:
     from devloop.build.builder import ImageBuilder
 
-    return ImageBuilder(project.name, env=env.env)
+    builder = ImageBuilder(project.name, env=env.env)
+    builder.warm_up()
+    return builder
 
 
 @contextmanager

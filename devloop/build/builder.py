@@ -142,6 +142,12 @@ class ImageBuilder:
             raise
         return True
 
+    def warm_up(self) -> None:
+        """Find the BuildKit CLI in the background now (see :func:`dockercli.probe_in_background`), while the
+        caller does other things before its first build."""
+        if self.method != "sdk" and self._docker_cli is None:
+            dockercli.probe_in_background(self.env)
+
     def choose_method(self) -> tuple[Literal["buildkit", "sdk"], str]:
         """The build method and why: forced by the constructor, else BuildKit when a docker CLI runs it."""
         if self.method == "sdk":

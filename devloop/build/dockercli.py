@@ -17,6 +17,7 @@ DEBIAN_CLI = "/usr/bin/docker"
 
 _probe_lock = threading.Lock()
 _probe_cache: dict[tuple[str, ...], tuple[str | None, str]] = {}
+_probing: list[tuple[str, ...]] = []  # probe_in_background started (once per process)
 
 
 def cli_candidates(env: Mapping[str, str]) -> list[str]:
@@ -93,6 +94,17 @@ def buildkit_cli(env: Mapping[str, str], candidates: Sequence[str] | None = None
                 verdict = (None, "; ".join(refusals))
         _probe_cache[names] = verdict
         return verdict
+
+
+def probe_in_background(env: Mapping[str, str]) -> None:
+    """Start :func:`buildkit_cli` on a thread (once per process), so that the first build finds the verdict
+    ready instead of waiting for the CLIs to start. The thread ends with the probe; exit waits for it."""
+    names = tuple(cli_candidates(env))
+    with _probe_lock:
+        if names in _probe_cache or _probing:
+            return
+        _probing.append(names)
+    threading.Thread(target=buildkit_cli, args=(dict(env), names), name="devloop-probe-cli").start()
 
 
 def mark_cli_unusable(env: Mapping[str, str], reason: str) -> None:

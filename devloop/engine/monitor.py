@@ -28,6 +28,9 @@ log = logging.getLogger("devloop.engine")
 
 #: seconds between two status rounds while something is coming up
 SETTLING_INTERVAL = 0.1
+#: after a deploy (a poke) the next rounds come sooner, backing off to SETTLING_INTERVAL: a container that is
+#: ready a moment after its deploy shows so then, not a whole interval later
+QUICK_INTERVALS = (0.02, 0.03, 0.05)
 #: seconds a thread is waited for at stop
 JOIN_SECONDS = 5.0
 
@@ -112,10 +115,13 @@ class Monitor:
 
     def _poll_forever(self, local: bool) -> None:
         interval = self._options.poll_interval
+        quick = len(QUICK_INTERVALS)  # rounds since the last poke, while they are quick
         while not self._stopping.is_set():
             poke = self._pokes[local]
-            poke.wait(min(interval, SETTLING_INTERVAL) if self._settling else interval)
+            settling = QUICK_INTERVALS[quick] if quick < len(QUICK_INTERVALS) else SETTLING_INTERVAL
+            poked = poke.wait(min(interval, settling) if self._settling else interval)
             poke.clear()
+            quick = 0 if poked else quick + 1
             if self._stopping.is_set():
                 return
             self.poll(local=local)

@@ -72,6 +72,7 @@ class DockerTarget:
         self._lock = threading.RLock()
         self._runtimes: dict[str, ProjectRuntime] = {}
         self._pause: str | None = None
+        self._description: str | None = None
         self._forwards = OpenForwards()
         self._closing = threading.Event()
         self._owners: dict[str, tuple[int, int]] = {}
@@ -140,12 +141,14 @@ class DockerTarget:
     # --- Target ------------------------------------------------------------------------------------
 
     def describe(self) -> str:
-        with engine_call("asking the Docker engine for its version"):
-            version = self.client.version()
-        number = str(version.get("Version", "?")).split("+")[0]  # "20.10.24+dfsg1" -> "20.10.24"
-        env = self._env if self._env is not None else os.environ
-        where = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        return f"docker {number} ({where})"
+        if self._description is None:  # asked by the command's first line and by the engine's snapshot
+            with engine_call("asking the Docker engine for its version"):
+                version = self.client.version()
+            number = str(version.get("Version", "?")).split("+")[0]  # "20.10.24+dfsg1" -> "20.10.24"
+            env = self._env if self._env is not None else os.environ
+            where = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            self._description = f"docker {number} ({where})"
+        return self._description
 
     def prepare(self, project: Project) -> None:
         self._ensure_network(project)
