@@ -24,7 +24,7 @@ from devloop.targets.docker.podspec.plans import FieldRef, FileEntry, MountPlan,
 from devloop.targets.docker.podspec.refs import ConfigRefs, config_data
 from devloop.targets.docker.podspec.security import container_security
 from devloop.targets.docker.podspec.services import service_aliases
-from devloop.targets.docker.podspec.workload import grace_period, wanted_replicas, workload_run
+from devloop.targets.docker.podspec.workload import grace_period, workload_run
 from tests.support.docker_target import configmap, deployment, job, obj, service
 
 WHERE = "Deployment web (test.yaml:1)"
@@ -391,13 +391,7 @@ def test_workload_run_of_each_kind() -> None:
     assert warn.other and '"@daily" is not honoured' in warn.other[0]
 
 
-def test_wanted_replicas_and_grace() -> None:
-    assert wanted_replicas(None) == 0
-    assert wanted_replicas(deployment("web", [], replicas=3)) == 3
-    assert wanted_replicas(job("j", [], completions=5)) == 5
-    assert wanted_replicas(obj({"kind": "DaemonSet", "metadata": {"name": "d"}, "spec": {"replicas": 9}})) == 1
-    assert (
-        grace_period({}),
-        grace_period({"terminationGracePeriodSeconds": 30}),
-        grace_period({"terminationGracePeriodSeconds": -1}),
-    ) == (2.0, 30.0, 0.0)
+def test_grace_period() -> None:
+    assert grace_period({}) == 2.0
+    assert grace_period({"terminationGracePeriodSeconds": 30}) == 30.0
+    assert grace_period({"terminationGracePeriodSeconds": -1}) == 0.0

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
+from devloop.config.labels import APPLIED_HASH as HASH_ANNOTATION
+from devloop.config.labels import SUPERVISED
 from devloop.errors import ConfigError, ContextRefusedError, TargetUnavailableError
 from devloop.targets.base import Phase
 from devloop.targets.kubernetes import live
-from devloop.targets.kubernetes.apply import HASH_ANNOTATION, object_hash, ordered, render
+from devloop.targets.kubernetes.apply import object_hash, ordered, render
 from devloop.targets.kubernetes.context import (
     FrozenKubeconfig,
     choose_namespace,
@@ -477,7 +479,7 @@ def test_supervised_command_and_render_annotation() -> None:
 
     out = render(body, namespace="dev", namespaced=True, project="shop", wrap=wrap)
     template = out["spec"]["template"]
-    assert template["metadata"]["annotations"][live.SUPERVISED_ANNOTATION] == "app"
+    assert template["metadata"]["annotations"][SUPERVISED] == "app"
     assert template["spec"]["containers"][0]["command"][-1] == "srv"
     assert "command" not in template["spec"]["containers"][1]
 

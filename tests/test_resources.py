@@ -11,6 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devloop.config.labels import MANAGED_BY as LABEL_MANAGED_BY
+from devloop.config.labels import PROJECT as LABEL_PROJECT
+from devloop.config.labels import RESOURCE as LABEL_RESOURCE
 from devloop.config.manifests import parse_manifests
 from devloop.config.model import (
     UNCATEGORIZED,
@@ -22,19 +25,14 @@ from devloop.config.model import (
     Project,
     ResourceSettings,
 )
+from devloop.config.podtemplate import containers, pod_spec, pod_template
 from devloop.config.resources import (
-    LABEL_MANAGED_BY,
-    LABEL_PROJECT,
-    LABEL_RESOURCE,
     add_labels,
     assemble,
-    containers,
     deploy_order,
     image_name,
     image_refs,
     label_value,
-    pod_spec,
-    pod_template,
     referenced_objects,
     rewrite_images,
 )

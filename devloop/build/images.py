@@ -12,17 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from devloop.config.labels import BUILT_BY, BUILT_FOR, MANAGED_BY_VALUE, OLD_PROJECT
+
 #: what an entry of a down report contains when the thing was not removed (the reason follows)
 KEPT = " kept: "
 
-BUILT_BY = "devloop.dev/built-by"
-BUILT_FOR = "devloop.dev/built-for"
-#: what images built by earlier versions carried (the label of deployed objects)
-OLD_PROJECT = "devloop.dev/project"
-
 
 def image_labels(project: str) -> dict[str, str]:
-    return {BUILT_BY: "devloop", BUILT_FOR: project}
+    return {BUILT_BY: MANAGED_BY_VALUE, BUILT_FOR: project}
 
 
 def project_images(api: Any, project: str) -> list[dict[str, Any]]:

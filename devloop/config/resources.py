@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from devloop.config.imageref import familiar_name, image_name
+from devloop.config.labels import MANAGED_BY, MANAGED_BY_VALUE, PROJECT, RESOURCE
 from devloop.config.model import (
     UNCATEGORIZED,
     Config,
@@ -44,20 +45,11 @@ from devloop.config.model import (
     Resource,
     ResourceSettings,
 )
+from devloop.config.podtemplate import containers, pod_labels, pod_spec, pod_template
 from devloop.errors import ConfigError
-
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-LABEL_PROJECT = "devloop.dev/project"
-LABEL_RESOURCE = "devloop.dev/resource"
-MANAGED_BY = "devloop"
 
 #: Kinds a pod template can reference and that attach to the referencing workload.
 REFERENCED_KINDS = ("ConfigMap", "Secret", "PersistentVolumeClaim", "ServiceAccount")
-
-#: Kinds whose pod template is ``spec.template``.
-_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
-
-_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 
 # ------------------------------------------------------------------------------- small helpers
@@ -77,14 +69,10 @@ def label_value(text: str) -> str:
 def resource_labels(project: str, resource: str) -> dict[str, str]:
     """The labels every object of ``resource`` carries (config.md, "Images")."""
     return {
-        LABEL_MANAGED_BY: MANAGED_BY,
-        LABEL_PROJECT: label_value(project),
-        LABEL_RESOURCE: label_value(resource),
+        MANAGED_BY: MANAGED_BY_VALUE,
+        PROJECT: label_value(project),
+        RESOURCE: label_value(resource),
     }
-
-
-def _body(obj: ManifestObject | Mapping[str, Any]) -> Mapping[str, Any]:
-    return obj.body if isinstance(obj, ManifestObject) else obj
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -93,61 +81,6 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def pod_template(obj: ManifestObject | Mapping[str, Any]) -> dict[str, Any] | None:
-    """The pod template (a mapping with ``metadata`` and ``spec``) of a workload, or None.
-
-    ``spec.template`` for Deployment/StatefulSet/DaemonSet/ReplicaSet/Job,
-    ``spec.jobTemplate.spec.template`` for CronJob, and the Pod itself for a Pod. The result is
-    the object's own dict (not a copy): treat it as read-only unless you own the body.
-    """
-    body = _body(obj)
-    kind = body.get("kind")
-    spec = body.get("spec")
-    if not isinstance(spec, dict):
-        return None
-    template: Any
-    if kind in _TEMPLATE_KINDS:
-        template = spec.get("template")
-    elif kind == "CronJob":
-        template = _dict(_dict(spec.get("jobTemplate")).get("spec")).get("template")
-    elif kind == "Pod":
-        template = body
-    else:
-        return None
-    return template if isinstance(template, dict) else None
-
-
-def pod_spec(obj: ManifestObject | Mapping[str, Any]) -> dict[str, Any] | None:
-    """The pod spec of a workload (``pod_template(obj)["spec"]``), or None."""
-    template = pod_template(obj)
-    spec = template.get("spec") if template else None
-    return spec if isinstance(spec, dict) else None
-
-
-def pod_labels(obj: ManifestObject | Mapping[str, Any]) -> dict[str, str]:
-    """The labels its pods get (the pod template's metadata.labels)."""
-    template = pod_template(obj)
-    labels = _dict(_dict(template.get("metadata")).get("labels")) if template else {}
-    return {str(k): str(v) for k, v in labels.items()}
-
-
-def containers(
-    obj: ManifestObject | Mapping[str, Any], *, init: bool = True, ephemeral: bool = True
-) -> list[dict[str, Any]]:
-    """The container dicts of a workload's pod spec: ``containers``, then ``initContainers`` (when
-    ``init``), then ``ephemeralContainers`` (when ``ephemeral``). Empty for other objects.
-    The dicts are the object's own: treat them as read-only unless you own the body."""
-    spec = pod_spec(obj)
-    if spec is None:
-        return []
-    lists = ["containers"]
-    if init:
-        lists.append("initContainers")
-    if ephemeral:
-        lists.append("ephemeralContainers")
-    return [c for key in lists for c in _list(spec.get(key)) if isinstance(c, dict)]
 
 
 def container_images(obj: ManifestObject | Mapping[str, Any]) -> list[str]:
@@ -220,7 +153,7 @@ def add_labels(obj: ManifestObject, project: str, resource: str) -> ManifestObje
             template_meta = template["metadata"] = {}
         if not isinstance(template_meta.get("labels"), dict):
             template_meta["labels"] = {}
-        template_meta["labels"][LABEL_RESOURCE] = labels[LABEL_RESOURCE]
+        template_meta["labels"][RESOURCE] = labels[RESOURCE]
     return obj.with_body(body)
 
 
@@ -668,24 +601,16 @@ def _listing(items: Sequence[str], limit: int = 8) -> str:
 
 
 __all__ = [
-    "LABEL_MANAGED_BY",
-    "LABEL_PROJECT",
-    "LABEL_RESOURCE",
-    "MANAGED_BY",
     "REFERENCED_KINDS",
     "add_labels",
     "assemble",
     "container_images",
     "container_ports",
-    "containers",
     "deploy_order",
     "image_name",
     "image_refs",
     "label_value",
     "override_entrypoints",
-    "pod_labels",
-    "pod_spec",
-    "pod_template",
     "referenced_objects",
     "resource_labels",
     "rewrite_images",

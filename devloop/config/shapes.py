@@ -25,18 +25,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from devloop.config.podtemplate import CONTAINER_LISTS, TEMPLATE_PATHS
 from devloop.errors import ConfigError, shown
 
 #: ``locate(container, key)`` -> ``file:line:col`` of ``container[key]`` (or the document's location).
 Locator = Callable[[Any, str | int], str]
 
 #: The path from an object to its pod spec, by kind.
-_POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    **{kind: ("spec", "template", "spec") for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")},
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-    "Pod": ("spec",),
-}
-_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+_POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {kind: (*path, "spec") for kind, path in TEMPLATE_PATHS.items()}
 #: What no Kubernetes name may hold (names are DNS-like; some kinds also allow ':' or uppercase).
 _BAD_NAME = re.compile(r"[\s/\x00-\x1f\x7f-\x9f%]")
 
@@ -163,7 +159,7 @@ class _Checker:
                 return
         spec, prefix = node, walked
         self.items(spec, "volumes", f"{prefix}.volumes", "volume")
-        for list_key in _CONTAINER_LISTS:
+        for list_key in CONTAINER_LISTS:
             where = f"{prefix}.{list_key}"
             for i, container in enumerate(self.items(spec, list_key, where, "container")):
                 self.container(container, f"{where}[{i}]")

@@ -169,7 +169,7 @@ class Monitor:
         return None
 
     def _follow_logs(self, project: Project, resource: Resource) -> None:
-        from devloop.config.resources import containers
+        from devloop.config.podtemplate import containers
 
         name = resource.name
         token = StopToken()

@@ -430,7 +430,7 @@ class _Step:
     def unsettled(self) -> list[str]:
         """ci: ready resources whose containers without a readiness probe have not yet kept running
         for ``ci_settle`` seconds without a restart (running is weak evidence without a probe)."""
-        from devloop.config.resources import containers
+        from devloop.config.podtemplate import containers
 
         settle_for = self.state.options.ci_settle
         waiting = []

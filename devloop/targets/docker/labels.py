@@ -3,7 +3,8 @@
 Every container, network and volume devloop creates carries the labels of config.md
 (``app.kubernetes.io/managed-by``, ``devloop.dev/project``, ``devloop.dev/resource``) plus the
 ones below, which let every operation find its objects again after a restart of devloop or of
-the engine: nothing is known from memory only. Images carry a set of their own
+the engine: nothing is known from memory only. The keys are spelled in :mod:`devloop.config.labels` (the one
+home of every label key) and used here by their short names. Images carry a set of their own
 (:mod:`devloop.build.images`), and containers are found by :func:`container_filter`.
 """
 
@@ -11,26 +12,56 @@ from __future__ import annotations
 
 import re
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY_VALUE = "devloop"
-PROJECT = "devloop.dev/project"
-RESOURCE = "devloop.dev/resource"
+from devloop.config.labels import (
+    BACKOFF_LIMIT,
+    CONTAINER,
+    GRACE,
+    KIND,
+    MANAGED_BY,
+    MANAGED_BY_VALUE,
+    ORDER,
+    PARALLELISM,
+    POD,
+    POD_INDEX,
+    PORTS,
+    PROBE,
+    PROJECT,
+    RESOURCE,
+    RESTART_POLICY,
+    ROLE,
+    RUN_AS,
+    SPEC_HASH,
+    VOLUME_KIND,
+)
 
-POD = "devloop.dev/pod"  # pod name, e.g. web-3f2a1c-0
-POD_INDEX = "devloop.dev/pod-index"
-SPEC_HASH = "devloop.dev/spec-hash"
-ROLE = "devloop.dev/role"  # sandbox | init | app
-CONTAINER = "devloop.dev/container"  # the container's name in the pod template
-ORDER = "devloop.dev/order"  # position of an init/app container in the template
-KIND = "devloop.dev/workload-kind"
-RESTART_POLICY = "devloop.dev/restart-policy"
-PROBE = "devloop.dev/readiness-probe"  # JSON of the readinessProbe
-PORTS = "devloop.dev/ports"  # JSON {name: number} of the container's ports
-GRACE = "devloop.dev/grace"  # seconds between SIGTERM and SIGKILL
-BACKOFF_LIMIT = "devloop.dev/backoff-limit"
-PARALLELISM = "devloop.dev/parallelism"
-RUN_AS = "devloop.dev/run-as"  # uid[:gid] from securityContext
-VOLUME_KIND = "devloop.dev/volume"  # emptyDir | pvc
+__all__ = [
+    "BACKOFF_LIMIT",
+    "CONTAINER",
+    "GRACE",
+    "KIND",
+    "MANAGED_BY",
+    "MANAGED_BY_VALUE",
+    "ORDER",
+    "PARALLELISM",
+    "POD",
+    "POD_INDEX",
+    "PORTS",
+    "PROBE",
+    "PROJECT",
+    "RESOURCE",
+    "RESTART_POLICY",
+    "ROLE",
+    "ROLE_APP",
+    "ROLE_INIT",
+    "ROLE_SANDBOX",
+    "RUN_AS",
+    "SPEC_HASH",
+    "VOLUME_KIND",
+    "base_labels",
+    "container_filter",
+    "docker_name",
+    "project_filter",
+]
 
 ROLE_SANDBOX = "sandbox"
 ROLE_INIT = "init"

@@ -13,6 +13,8 @@ import struct
 import tarfile
 from typing import Any
 
+from devloop.config.labels import MANAGED_BY, MANAGED_BY_VALUE
+
 PAUSE_REPOSITORY = "devloop/pause"
 PAUSE_VERSION = "1"
 PAUSE_IMAGE = f"{PAUSE_REPOSITORY}:{PAUSE_VERSION}"
@@ -127,6 +129,6 @@ def ensure_pause_image(api: Any) -> str:
         pause_tar(arch),
         repository=PAUSE_REPOSITORY,
         tag=PAUSE_VERSION,
-        changes=['ENTRYPOINT ["/pause"]', "LABEL app.kubernetes.io/managed-by=devloop"],
+        changes=['ENTRYPOINT ["/pause"]', f"LABEL {MANAGED_BY}={MANAGED_BY_VALUE}"],
     )
     return PAUSE_IMAGE

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from devloop.config.model import WORKLOAD_KINDS, ManifestObject, Project
+from devloop.config.podtemplate import pod_template
 from devloop.errors import DeployError
 from devloop.targets.docker.podspec.container import PodContext, container_plan
 from devloop.targets.docker.podspec.fields import KNOWN_POD_FIELDS, SUPPORTED_SECURITY_FIELDS
@@ -24,7 +25,7 @@ from devloop.targets.docker.podspec.mounts import PodVolumes, pod_volumes
 from devloop.targets.docker.podspec.plans import ContainerPlan, FieldRef, FileEntry, MountPlan, PodPlan, Warnings
 from devloop.targets.docker.podspec.refs import ConfigRefs
 from devloop.targets.docker.podspec.services import service_aliases
-from devloop.targets.docker.podspec.workload import WorkloadRun, grace_period, wanted_replicas, workload_run
+from devloop.targets.docker.podspec.workload import WorkloadRun, grace_period, workload_run
 
 __all__ = [
     "PLAN_VERSION",
@@ -36,24 +37,18 @@ __all__ = [
     "PodPlan",
     "ignored_objects",
     "plan_resource",
-    "pod_template",
     "preview_warnings",
-    "wanted_replicas",
 ]
 
 #: Bumped whenever the way pods are turned into containers changes, so that upgraded devloop replaces them.
 PLAN_VERSION = "1"
 
 
-def pod_template(obj: ManifestObject) -> dict[str, Any]:
-    """The pod template (``{metadata, spec}``) of a workload object."""
-    body = obj.body
-    spec = body.get("spec") or {}
-    if obj.kind == "Pod":
-        return {"metadata": body.get("metadata") or {}, "spec": spec}
-    if obj.kind == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
-    return dict(spec.get("template") or {})
+def hashed_template(workload: ManifestObject, template: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The part of the pod template that takes part in the spec hash: a Pod's metadata and spec."""
+    if workload.kind == "Pod":
+        return {"metadata": template.get("metadata") or {}, "spec": template.get("spec") or {}}
+    return template
 
 
 def pod_fields(spec: Mapping[str, Any], warn: Warnings) -> dict[str, Any]:
@@ -99,7 +94,7 @@ def spec_hash(
     hashed = {
         "v": PLAN_VERSION,
         "kind": workload.kind,
-        "template": template,
+        "template": hashed_template(workload, template),
         "data": used,
         "aliases": list(aliases),
         "restart": run.restart_policy,
@@ -120,7 +115,7 @@ def plan_resource(
     cannot be resolved (a missing ConfigMap key that is not optional...)."""
     objects = tuple(all_objects)
     namespace = workload.namespace or default_namespace
-    template = pod_template(workload)
+    template = pod_template(workload) or {}
     spec = dict(template.get("spec") or {})
     pod_labels = {str(k): str(v) for k, v in ((template.get("metadata") or {}).get("labels") or {}).items()}
     where = f"{workload.kind} {workload.name} ({workload.source})"

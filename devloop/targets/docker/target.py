@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from devloop.config.model import ManifestObject, Project, Resource
+from devloop.config.podtemplate import wanted_replicas
 from devloop.dockerengine import connect, engine_call, is_connection_error
 from devloop.engine.clock import Clock, MonotonicClock
 from devloop.errors import DeployError
@@ -42,7 +43,7 @@ from devloop.targets.docker.forward import PortForward, Upstream
 from devloop.targets.docker.logs import follow_logs
 from devloop.targets.docker.observed import group_pods, labels_of, pods_of
 from devloop.targets.docker.pause import ensure_pause_image
-from devloop.targets.docker.pods import ignored_objects, plan_resource, wanted_replicas
+from devloop.targets.docker.pods import ignored_objects, plan_resource
 from devloop.targets.docker.podspec.plans import PodPlan
 from devloop.targets.docker.process import ignores_sigterm, local_pid
 from devloop.targets.docker.restarts import JOB_KINDS
@@ -263,7 +264,7 @@ class DockerTarget:
     def _reconcile_if_incomplete(self, request: DeployRequest, rt: ProjectRuntime) -> None:
         """Like a ReplicaSet: a pod that lost its sandbox or an app container (removed behind devloop's back)
         is re-created from the last deploy of the resource, at most every few seconds, in the background."""
-        from devloop.config.resources import containers
+        from devloop.config.podtemplate import containers
 
         resource = request.resource
         workload = resource.workload

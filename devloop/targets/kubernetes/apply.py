@@ -24,21 +24,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from devloop.config.labels import APPLIED_HASH as HASH_ANNOTATION
+from devloop.config.labels import CREATED_BY as CREATED_BY_LABEL
+from devloop.config.labels import MANAGED_BY as LABEL_MANAGED_BY
+from devloop.config.labels import MANAGED_BY_VALUE
+from devloop.config.labels import PROJECT as LABEL_PROJECT
+from devloop.config.labels import RESOURCE as LABEL_RESOURCE
+from devloop.config.labels import SUPERVISED as SUPERVISED_ANNOTATION
 from devloop.config.model import WORKLOAD_KINDS
-from devloop.config.resources import (
-    LABEL_MANAGED_BY,
-    LABEL_PROJECT,
-    LABEL_RESOURCE,
-    MANAGED_BY,
-    label_value,
-    pod_template,
-)
+from devloop.config.podtemplate import pod_template
+from devloop.config.resources import label_value
 from devloop.errors import DeployError
 from devloop.targets.kubernetes.rest import Kube, KubeError, ResourceInfo
 
 FIELD_MANAGER = "devloop"
-HASH_ANNOTATION = "devloop.dev/applied-hash"
-CREATED_BY_LABEL = "devloop.dev/created-by"
 
 #: Kinds searched (by label) when pruning a resource and in `down`; kinds applied this session are added.
 PRUNE_KINDS: tuple[tuple[str, str], ...] = (
@@ -122,8 +121,6 @@ def render(
     ``wrap(container)`` may rewrite a container in place (restart supervisor) and returns True when
     it did; wrapped container names are listed in the pod template annotation ``devloop.dev/supervised``.
     """
-    from devloop.targets.kubernetes.live import SUPERVISED_ANNOTATION
-
     out = copy.deepcopy(body)
     metadata = out.setdefault("metadata", {})
     if namespaced:
@@ -246,9 +243,9 @@ class Applier:
     def _namespace_body(self, body: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
         """A Namespace from the manifests: marked created-by devloop when devloop creates it (or did)."""
         live_labels = ((live or {}).get("metadata") or {}).get("labels") or {}
-        if live is None or live_labels.get(CREATED_BY_LABEL) == MANAGED_BY:
+        if live is None or live_labels.get(CREATED_BY_LABEL) == MANAGED_BY_VALUE:
             body = copy.deepcopy(body)
-            body.setdefault("metadata", {}).setdefault("labels", {})[CREATED_BY_LABEL] = MANAGED_BY
+            body.setdefault("metadata", {}).setdefault("labels", {})[CREATED_BY_LABEL] = MANAGED_BY_VALUE
         return body
 
     def _apply_one(
@@ -376,7 +373,7 @@ class Applier:
 
     def prune(self, project: str, resource: str, keep: set[tuple[str, str, str, str]]) -> list[str]:
         selector = (
-            f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_PROJECT}={label_value(project)},"
+            f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE},{LABEL_PROJECT}={label_value(project)},"
             f"{LABEL_RESOURCE}={label_value(resource)}"
         )
         namespaces = self.namespaces | {self.default_namespace}

@@ -19,8 +19,6 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-#: The annotation (on the pod template) listing the containers wrapped in the supervisor.
-SUPERVISED_ANNOTATION = "devloop.dev/supervised"
 SUPERVISOR_NAME = "devloop-supervisor"
 
 SUPERVISOR = (

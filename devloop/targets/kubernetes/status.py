@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from devloop.config.podtemplate import wanted_replicas
 from devloop.targets.base import ContainerRef, Phase, RuntimeStatus
 from devloop.timestamps import epoch_seconds
 
@@ -61,17 +62,6 @@ def owned_by(obj: dict[str, Any], uid: str) -> bool:
     return any(_d(ref).get("uid") == uid for ref in _l(_meta(obj).get("ownerReferences")))
 
 
-def wanted_replicas(workload: dict[str, Any] | None, kind: str) -> int:
-    if kind in ("Job", "Pod", "CronJob"):
-        return 1
-    if workload is None:
-        return 1
-    if kind == "DaemonSet":
-        return int(_d(workload.get("status")).get("desiredNumberScheduled") or 0)
-    replicas = _d(workload.get("spec")).get("replicas")
-    return 1 if replicas is None else int(replicas)
-
-
 def newest_replicaset(deployment: dict[str, Any], replicasets: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The Deployment's ReplicaSet of the highest ``deployment.kubernetes.io/revision``."""
     uid = str(_meta(deployment).get("uid") or "")
@@ -115,7 +105,7 @@ def no_pod_failure(
     ConfigMap or Secret), a Job waiting to retry after a failed pod (back-off). With the event's message."""
     name = str(_meta(workload).get("name") or "")
     creator = newest_replicaset(workload, replicasets) if kind == "Deployment" else workload
-    if creator is not None and len(mine) < wanted_replicas(workload, kind):
+    if creator is not None and len(mine) < wanted_replicas(workload, kind, live=True):
         refused = next(
             (
                 c
@@ -399,7 +389,7 @@ def runtime_status(
     if kind == "CronJob":
         schedule = _d(workload.get("spec")).get("schedule", "")
         return RuntimeStatus(Phase.READY, detail=f"schedule {schedule}"), None
-    wanted = wanted_replicas(workload, kind)
+    wanted = wanted_replicas(workload, kind, live=True)
     mine = current_pods(kind, workload, pods, replicasets)
     restarts = restarts_of(mine)
     refs = tuple(ref for pod in mine for ref in container_refs(pod))

@@ -10,15 +10,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from devloop.config.labels import CREATED_BY as CREATED_BY_LABEL
+from devloop.config.labels import MANAGED_BY as LABEL_MANAGED_BY
+from devloop.config.labels import MANAGED_BY_VALUE
+from devloop.config.labels import PROJECT as LABEL_PROJECT
+from devloop.config.labels import RESOURCE as LABEL_RESOURCE
+from devloop.config.labels import SUPERVISED as SUPERVISED_ANNOTATION
 from devloop.config.model import Config, Project, Resource
-from devloop.config.resources import (
-    LABEL_MANAGED_BY,
-    LABEL_PROJECT,
-    LABEL_RESOURCE,
-    MANAGED_BY,
-    image_name,
-    label_value,
-)
+from devloop.config.resources import image_name, label_value
 from devloop.errors import DeployError, DevloopError, TargetUnavailableError
 from devloop.exit_status import ExitStatus
 from devloop.targets.base import (
@@ -35,7 +34,7 @@ from devloop.targets.base import (
 )
 from devloop.targets.forwards import OpenForwards
 from devloop.targets.kubernetes import live
-from devloop.targets.kubernetes.apply import CREATED_BY_LABEL, Applier, render
+from devloop.targets.kubernetes.apply import Applier, render
 from devloop.targets.kubernetes.context import FrozenKubeconfig, PinnedContext, choose_namespace, pin_context
 from devloop.targets.kubernetes.delivery import (
     Deliverer,
@@ -184,7 +183,7 @@ class KubernetesTarget:
             self._namespaces.add(namespace)
 
     def _create_namespace(self, namespace: str, project: str | None) -> None:
-        labels = {LABEL_MANAGED_BY: MANAGED_BY, CREATED_BY_LABEL: MANAGED_BY}
+        labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, CREATED_BY_LABEL: MANAGED_BY_VALUE}
         labels[LABEL_PROJECT] = label_value(project or self._config.name)
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
         try:
@@ -524,7 +523,7 @@ class KubernetesTarget:
         if pod is None:
             raise ContainerGoneError(f"pod {pod_name} is gone")
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
-        supervised = str(annotations.get(live.SUPERVISED_ANNOTATION, "")).split(",")
+        supervised = str(annotations.get(SUPERVISED_ANNOTATION, "")).split(",")
         if (pod.get("spec") or {}).get("shareProcessNamespace"):
             raise DevloopError(
                 f"live_update.restart cannot restart the process of {container.name} in place: its pod uses "
@@ -586,7 +585,7 @@ class KubernetesTarget:
 
     def down(self, project_name: str, *, prune_images: bool = False, delete_namespaces: bool = False) -> list[str]:
         applier = self.applier
-        selector = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_PROJECT}={label_value(project_name)}"
+        selector = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE},{LABEL_PROJECT}={label_value(project_name)}"
         namespaces = self._project_namespaces(project_name)
         removed: list[str] = []
         deleted: dict[tuple[str, str], ResourceInfo] = {}  # the kinds to wait for
@@ -618,7 +617,7 @@ class KubernetesTarget:
                 f"(still terminating after {DOWN_WAIT:.0f} s; check with kubectl get pods -l {pods_selector})"
             )
         if delete_namespaces:
-            created = f"{CREATED_BY_LABEL}={MANAGED_BY},{LABEL_PROJECT}={label_value(project_name)}"
+            created = f"{CREATED_BY_LABEL}={MANAGED_BY_VALUE},{LABEL_PROJECT}={label_value(project_name)}"
             for ns in self._list_quiet("/api/v1/namespaces", created):
                 name = str((ns.get("metadata") or {}).get("name"))
                 try:

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from devloop.config.model import ManifestObject
+from devloop.config.podtemplate import JOB_KINDS, REPLICATED_KINDS, job_spec, wanted_replicas
 from devloop.targets.docker.podspec.plans import Warnings
 
 DEFAULT_GRACE = 2.0  # seconds; terminationGracePeriodSeconds when the manifest does not say
-REPLICATED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
-JOB_KINDS = ("Job", "CronJob")
 
 
 @dataclass(frozen=True)
@@ -22,27 +21,6 @@ class WorkloadRun:
     completions: int = 1
     parallelism: int = 1
     backoff_limit: int = 6
-
-
-def job_spec(obj: ManifestObject) -> dict[str, Any]:
-    """The Job spec of a Job, or of a CronJob's job template."""
-    spec = obj.body.get("spec") or {}
-    if obj.kind == "CronJob":
-        return dict(((spec.get("jobTemplate") or {}).get("spec")) or {})
-    return dict(spec)
-
-
-def wanted_replicas(workload: ManifestObject | None) -> int:
-    """How many pods the workload asks for (Jobs: completions; DaemonSet and Pod: 1)."""
-    if workload is None:
-        return 0
-    spec = workload.body.get("spec") or {}
-    if workload.kind in REPLICATED_KINDS:
-        value = spec.get("replicas")
-        return int(value) if value is not None else 1
-    if workload.kind in JOB_KINDS:
-        return int(job_spec(workload).get("completions") or 1)
-    return 1
 
 
 def job_run(workload: ManifestObject, restart_policy: str) -> WorkloadRun:
