@@ -134,11 +134,9 @@ def build_engine(
         def ignored(path: Path, is_dir: bool = False) -> bool:
             return cache.rules(engine.project)(path, is_dir)
 
+        # the watcher posts its batches as they are (events.FileBatch), timed by the engine's clock
         return Watcher(
-            project.config.root,
-            ignored,
-            lambda batch: post(FilesChanged(frozenset(batch.changed), frozenset(batch.deleted), batch.overflow)),
-            debounce_ms=project.config.watch.debounce_ms,
+            project.config.root, ignored, post, debounce_ms=project.config.watch.debounce_ms, clock=engine.clock
         )
 
     def ignored_for_image(path: Path, image: ImageSpec) -> bool:

@@ -23,11 +23,11 @@ from devloop.control.client import ControlClient, client_for
 from devloop.control.paths import candidate_dirs, find_endpoint, server_endpoint
 from devloop.control.protocol import NoRunningUpError, RemoteError, UpAlreadyRunningError, decode, encode
 from devloop.control.server import ControlServer, serve_control
-from devloop.engine.logstore import LogSink, LogStore, TeeSink
+from devloop.engine.logstore import LogSink, LogStore
 from devloop.engine.state import ResourceView, Snapshot, Status, UpdateRecord
 from devloop.targets.fake import FakeTarget
 from tests.support import docker_env
-from tests.test_engine import FakeBuilder, Runner, engine_for, make_project
+from tests.test_engine import FakeBuilder, ThreadRunner, engine_for, make_project
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -444,12 +444,11 @@ def test_engine_trigger_of_manual_resource_through_the_endpoint(tmp_path: Path, 
     project = make_project(tmp_path, manual=("api",))
     target, builder = FakeTarget(), FakeBuilder()
     store = LogStore()
-    engine, recording = engine_for(project, target, builder, mode="up", watch=False)
-    engine.sink = TeeSink(recording, LogSink(store))
+    engine, _ = engine_for(project, target, builder, sink=LogSink(store), mode="up", watch=False)
     from devloop.engine.events import FilesChanged
 
     ctx = project.config.images[0].context
-    with Runner(engine) as run:
+    with ThreadRunner(engine) as run:
         server = serve_control(
             project.name, project.config.path, engine, store, env={"XDG_RUNTIME_DIR": str(runtime_dir)}
         )

@@ -3,6 +3,7 @@ routing, manual triggers, config reload. The real path is covered by the docker 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC
@@ -22,13 +23,15 @@ from devloop.config.model import (
 )
 from devloop.config.resources import assemble
 from devloop.engine.clock import Clock, FakeClock, MonotonicClock
+from devloop.engine.logstore import TeeSink
 from devloop.engine.loop import Engine, EngineOptions, select_resources
-from devloop.engine.sink import RecordingSink
+from devloop.engine.sink import RecordingSink, Sink
 from devloop.engine.state import Status
 from devloop.errors import UsageError
 from devloop.targets.base import Phase
 from devloop.targets.fake import FakeTarget
 from tests.support.docker_target import simple_deployment as deployment
+from tests.support.e2e import poll
 
 
 def make_project(
@@ -110,13 +113,46 @@ class Runner:
         return view.status
 
 
+class ThreadRunner:
+    """Runs the engine's own loop (:meth:`Engine.run`, with its monitor threads) on a thread, for tests whose calls
+    block until the engine acts (the control endpoint's clients). Its fake clock stands still."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.thread = threading.Thread(target=engine.run, name="test-engine")
+
+    def __enter__(self) -> ThreadRunner:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine.stop()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+    def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 10) -> None:
+        poll(predicate, f"{what}: {self.engine.snapshot()}", timeout)
+
+    def status(self, name: str) -> Status:
+        view = self.engine.snapshot().resource(name)
+        assert view is not None
+        return view.status
+
+
 def engine_for(
-    project: Project, target: FakeTarget, builder: FakeBuilder, clock: Clock | None = None, **opts: object
+    project: Project,
+    target: FakeTarget,
+    builder: FakeBuilder,
+    clock: Clock | None = None,
+    sink: Sink | None = None,
+    **opts: object,
 ) -> tuple[Engine, RecordingSink]:
-    """An engine on the fake target and builder, with a fake clock unless ``clock`` is given."""
-    sink = RecordingSink()
+    """An engine on the fake target and builder, with a fake clock unless ``clock`` is given; its output goes to the
+    returned recording sink, and to ``sink`` too when given."""
+    recording = RecordingSink()
+    out: Sink = recording if sink is None else TeeSink(recording, sink)
     options = EngineOptions(poll_interval=0.02, **opts)  # type: ignore[arg-type]
-    return Engine(project, target, builder, sink, options, clock=clock or FakeClock()), sink
+    return Engine(project, target, builder, out, options, clock=clock or FakeClock()), recording
 
 
 def test_ci_deploys_in_depends_on_order_and_succeeds(tmp_path: Path) -> None:

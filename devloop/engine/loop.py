@@ -81,7 +81,7 @@ class Engine:
     ) -> None:
         self.target = target
         self.builder = builder
-        self.sink = sink
+        self._sink = sink  # handed to the monitor, the workers and the effect runner: fixed for the engine's life
         self.options = options
         self._watcher_factory = watcher_factory
         self._reload_project = reload_project
@@ -123,6 +123,10 @@ class Engine:
     @property
     def clock(self) -> Clock:
         return self._clock
+
+    @property
+    def sink(self) -> Sink:
+        return self._sink
 
     # ----------------------------------------------------------------- public API
 
