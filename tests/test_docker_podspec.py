@@ -9,7 +9,7 @@ import pytest
 
 from devloop.config.model import ManifestObject
 from devloop.errors import DeployError
-from devloop.targets.docker.pods import plan_resource
+from devloop.targets.docker.pods import ignored_objects, plan_resource, preview_warnings
 from devloop.targets.docker.podspec.container import (
     PodContext,
     command_line,
@@ -25,7 +25,7 @@ from devloop.targets.docker.podspec.refs import ConfigRefs, config_data
 from devloop.targets.docker.podspec.security import container_security
 from devloop.targets.docker.podspec.services import service_aliases
 from devloop.targets.docker.podspec.workload import grace_period, workload_run
-from tests.support.docker_target import configmap, deployment, job, obj, service
+from tests.support.docker_target import configmap, deployment, job, obj, project, service
 
 WHERE = "Deployment web (test.yaml:1)"
 PREFIX = "spec.containers[main]"
@@ -395,3 +395,50 @@ def test_grace_period() -> None:
     assert grace_period({}) == 2.0
     assert grace_period({"terminationGracePeriodSeconds": 30}) == 30.0
     assert grace_period({"terminationGracePeriodSeconds": -1}) == 0.0
+
+
+# --- the whole plan -------------------------------------------------------------------------------------
+
+
+def test_a_pod_is_planned_under_its_own_name_and_hashed_by_its_metadata_and_spec() -> None:
+    spec = {"containers": [{"name": "main", "image": "i"}]}
+    pod = obj(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "solo", "labels": {"app": "solo"}}, "spec": spec}
+    )
+    plan = plan_resource("solo", pod, [pod, service("solo", {"app": "solo"}, 80)])
+    assert (plan.pod_name(0), plan.pod_name(1), plan.restart_policy) == ("solo", "solo-1", "Always")
+    assert "solo" in plan.aliases
+    status = {**pod.body, "status": {"phase": "Running"}, "apiVersion": "v2"}
+    assert plan_resource("solo", obj(status), [obj(status)]).spec_hash == plan_resource("solo", pod, [pod]).spec_hash
+
+
+def test_a_statefulset_has_stable_pod_names_claims_and_per_pod_aliases() -> None:
+    template = {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "i"}]}}
+    spec = {"serviceName": "db", "template": template, "volumeClaimTemplates": [{"metadata": {"name": "data"}}]}
+    sts = obj({"kind": "StatefulSet", "metadata": {"name": "db", "namespace": "dev"}, "spec": spec})
+    plan = plan_resource("db", sts, [sts])
+    assert plan.stateful and plan.service_name == "db" and plan.claim_templates == ("data",)
+    assert plan.pod_name(1) == "db-1"
+    assert plan.pod_aliases(1) == ("db-1", "db-1.db", "db-1.db.dev", "db-1.db.dev.svc.cluster.local")
+    renamed = obj({**sts.body, "spec": {**spec, "serviceName": "other"}})
+    assert plan_resource("db", renamed, [renamed]).spec_hash != plan.spec_hash
+
+
+def test_a_pod_template_without_containers_is_a_clear_error() -> None:
+    web = deployment("web", [])
+    with pytest.raises(DeployError, match=r"^Deployment web \(test.yaml:1\): the pod template has no containers"):
+        plan_resource("web", web, [web])
+
+
+def test_ignored_objects_and_preview_warnings() -> None:
+    web = deployment("web", [{"name": "main", "image": "i", "lifecycle": {}}])
+    broken = deployment("broken", [{"name": "main", "image": "i", "envFrom": [{"configMapRef": {"name": "absent"}}]}])
+    ingress = obj({"kind": "Ingress", "metadata": {"name": "web"}})
+    assert ignored_objects("web", [web, ingress, configmap("c", {})]) == [
+        "resource web: the docker target ignores these objects: Ingress/web"
+    ]
+    assert ignored_objects("web", [web]) == []
+    proj = project("p", [web, broken])
+    warnings = preview_warnings(proj)
+    assert warnings[0].startswith("resource web: the docker target ignores these fields of Deployment web")
+    assert warnings[1].startswith("resource broken: Deployment broken (test.yaml:1): spec.containers[main].envFrom")
