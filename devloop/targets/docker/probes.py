@@ -16,6 +16,8 @@ from typing import Any
 
 #: seconds between two probes of a container that was never ready yet
 STARTUP_RETRY = 0.2
+#: within that time, seconds between two tries of a failed probe (see ProjectRuntime._probe)
+STARTUP_POLL = 0.025
 
 
 @dataclass

@@ -41,7 +41,7 @@ from devloop.targets.docker.observed import (
     pods_of,
 )
 from devloop.targets.docker.pods import PodPlan
-from devloop.targets.docker.probes import STARTUP_RETRY, ProbeState, initial_due, run_probe
+from devloop.targets.docker.probes import STARTUP_POLL, STARTUP_RETRY, ProbeState, initial_due, run_probe
 from devloop.targets.docker.remove import (
     grace_of,
     remove_containers,
@@ -353,16 +353,26 @@ class ProjectRuntime:
                     continue
                 state.in_flight = True
 
-            def work(cid: str = cid, probe: dict[str, Any] = probe, state: ProbeState = state) -> None:
-                started = self.clock.monotonic()  # the next probe is due a period after this one started
-                error = run_probe(self.api, cid, ip, probe, ports)
-                with self._state_lock:
-                    state.record(not error, probe, started, error)
-
             try:
-                self._pool.submit(work)
+                self._pool.submit(self._probe, cid, ip, probe, ports, state)
             except RuntimeError:  # shutting down
                 state.in_flight = False
+
+    def _probe(self, cid: str, ip: str, probe: dict[str, Any], ports: dict[str, int], state: ProbeState) -> None:
+        """Run a readiness probe and record its result. Until the container was first ready, a failed probe is
+        tried again every STARTUP_POLL seconds for up to STARTUP_RETRY: a server that starts listening a moment
+        after the first try is seen then, without a supervisor pass per try."""
+        started = self.clock.monotonic()  # the next probe is due a period after this one started
+        error = run_probe(self.api, cid, ip, probe, ports)
+        tries = round(STARTUP_RETRY / STARTUP_POLL) - 1
+        while error and tries > 0 and not state.ever_ready and not self._stop.is_set():
+            tries -= 1
+            self.sleep(STARTUP_POLL)
+            if self.clock.monotonic() - started >= STARTUP_RETRY:
+                break
+            error = run_probe(self.api, cid, ip, probe, ports)
+        with self._state_lock:
+            state.record(not error, probe, started, error)
 
     def failure_logs(self, cid: str) -> tuple[str, ...]:
         """The last log lines of a container that just failed, once they stopped changing. The engine marks a
