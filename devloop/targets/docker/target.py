@@ -166,8 +166,7 @@ class DockerTarget:
         """``background``: a re-creation devloop decided on its own (see _reconcile_if_incomplete); it does not
         bring back a project whose network is gone (`devloop down` ran, or someone removed it all by hand)."""
         project, resource = request.project, request.resource
-        with self._lock:
-            self._last_requests[(request.project.name, request.resource.name)] = request
+        key = (project.name, resource.name)
         workload = _workload(request)
         warnings = ignored_objects(resource.name, request.objects)
         if workload is None:
@@ -181,35 +180,26 @@ class DockerTarget:
         rt = self._runtime(project, supervise=True)
         resource_labels = L.base_labels(project.name, resource.name)
         with engine_call(f"deploying resource {resource.name}"), rt.lock:
-            existing = self.api.containers(all=True, filters={"label": L.container_filter(project.name, resource.name)})
-            pods = group_pods(existing)
-            keep: set[int] = set()
-            doomed: list[dict[str, Any]] = [s for s in existing if not labels_of(s).get(L.POD)]
-            for pod in sorted(pods.values(), key=lambda p: p.name):
-                lab = pod.labels
-                index = int(lab.get(L.POD_INDEX, "-1") or -1)
-                complete = pod.sandbox is not None and len(pod.inits) + len(pod.apps) == len(plan.containers)
-                vouched = not any(c["Id"] in request.stale for c in pod.all())
-                if (
-                    complete
-                    and vouched
-                    and lab.get(L.SPEC_HASH) == plan.spec_hash
-                    and 0 <= index < plan.replicas
-                    and index not in keep
-                ):
-                    keep.add(index)
-                else:
-                    doomed += pod.all()
-            fresh = [index for index in range(plan.replicas) if index not in keep]
-            at_once = _may_overlap(plan, workload, doomed, fresh)
+            with self._lock:
+                if background and self._last_requests.get(key) is not request:
+                    return DeployResult(False, "superseded by a newer deploy", tuple(warnings))
+            try:
+                existing = self.api.containers(
+                    all=True, filters={"label": L.container_filter(project.name, resource.name)}
+                )
+                doomed, fresh = _pods_to_replace(existing, plan, request.stale)
+                at_once = _may_overlap(plan, workload, doomed, fresh)
 
-            def create(index: int) -> None:
-                rt.create_pod(plan, index, pause, resource_labels)
+                def create(index: int) -> None:
+                    rt.create_pod(plan, index, pause, resource_labels)
 
-            removed = _replace_pods(rt, doomed, fresh, create, at_once)
-            created = len(fresh)
-            if created:
-                rt.tick()
+                removed = _replace_pods(rt, doomed, fresh, create, at_once)
+                created = len(fresh)
+                if created:
+                    rt.tick()
+            finally:  # only from now on may the supervisor re-create this resource's pods from it (_reconcile)
+                with self._lock:
+                    self._last_requests[key] = request
         rt.wake()
         kept = {s["Id"] for s in existing} - {s["Id"] for s in doomed}
         gone = tuple(sorted(cid for cid in request.stale if cid not in kept))
@@ -505,12 +495,31 @@ class DockerTarget:
             with contextlib.suppress(Exception):
                 self._client.close()
 
-
     def _join_reconcilers(self) -> None:
         with self._lock:
             threads = list(self._reconcilers)
         for thread in threads:
             thread.join(timeout=10)
+
+
+def _pods_to_replace(
+    existing: list[dict[str, Any]], plan: PodPlan, stale: frozenset[str]
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The containers to remove and the pod indexes to create: a pod is kept when it is complete, holds no
+    container marked stale by live update, has the plan's spec hash and an index still wanted (once)."""
+    keep: set[int] = set()
+    doomed: list[dict[str, Any]] = [s for s in existing if not labels_of(s).get(L.POD)]
+    for pod in sorted(group_pods(existing).values(), key=lambda p: p.name):
+        lab = pod.labels
+        index = int(lab.get(L.POD_INDEX, "-1") or -1)
+        complete = pod.sandbox is not None and len(pod.inits) + len(pod.apps) == len(plan.containers)
+        vouched = not any(c["Id"] in stale for c in pod.all())
+        wanted = 0 <= index < plan.replicas and index not in keep
+        if complete and vouched and wanted and lab.get(L.SPEC_HASH) == plan.spec_hash:
+            keep.add(index)
+        else:
+            doomed += pod.all()
+    return doomed, [index for index in range(plan.replicas) if index not in keep]
 
 
 def _may_overlap(plan: PodPlan, workload: ManifestObject, doomed: list[dict[str, Any]], fresh: list[int]) -> bool:
