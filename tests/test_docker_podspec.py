@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -225,6 +227,19 @@ def test_memory_quantities(value: object, expected: int | None) -> None:
 )
 def test_cpu_quantities(value: object, expected: int | None) -> None:
     assert nano_cpus(value) == expected
+
+
+def test_reading_a_limit_does_not_import_the_kubernetes_client() -> None:
+    """The docker target reads quantities with the client's parser without importing the whole client (half a
+    second of a `devloop ci` that never talks to Kubernetes)."""
+    code = (
+        "import sys\n"
+        "from devloop.targets.docker.podspec.limits import memory_bytes, nano_cpus\n"
+        "assert (memory_bytes('64Mi'), nano_cpus('500m')) == (64 * 2**20, 500_000_000)\n"
+        "print(sorted(m for m in sys.modules if m == 'kubernetes' or m.startswith('kubernetes.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_limits_of_a_container() -> None:

@@ -1,23 +1,43 @@
 """A container's resource limits (memory and cpu) as the docker engine takes them: bytes and nano-CPUs.
-Quantities are read by the Kubernetes client's ``parse_quantity`` (imported only when a limit is set: the
-kubernetes package takes a while to import)."""
+Quantities are read by the Kubernetes client's ``parse_quantity``, loaded on its own when a limit is first read:
+importing the kubernetes package would run its ``__init__`` (the whole API client, about half a second), which
+the docker target otherwise never needs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import importlib.util
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from devloop.targets.docker.podspec.fields import SUPPORTED_LIMITS
 from devloop.targets.docker.podspec.plans import Warnings
 
 
+@functools.cache
+def _parse_quantity() -> Callable[[str], Decimal]:
+    """The client's ``kubernetes/utils/quantity.py`` (it imports only ``decimal``) loaded as a module of its own;
+    the regular import when the package is laid out otherwise."""
+    package = importlib.util.find_spec("kubernetes")  # finds the package without running its __init__
+    origin = Path(package.origin) if package is not None and package.origin else None
+    source = origin.parent / "utils" / "quantity.py" if origin is not None else None
+    spec = importlib.util.spec_from_file_location("devloop._kubernetes_quantity", source) if source else None
+    if spec is None or spec.loader is None or source is None or not source.is_file():
+        from kubernetes.utils.quantity import parse_quantity
+
+        return cast(Callable[[str], Decimal], parse_quantity)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return cast(Callable[[str], Decimal], module.parse_quantity)
+
+
 def quantity(value: object) -> Decimal | None:
     """A Kubernetes quantity (``64Mi``, ``500m``, ``1.5``, ``1e3``...), or None when ``value`` is not one."""
-    from kubernetes.utils.quantity import parse_quantity
-
+    parse_quantity = _parse_quantity()
     try:
-        parsed: Decimal = parse_quantity(str(value).strip())  # type: ignore[no-untyped-call]
+        parsed = parse_quantity(str(value).strip())
     except ValueError:
         return None
     return parsed if parsed.is_finite() else None
