@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from devloop.config.podtemplate import JOB_KINDS
 from devloop.dockerengine import engine_call, is_connection_error
 from devloop.errors import DeployError
 from devloop.targets.docker import labels as L
 from devloop.targets.docker.pods import ContainerPlan, FieldRef, MountPlan, PodPlan
-from devloop.targets.docker.restarts import JOB_KINDS
 
 Volumes = dict[tuple[str, str], str]  # (kind, name in the pod spec) -> docker volume name
 

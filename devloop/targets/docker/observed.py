@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from devloop.config.podtemplate import JOB_KINDS
 from devloop.targets.docker import labels as L
-from devloop.targets.docker.restarts import JOB_KINDS
 
 _EXITED = re.compile(r"Exited \((-?\d+)\)")
 

@@ -21,6 +21,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from devloop.config.podtemplate import JOB_KINDS
 from devloop.targets.docker import labels as L
 
 CRASH_WINDOW = 60.0  # seconds: CRASH_EXITS exits within it make a crash loop
@@ -31,9 +32,6 @@ BACKOFF_MAX = 30.0
 ALWAYS = "Always"
 ON_FAILURE = "OnFailure"
 NEVER = "Never"
-
-JOB_KINDS = ("Job", "CronJob")
-
 
 @dataclass
 class ExitRecord:

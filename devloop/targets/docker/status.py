@@ -20,11 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from devloop.config.podtemplate import JOB_KINDS
 from devloop.targets.base import ContainerRef, Phase, RuntimeStatus
 from devloop.targets.docker import labels as L
 from devloop.targets.docker.observed import Pod, container_label, exit_code, labels_of
 from devloop.targets.docker.probes import ProbeState
-from devloop.targets.docker.restarts import ALWAYS, CRASH_WINDOW, JOB_KINDS, ExitRecord
+from devloop.targets.docker.restarts import ALWAYS, CRASH_WINDOW, ExitRecord
 from devloop.timestamps import epoch_seconds
 
 

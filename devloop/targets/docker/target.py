@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from devloop.config.model import ManifestObject, Project, Resource
-from devloop.config.podtemplate import wanted_replicas
+from devloop.config.podtemplate import JOB_KINDS, wanted_replicas
 from devloop.dockerengine import connect, engine_call, is_connection_error
 from devloop.engine.clock import Clock, MonotonicClock
 from devloop.errors import DeployError
@@ -46,7 +46,6 @@ from devloop.targets.docker.pause import ensure_pause_image
 from devloop.targets.docker.pods import ignored_objects, plan_resource
 from devloop.targets.docker.podspec.plans import PodPlan
 from devloop.targets.docker.process import ignores_sigterm, local_pid
-from devloop.targets.docker.restarts import JOB_KINDS
 from devloop.targets.docker.runtime import ProjectRuntime
 from devloop.targets.forwards import OpenForwards
 
