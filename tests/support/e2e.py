@@ -160,7 +160,8 @@ class Project:
 
     def containers(self, resource: str | None = None) -> list[Any]:
         labels = [f"{PROJECT_LABEL}={self.name}"] + ([f"{RESOURCE_LABEL}={resource}"] if resource else [])
-        return list(self.client.containers.list(all=True, filters={"label": labels}))
+        # ignore_removed: devloop may remove an old pod's container between the engine's list and its inspect
+        return list(self.client.containers.list(all=True, filters={"label": labels}, ignore_removed=True))
 
     def resources_running(self) -> set[str]:
         return {c.labels.get(RESOURCE_LABEL, "") for c in self.containers() if c.status == "running"}
