@@ -57,12 +57,6 @@ def make_target(env: Environment, project: Project | Config) -> Target:
     return KubernetesTarget(env=env.env, context=env.options.context, namespace=env.options.namespace, config=config)
 
 
-def target_namespace(target: Target) -> str | None:
-    """The namespace the target deploys objects without one to (kubernetes), or None (docker)."""
-    namespace = getattr(target, "namespace", None)
-    return namespace if isinstance(namespace, str) else None
-
-
 def load_with_target(env: Environment) -> tuple[Project, Target]:
     """devloop.yaml, then the target (a kubernetes context is pinned and checked before any connection),
     then the manifests, rendered for the target's namespace (kustomize and helm never reach a cluster). The caller
@@ -72,7 +66,7 @@ def load_with_target(env: Environment) -> tuple[Project, Target]:
     config = config_for_env(env)
     target = make_target(env, config)
     try:
-        return project_for_env(env, config, namespace=target_namespace(target)), target
+        return project_for_env(env, config, namespace=target.namespace), target
     except BaseException:
         target.close()
         raise
@@ -99,7 +93,7 @@ def open_session(env: Environment) -> Iterator[Session]:
             builder=make_builder(env, project),
             config_path=config_path,
             env=env,
-            namespace=target_namespace(target),
+            namespace=target.namespace,
         )
     finally:
         target.close()

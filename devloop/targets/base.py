@@ -126,9 +126,10 @@ class Target(Protocol):
         terminate); a target with none ignores it."""
         ...
 
-    def tool_env(self) -> dict[str, str]:
-        """Environment variables added for the tools run on this target's behalf (helm, kustomize, kind, ...):
-        kubernetes points ``KUBECONFIG`` at its pinned copy; docker adds none."""
+    @property
+    def namespace(self) -> str | None:
+        """The namespace objects without one are deployed to, which helm renders for (kubernetes: --namespace,
+        ``kubernetes.namespace`` or the context's); None where there are no namespaces (docker)."""
         ...
 
     def prepare(self, project: Project) -> None:

@@ -38,6 +38,7 @@ class _Forward:
 @dataclass
 class FakeTarget:
     name: str = "fake"
+    namespace: str | None = None
     #: phase a resource reaches after apply (default READY)
     phases: dict[str, Phase] = field(default_factory=dict)
     fail_apply: dict[str, str] = field(default_factory=dict)
@@ -61,9 +62,6 @@ class FakeTarget:
 
     def set_message_sink(self, on_message: Callable[[str], None]) -> None:
         pass
-
-    def tool_env(self) -> dict[str, str]:
-        return {}
 
     def prepare(self, project: Project) -> None:
         pass

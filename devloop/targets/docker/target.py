@@ -61,6 +61,7 @@ class DockerTarget:
     """The :class:`~devloop.targets.base.Target` for the local Docker engine (thread-safe)."""
 
     name = "docker"
+    namespace: str | None = None  # containers have no namespace
 
     def __init__(
         self, client: Any | None = None, env: Mapping[str, str] | None = None, *, clock: Clock | None = None
@@ -85,9 +86,6 @@ class DockerTarget:
 
     def set_message_sink(self, on_message: Callable[[str], None]) -> None:
         """Nothing to report outside a resource."""
-
-    def tool_env(self) -> dict[str, str]:
-        return {}
 
     @property
     def client(self) -> Any:

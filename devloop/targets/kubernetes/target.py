@@ -137,9 +137,6 @@ class KubernetesTarget:
 
         return client.CoreV1Api(client.ApiClient(self.kube.api_client.configuration))
 
-    def tool_env(self) -> dict[str, str]:
-        return {"KUBECONFIG": str(self.kubeconfig.path)}
-
     def set_message_sink(self, on_message: Callable[[str], None]) -> None:
         """Where progress lines that belong to no resource go (waiting for a namespace to terminate)."""
         self._on_message = on_message
