@@ -422,9 +422,15 @@ class DockerTarget:
                     return Upstream(ip, remote, pod.name, pid)
             return None
 
+        told: list[str] = []  # this forward's note: a later, more precise one replaces it
+
         def on_problem(message: str) -> None:
             with self._lock:
                 notes = self._notes.setdefault((project.name, resource.name), [])
+                for old in told:
+                    if old in notes:
+                        notes.remove(old)
+                told[:] = [message]
                 if message not in notes:
                     notes.append(message)
 
