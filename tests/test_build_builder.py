@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
+import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +15,9 @@ from typing import Any
 import pytest
 
 from devloop.build import digest
-from devloop.build.builder import ImageBuilder, build_images
+from devloop.build.builder import ImageBuilder, _ClassicOutput, _SdkStream, _write_context_tar, build_images
 from devloop.build.dockercli import buildkit_cli
+from devloop.build.ignore import IgnoreRules
 from devloop.config.model import ImageSpec
 from devloop.errors import BuildError, TargetUnavailableError
 from tests.support import docker_env
@@ -274,3 +278,81 @@ def test_missing_base_image_names_it_and_says_it_could_not_be_pulled(
     first = message.splitlines()[0]
     assert f"devloop-missing-{unique_name}:1.0" in first and "could not be pulled" in first, message
     assert "save again" not in message
+
+
+# ------------------------------------------------------------------------------- the SDK builder's pieces
+
+
+def test_the_sdk_stream_becomes_whole_lines_and_its_error_the_reason() -> None:
+    """The SDK's JSON chunks cut lines anywhere and mix progress with output; the lines come out whole, the
+    error chunk ends the build's output and names the failing step."""
+    lines: list[str] = []
+    parser = _ClassicOutput()
+    stream = _SdkStream(parser, lines.append)
+    for chunk in [
+        "not a chunk",
+        {"status": "Pulling fs layer", "progress": "[==>   ]"},
+        {"status": "Download complete"},
+        {"stream": "Step 1/2 : FROM scratch\n ---> "},
+        {"stream": "3f2a\r\nStep 2/2 : RUN exit 3\n"},
+        {"aux": {"ID": "sha256:0"}},
+        {"stream": " ---> Running in 5e1c"},
+        {"errorDetail": {"message": "The command '/bin/sh -c exit 3' returned a non-zero code: 3\n"}},
+    ]:
+        stream.feed(chunk)
+    stream.flush()
+    assert lines == [
+        "Pulling fs layer [==>   ]",
+        "Download complete",
+        "Step 1/2 : FROM scratch",
+        " ---> 3f2a",
+        "Step 2/2 : RUN exit 3",
+        " ---> Running in 5e1c",
+        "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+    ]
+    assert parser.error == "The command '/bin/sh -c exit 3' returned a non-zero code: 3"
+    assert parser.failing_step() == "[2/2] RUN exit 3"
+
+
+def test_the_sdk_stream_flushes_a_last_line_without_newline_and_reads_plain_errors() -> None:
+    lines: list[str] = []
+    parser = _ClassicOutput()
+    stream = _SdkStream(parser, lines.append)
+    stream.feed({"stream": "Step 1/1 : COPY app /app"})
+    stream.flush()
+    stream.flush()  # nothing left: no empty line
+    stream.feed({"error": "COPY failed: file not found in build context"})
+    assert lines == ["Step 1/1 : COPY app /app", "COPY failed: file not found in build context"]
+    assert parser.error == "COPY failed: file not found in build context"
+
+
+def test_the_sdk_context_holds_the_kept_files_links_and_a_generated_dockerfile(tmp_path: Path) -> None:
+    """What the SDK's builder sends: files and links as they are (owned by root), no socket, and a Dockerfile
+    that is not a file of the context under a name of its own."""
+    context = tmp_path / "ctx"
+    (context / "app").mkdir(parents=True)
+    (context / "app" / "main.py").write_text("print('hi')\n")
+    (context / "link").symlink_to("app/main.py")
+    (context / "skipped.log").write_text("x")
+    (context / ".dockerignore").write_text("*.log\n")
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(context / "app" / "control.sock"))
+        image = ImageSpec(
+            ref="x/y", context=context, dockerfile=context / "Dockerfile", dockerfile_text="FROM scratch\n"
+        )
+        with tempfile.TemporaryFile() as out:
+            name = _write_context_tar(image, IgnoreRules.for_image(image), out)
+            out.seek(0)
+            with tarfile.open(fileobj=out) as tar:
+                members = {m.name: m for m in tar.getmembers()}
+                generated = tar.extractfile(name)
+                assert generated is not None and generated.read() == b"FROM scratch\n"
+                main = tar.extractfile("app/main.py")
+                assert main is not None and main.read() == b"print('hi')\n"
+    finally:
+        server.close()
+    assert name == ".devloop.Dockerfile"
+    assert "skipped.log" not in members and "app/control.sock" not in members
+    assert members["link"].issym() and members["link"].linkname == "app/main.py"
+    assert {(m.uid, m.gid) for m in members.values()} == {(0, 0)}
