@@ -633,3 +633,66 @@ def test_cli_logs_follow_ctrl_c_exits_130_quietly(config: Path, runtime_dir: Pat
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err == ""
+
+
+def _trigger_in_process(config: Path, runtime_dir: Path, server: ControlServer) -> tuple[int, str, str]:
+    import io
+
+    from devloop.commands import trigger
+    from devloop.context import Environment
+
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(stdout=out, stderr=err, env={"XDG_RUNTIME_DIR": str(runtime_dir)}, cwd=config.parent)
+    with server:
+        code = trigger.run(env, resource="web", wait=True)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_trigger_of_an_update_that_fails_shows_its_last_lines_and_exits_1(config: Path, runtime_dir: Path) -> None:
+    stub = Stub()
+
+    def trigger(name: str) -> None:  # what the engine would do: a build that fails
+        stub.triggered.append(name)
+
+        def update() -> None:
+            web = stub.views[0]
+            stub.views[0] = ResourceView(web.name, web.kind, (), Status.BUILDING, since=time.time())
+            time.sleep(0.1)
+            stub.views[0] = ResourceView(
+                web.name,
+                web.kind,
+                (),
+                Status.FAILED,
+                reason="build failed: RUN make exited with 2",
+                last_lines=("make: *** [all] Error 2",),
+                since=time.time(),
+            )
+
+        threading.Thread(target=update).start()
+
+    server = ControlServer(
+        "shop", config, stub.snapshot, stub.store, trigger, env={"XDG_RUNTIME_DIR": str(runtime_dir)}
+    )
+    code, out, err = _trigger_in_process(config, runtime_dir, server)
+    assert code == 1, err
+    lines = out.splitlines()
+    assert lines[0] == "web │ update triggered"
+    assert lines[-2:] == ["web │ failed: build failed: RUN make exited with 2", "web │   make: *** [all] Error 2"]
+    assert stub.triggered == ["web"]
+
+
+def test_trigger_says_when_up_stops_before_the_update_ended(config: Path, runtime_dir: Path) -> None:
+    stub = Stub()
+    server = ControlServer(
+        "shop", config, stub.snapshot, stub.store, stub.triggered.append, env={"XDG_RUNTIME_DIR": str(runtime_dir)}
+    )
+    closer = threading.Timer(0.5, server.close)  # `up` stops while the update is still to come
+    closer.start()
+    try:
+        code, out, err = _trigger_in_process(config, runtime_dir, server)
+    finally:
+        closer.cancel()
+        closer.join()
+    assert code == 1
+    assert out.splitlines() == ["web │ update triggered"]
+    assert err == "devloop: the `devloop up` of shop stopped before the update of web ended.\n"
