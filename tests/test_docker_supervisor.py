@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -344,3 +345,37 @@ def test_the_target_recreates_a_pod_that_lost_its_container_with_nobody_asking()
         wait_for(recreated, "a re-created pod", timeout=60)
     finally:
         target.close()
+
+
+def test_a_never_ready_container_being_restarted_does_not_make_the_supervisor_spin() -> None:
+    """A live update restarts a container whose readiness probe never passed (devloop marks it busy meanwhile):
+    the supervisor skips its pod, so that probe being due must not make the passes come back to back."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: the probe fails at once
+    fake = FakeDockerAPI()
+    fake.add_image(IMAGE)
+    clock = FakeClock()
+    passes = [0]
+    probed = threading.Event()
+
+    def hook() -> None:
+        passes[0] += 1
+
+    runtime = ProjectRuntime(fake, "p", "net", clock=clock, sleep=clock.advance, after_tick=hook)
+    probe = {"tcpSocket": {"host": "127.0.0.1", "port": port}}
+    workload = deployment("web", [{"name": "main", "image": IMAGE, "readinessProbe": probe}])
+    runtime.create_pod(plan_resource("web", workload, [workload]), 0, PAUSE, L.base_labels("p", "web"))
+    runtime.start()
+    try:
+        (app,) = fake.by_label(**{L.ROLE: L.ROLE_APP})
+        wait_for(lambda: app.state == "running" and passes[0] >= 3, "the app to run and its probe to fail")
+        runtime.mark_busy(app.id, True)  # as DockerTarget.restart does around the engine's restart
+        clock.advance(60)  # the probe is long due
+        runtime.wake()
+        start = passes[0]
+        probed.wait(0.5)  # half a second of real time: a few passes (TICK apart), not thousands
+        assert passes[0] - start < 20, f"{passes[0] - start} supervisor passes in 0.5 s"
+    finally:
+        runtime.close()

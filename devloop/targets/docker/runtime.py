@@ -92,6 +92,7 @@ class ProjectRuntime:
         self._probes: dict[str, ProbeState] = {}
         self._inspect: dict[str, dict[str, Any]] = {}
         self._terminating: set[str] = set()  # container ids being removed or restarted by devloop
+        self._supervised: set[str] = set()  # container ids of the pods the last pass looked after
         self._snapshot: list[dict[str, Any]] = []
         self._snapshot_at = 0.0
         self._wake = threading.Event()
@@ -147,10 +148,12 @@ class ProjectRuntime:
 
     def _until_startup_probe(self) -> float:
         """Seconds until the next probe of a container that was never ready is due (TICK when none is), so that
-        a server which starts a moment after its first probe is seen at the retry, not at the next pass."""
+        a server which starts a moment after its first probe is seen at the retry, not at the next pass. Only the
+        probes of pods the last pass looked after count: a busy or failed pod's are not run, however due."""
         now = self.clock.monotonic()
         with self._state_lock:
-            dues = [now + STARTUP_RETRY if p.in_flight else p.due for p in self._probes.values() if not p.ever_ready]
+            probes = [p for cid, p in self._probes.items() if not p.ever_ready and cid in self._supervised]
+            dues = [now + STARTUP_RETRY if p.in_flight else p.due for p in probes]
         return max(0.0, min(dues) - now) if dues else TICK
 
     # --- reading -----------------------------------------------------------------------------------
@@ -205,10 +208,14 @@ class ProjectRuntime:
 
     def tick(self) -> None:
         with self.lock:
+            supervised: set[str] = set()
             for pods in by_resource(group_pods(self.refresh()).values()).values():
-                self._supervise(pods)
+                supervised |= self._supervise(pods)
+            with self._state_lock:
+                self._supervised = supervised
 
-    def _supervise(self, pods: list[Pod]) -> None:
+    def _supervise(self, pods: list[Pod]) -> set[str]:
+        """Supervise the pods of one resource; returns the ids of the containers of the pods it looked after."""
         now = self.clock.monotonic()
         with self._state_lock:
             busy = set(self._terminating)
@@ -218,8 +225,10 @@ class ProjectRuntime:
             for pod in pods
             if pod.sandbox is not None and pod.name not in failed and not any(c["Id"] in busy for c in pod.all())
         ]
-        for pod in admitted(ready, self._pod_done, job_parallelism(pods)):
+        looked_after = admitted(ready, self._pod_done, job_parallelism(pods))
+        for pod in looked_after:
             self._supervise_pod(pod, now)
+        return {c["Id"] for pod in looked_after for c in pod.all()}
 
     def _pod_done(self, pod: Pod) -> bool:
         with self._state_lock:
