@@ -162,3 +162,45 @@ def test_an_empty_folder_is_one_sentence(tmp_path: Path, files: dict[str, str]) 
     assert result.returncode == 2
     assert "cannot tell what to run" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "devloop.yaml").exists()
+
+
+# ------------------------------------------------------------------------------- in process: the edges
+
+
+def init_in_process(cwd: Path, file: str | None = None) -> tuple[int, str]:
+    import io
+
+    from devloop.commands import init
+    from devloop.context import Environment, GlobalOptions
+
+    out = io.StringIO()
+    env = Environment(stdout=out, stderr=io.StringIO(), env={}, cwd=cwd, options=GlobalOptions(file=file))
+    return init.run(env), out.getvalue()
+
+
+def test_init_into_a_folder_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    from devloop.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"the folder .*/missing does not exist; create it"):
+        init_in_process(tmp_path, "missing/devloop.yaml")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_init_writes_the_config_and_notes_a_tool_plan_will_need(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chart needs helm to render; without helm on PATH init still writes the file and says what is missing."""
+    layout(
+        tmp_path,
+        {
+            "charts/shop/Chart.yaml": "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+            "charts/shop/templates/d.yaml": "kind: Deployment\n",
+        },
+    )
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    code, out = init_in_process(tmp_path, str(tmp_path))
+    assert code == 0
+    assert (tmp_path / "devloop.yaml").is_file()
+    assert out.startswith(f"Wrote {tmp_path / 'devloop.yaml'}, assuming that:")
+    assert "note: devloop plan will need a tool that is missing here:" in out
+    assert "helm" in out
