@@ -696,3 +696,31 @@ def test_trigger_says_when_up_stops_before_the_update_ended(config: Path, runtim
     assert code == 1
     assert out.splitlines() == ["web │ update triggered"]
     assert err == "devloop: the `devloop up` of shop stopped before the update of web ended.\n"
+
+
+def test_down_asks_the_running_up_to_stop_its_local_resources(config: Path, runtime_dir: Path) -> None:
+    import io
+
+    from devloop.commands.down import _stop_local_resources
+    from devloop.context import Environment
+
+    stub = Stub()
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(stdout=out, stderr=err, env={"XDG_RUNTIME_DIR": str(runtime_dir)}, cwd=config.parent)
+    _stop_local_resources(env)  # no `up` runs: nothing to do, nothing said
+    assert (out.getvalue(), err.getvalue()) == ("", "")
+    server = ControlServer(
+        "shop",
+        config,
+        stub.snapshot,
+        stub.store,
+        stub.trigger,
+        stop_local_fn=lambda: ["frontend", "codegen"],
+        env={"XDG_RUNTIME_DIR": str(runtime_dir)},
+    )
+    with server:
+        _stop_local_resources(env)
+    assert (
+        out.getvalue() == "devloop down: stopped the local resources of the running `devloop up`: frontend, codegen\n"
+    )
+    assert err.getvalue() == ""
