@@ -724,3 +724,30 @@ def test_down_asks_the_running_up_to_stop_its_local_resources(config: Path, runt
         out.getvalue() == "devloop down: stopped the local resources of the running `devloop up`: frontend, codegen\n"
     )
     assert err.getvalue() == ""
+
+
+def test_down_warns_when_the_running_up_fails_to_stop_its_local_resources(config: Path, runtime_dir: Path) -> None:
+    import io
+
+    from devloop.commands.down import _stop_local_resources
+    from devloop.context import Environment
+
+    def fails() -> list[str]:
+        raise RuntimeError("boom")
+
+    stub = Stub()
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(stdout=out, stderr=err, env={"XDG_RUNTIME_DIR": str(runtime_dir)}, cwd=config.parent)
+    server = ControlServer(
+        "shop",
+        config,
+        stub.snapshot,
+        stub.store,
+        stub.trigger,
+        stop_local_fn=fails,
+        env={"XDG_RUNTIME_DIR": str(runtime_dir)},
+    )
+    with server:
+        _stop_local_resources(env)  # a warning, not an error: down removed everything else already
+    assert out.getvalue() == ""
+    assert err.getvalue().startswith("devloop: could not stop the local resources of the running `devloop up`: ")

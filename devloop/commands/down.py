@@ -33,13 +33,13 @@ def run(env: Environment, *, prune_images: bool, delete_namespaces: bool) -> int
 def _stop_local_resources(env: Environment) -> None:
     """Local resources live in the `devloop up` that runs them: ask it to stop them (none runs: nothing to do)."""
     from devloop.control.client import client_for_env
-    from devloop.control.protocol import ControlError, NoRunningUpError
+    from devloop.control.protocol import ControlError, NoRunningUpError, RemoteError
 
     try:
         stopped = client_for_env(env).stop_local()
     except NoRunningUpError:
         return
-    except ControlError as exc:
+    except (ControlError, RemoteError) as exc:  # everything else is removed already: a warning
         env.err(f"devloop: could not stop the local resources of the running `devloop up`: {exc}")
         return
     if stopped:
