@@ -97,6 +97,25 @@ def test_down_leaves_containers_a_user_started_from_a_built_image(
         docker_client.images.remove(old.id, force=True)
 
 
+def test_build_builds_each_image_once_and_names_an_unknown_one(project: Project) -> None:
+    web_project(project)
+    first = project.run("build")
+    assert first.returncode == 0, output(first)
+    (line,) = [text for text in first.stdout.splitlines() if ":devloop-" in text]
+    reference, state = line.split("  ", 1)
+    assert reference.startswith(f"{project.ref('web')}:devloop-") and state.startswith("(built, "), line
+    image_id = project.client.images.get(reference).id  # the image exists in the engine under that tag
+
+    again = project.run("build", project.ref("web"))
+    assert again.returncode == 0, output(again)
+    assert f"{reference}  (up to date, " in again.stdout, output(again)
+    assert project.client.images.get(reference).id == image_id
+
+    unknown = project.run("build", project.ref("wbe"))
+    assert unknown.returncode == 2, output(unknown)
+    assert f"no image `{project.ref('wbe')}` in devloop.yaml. Did you mean `{project.ref('web')}`?" in unknown.stderr
+
+
 def test_second_ci_builds_and_replaces_nothing(project: Project) -> None:
     web_project(project)
     first = project.run("ci")
