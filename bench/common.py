@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -60,3 +62,14 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
     fields = stat[stat.rfind(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop_devloop(proc: subprocess.Popen[str], timeout: float = 20) -> None:
+    """End a devloop started in its own process group as Ctrl-C would; SIGKILL when it does not stop in time."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

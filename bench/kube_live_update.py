@@ -26,7 +26,6 @@ import io
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 DEVLOOP = [sys.executable, "-m", "devloop"]
 
-from common import fetch, free_port, pct, write_httpd_project  # noqa: E402  (bench/ is on sys.path)
+from common import fetch, free_port, pct, stop_devloop, write_httpd_project  # noqa: E402  (bench/ is on sys.path)
 
 
 def timed(fn: Callable[[], object], n: int) -> list[float]:
@@ -200,13 +199,7 @@ def main() -> None:
         raw_copy = timed(exec_copy, args.raw)
         api.close()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_devloop(proc)
         subprocess.run(
             [*DEVLOOP, "-f", str(root), "--target", "kubernetes", "down", "--delete-namespaces", "--prune-images"],
             capture_output=True,

@@ -16,7 +16,6 @@ import io
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,13 @@ import threading
 import time
 from pathlib import Path
 
-from common import fetch, free_port, pct, write_httpd_project  # bench/ is on sys.path when run as a script
+from common import (  # bench/ is on sys.path when run as a script
+    fetch,
+    free_port,
+    pct,
+    stop_devloop,
+    write_httpd_project,
+)
 
 DEVLOOP = [sys.executable, "-m", "devloop"]
 
@@ -89,12 +94,7 @@ def main() -> None:
             container.put_archive("/www", buffer.getvalue())
             raw.append(time.monotonic() - started)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_devloop(proc, 15)
         subprocess.run([*DEVLOOP, "-f", str(root), "--target", "docker", "down", "--prune-images"], capture_output=True)
         client.close()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import fetch, free_port, pct  # bench/ is on sys.path when run as a script
+from common import fetch, free_port, pct, stop_devloop  # bench/ is on sys.path when run as a script
 
 DEVLOOP = [sys.executable, "-m", "devloop"]
 DOCKER_BUILDKIT_CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
@@ -165,12 +164,7 @@ def main() -> None:
                         raise
                 time.sleep(1.0)  # let the other side's leftovers (removals, polls) settle
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_devloop(proc)
         subprocess.run([*DEVLOOP, "-f", str(root), "--target", "docker", "down", "--prune-images"], capture_output=True)
         raw.clean()
         shutil.rmtree(tmp, ignore_errors=True)
